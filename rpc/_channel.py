@@ -1,0 +1,252 @@
+"""The consumer's link to one provider address: multiplexed requests, reconnects.
+
+A :class:`Channel` keeps at most one live :class:`ClientConnection` to its
+address, reconnects lazily with jittered exponential backoff, performs the
+token handshake, and tells the client whether the provider looks usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl as _ssl
+from dataclasses import dataclass
+from typing import Any
+
+from ._codec import Codec, get_codec
+from ._connection import Connection, Heartbeat
+from ._directory import parse_address
+from ._errors import (
+    ProtocolError,
+    RpcError,
+    TimeoutError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from ._frame import (
+    DEFAULT_LIMITS,
+    EVENT,
+    FIXED_HEADER,
+    H_EVENT,
+    MAGIC,
+    ONEWAY,
+    REQUEST,
+    RESPONSE,
+    VERSION,
+    Limits,
+    pack_frame,
+)
+
+log = logging.getLogger("callscope.rpc")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnect delays: ``base * 2**n`` capped at ``maximum``, times a random 0.5..1.5."""
+
+    base: float = 0.1
+    maximum: float = 10.0
+
+    def delay(self, failures: int) -> float:
+        return min(self.maximum, self.base * (2 ** min(failures - 1, 30))) * random.uniform(
+            0.5, 1.5
+        )
+
+
+Response = tuple[int, int, bytes]  # flags, codec id, body
+
+
+class ClientConnection(Connection):
+    """Requests out, responses matched back by request id."""
+
+    def __init__(self, *, limits: Limits, heartbeat: Heartbeat, address: str) -> None:
+        super().__init__(limits=limits, heartbeat=heartbeat)
+        self.address = address
+        self.pending: dict[int, asyncio.Future[Response]] = {}
+        self.draining = False
+        self.hello: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._next_id = 1
+
+    def send(
+        self, oneway: bool, codec_id: int, header: bytes, body: bytes
+    ) -> asyncio.Future[Response] | None:
+        rid = self._next_id
+        self._next_id = rid + 1
+        self.write(
+            FIXED_HEADER.pack(
+                MAGIC,
+                VERSION,
+                ONEWAY if oneway else REQUEST,
+                0,
+                codec_id,
+                rid,
+                len(header),
+                len(body),
+            )
+            + header
+            + body
+        )
+        if oneway:
+            return None
+        fut: asyncio.Future[Response] = self._loop.create_future()
+        fut.rid = rid  # type: ignore[attr-defined]
+        self.pending[rid] = fut
+        return fut
+
+    def forget(self, fut: asyncio.Future[Response]) -> None:
+        self.pending.pop(getattr(fut, "rid", -1), None)
+
+    def frame_received(
+        self, ftype: int, flags: int, codec_id: int, rid: int, header: bytes, body: bytes
+    ) -> None:
+        if ftype == RESPONSE:
+            fut = self.pending.pop(rid, None)
+            if fut is not None and not fut.done():
+                fut.set_result((flags, codec_id, body))
+        elif ftype == EVENT:
+            self._event(codec_id, header)
+        else:
+            raise ProtocolError(f"unexpected frame type {ftype} from a provider")
+
+    def _event(self, codec_id: int, header: bytes) -> None:
+        try:
+            hdr = get_codec(codec_id).decode(header)
+        except Exception as exc:
+            raise ProtocolError(f"undecodable event header: {exc}") from None
+        if not isinstance(hdr, dict):
+            raise ProtocolError("event header is not a map")
+        kind = hdr.get(H_EVENT)
+        if kind == "closing":
+            self.draining = True
+            log.info(
+                "callscope: provider %s is shutting down; no new calls on that link", self.address
+            )
+        elif kind == "hello" and not self.hello.done():
+            self.hello.set_result(hdr)
+
+    def on_closed(self, exc: Exception | None) -> None:
+        if self.pending:
+            reason = f"connection to {self.address} lost" + (f": {exc}" if exc else "")
+            pending, self.pending = self.pending, {}
+            for fut in pending.values():
+                if not fut.done():
+                    fut.set_exception(UnavailableError(reason))
+        if not self.hello.done():
+            self.hello.set_exception(UnavailableError(f"connection to {self.address} lost"))
+            self.hello.exception()  # mark retrieved: nobody may be waiting
+
+
+class Channel:
+    """A reconnecting, multiplexed link to one provider address."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        ssl: _ssl.SSLContext | None = None,
+        token: str | None = None,
+        codec: Codec | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        heartbeat: Heartbeat | None = None,
+        connect_timeout: float = 3.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.address = address
+        self.host, self.port = parse_address(address)
+        self._ssl = ssl
+        self._token = token
+        self._codec = codec or get_codec("msgpack")
+        self._limits = limits
+        self._heartbeat = heartbeat or Heartbeat()
+        self._connect_timeout = connect_timeout
+        self._backoff = backoff or Backoff()
+        self.conn: ClientConnection | None = None
+        self._connecting: asyncio.Future[ClientConnection] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error: RpcError | None = None
+
+    @property
+    def available(self) -> bool:
+        """False while a reconnect is backing off or the provider said it is closing."""
+        conn = self.conn
+        if conn is not None and not conn.closed:
+            return not conn.draining
+        return asyncio.get_running_loop().time() >= self._retry_at
+
+    async def connection(self) -> ClientConnection:
+        conn = self.conn
+        if conn is not None and not conn.closed and not conn.draining:
+            return conn
+        if self._connecting is None:
+            loop = asyncio.get_running_loop()
+            if loop.time() < self._retry_at and self._last_error is not None:
+                wait = self._retry_at - loop.time()
+                raise type(self._last_error)(
+                    f"{self._last_error.message} (next reconnect in {wait:.2f}s)"
+                )
+            self._connecting = loop.create_task(self._connect())
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: ClientConnection(
+                        limits=self._limits, heartbeat=self._heartbeat, address=self.address
+                    ),
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                )
+                if self._token is not None:
+                    conn.write(
+                        pack_frame(
+                            EVENT,
+                            0,
+                            self._codec.id,
+                            0,
+                            self._codec.encode({H_EVENT: "hello", "token": self._token}),
+                            b"",
+                        )
+                    )
+                    reply = await conn.hello
+                    if not reply.get("ok"):
+                        conn.close()
+                        raise UnauthenticatedError(
+                            f"{self.address} refused the token: {reply.get('message', '')}"
+                        )
+        except (OSError, asyncio.TimeoutError, _ssl.SSLError, RpcError) as exc:
+            self._failures += 1
+            self._retry_at = loop.time() + self._backoff.delay(self._failures)
+            if isinstance(exc, RpcError):
+                err = exc
+            elif isinstance(exc, asyncio.TimeoutError):
+                err = TimeoutError(f"connecting to {self.address} timed out")
+            else:
+                err = UnavailableError(f"cannot connect to {self.address}: {exc}")
+            self._last_error = err
+            raise err from None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error = None
+        self.conn = conn
+        return conn
+
+    def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    async def wait_closed(self) -> None:
+        if self.conn is not None:
+            await self.conn.closed_future

@@ -1,0 +1,128 @@
+"""Codecs turn header maps and bodies into bytes and back — never with pickle.
+
+Built-ins are ``msgpack`` (id 1, the default) and ``json`` (id 2). Others are
+registered by name and id with :func:`register_codec`, or found through the
+``callscope.codecs`` entry-point group. Dataclasses are encoded as maps; the
+receiving side rebuilds them from type hints (see ``_convert``), so no type
+information from the wire is ever trusted to construct objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+import msgpack
+
+from ._errors import BadRequestError
+
+__all__ = ["Codec", "JsonCodec", "MsgpackCodec", "get_codec", "register_codec"]
+
+ENTRY_POINT_GROUP = "callscope.codecs"
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """What a codec must offer. ``id`` travels in every frame header (1..255)."""
+
+    name: str
+    id: int
+
+    def encode(self, obj: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+def _plain(obj: Any) -> Any:
+    """Fallback for values the serialiser does not know: dataclasses become maps."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__qualname__}")
+
+
+class MsgpackCodec:
+    """Compact and fast; the default."""
+
+    name = "msgpack"
+    id = 1
+
+    def __init__(self) -> None:
+        self._packer = msgpack.Packer(default=_plain, use_bin_type=True, autoreset=True)
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return self._packer.pack(obj)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._packer.reset()
+            raise BadRequestError(f"msgpack cannot encode value: {exc}") from None
+
+    def decode(self, data: bytes) -> Any:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
+
+
+class JsonCodec:
+    """Readable and interoperable; bytes are not representable."""
+
+    name = "json"
+    id = 2
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return json.dumps(obj, default=_plain, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise BadRequestError(f"json cannot encode value: {exc}") from None
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+_BY_NAME: dict[str, Codec] = {}
+_BY_ID: dict[int, Codec] = {}
+_entry_points_loaded = False
+
+
+def register_codec(codec: Codec, *, replace: bool = False) -> Codec:
+    """Make ``codec`` available by name and id; refuses to shadow one silently."""
+    if not isinstance(codec.id, int) or not 1 <= codec.id <= 255:
+        raise ValueError(f"codec id must be in 1..255, got {codec.id!r}")
+    if not replace:
+        for existing in (_BY_NAME.get(codec.name), _BY_ID.get(codec.id)):
+            if existing is not None and existing is not codec:
+                raise ValueError(
+                    f"codec {codec.name!r} (id {codec.id}) clashes with "
+                    f"{existing.name!r} (id {existing.id}); pass replace=True to override"
+                )
+    _BY_NAME[codec.name] = codec
+    _BY_ID[codec.id] = codec
+    return codec
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        factory = ep.load()
+        codec = factory() if isinstance(factory, type) else factory
+        if codec.name not in _BY_NAME:
+            register_codec(codec)
+
+
+def get_codec(key: str | int) -> Codec:
+    """The codec registered under a name or an id; raises ``LookupError`` if none is."""
+    table: dict[Any, Codec] = _BY_ID if isinstance(key, int) else _BY_NAME
+    codec = table.get(key)
+    if codec is None and not _entry_points_loaded:
+        _load_entry_points()
+        codec = table.get(key)
+    if codec is None:
+        known = ", ".join(sorted(_BY_NAME))
+        raise LookupError(f"no codec {key!r} (known: {known})")
+    return codec
+
+
+register_codec(MsgpackCodec())
+register_codec(JsonCodec())

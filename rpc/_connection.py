@@ -1,0 +1,175 @@
+"""One TCP (or TLS) link: framing, heartbeats, dead-peer detection, back-pressure.
+
+Client and server connections share this base; they differ only in what they
+do with a complete frame (:meth:`Connection.frame_received`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from ._errors import ProtocolError
+from ._frame import (
+    DEFAULT_LIMITS,
+    FIXED_HEADER,
+    FLAG_PONG,
+    HEARTBEAT,
+    MAGIC,
+    VERSION,
+    FrameDecoder,
+    Limits,
+)
+
+log = logging.getLogger("callscope.rpc")
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Idle heartbeats: a ping after ``interval`` seconds without reading anything;
+    the link is dropped after ``missed`` intervals of silence."""
+
+    interval: float = 15.0
+    missed: int = 3
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0 or self.missed < 1:
+            raise ValueError("heartbeat interval must be > 0 and missed >= 1")
+
+
+_PING = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, 0, 0, 0, 0, 0)
+_PONG = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, FLAG_PONG, 0, 0, 0, 0)
+
+
+class Connection(asyncio.Protocol):
+    """Base protocol. Subclasses implement :meth:`frame_received` and :meth:`on_closed`."""
+
+    def __init__(
+        self, *, limits: Limits = DEFAULT_LIMITS, heartbeat: Heartbeat | None = None
+    ) -> None:
+        self.limits = limits
+        self.heartbeat = heartbeat or Heartbeat()
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.closed = False
+        self._decoder = FrameDecoder(limits)
+        self._loop = asyncio.get_running_loop()
+        self._last_read = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.closed_future: asyncio.Future[None] = self._loop.create_future()
+
+    # -- asyncio.Protocol -------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            self.peer = f"{peername[0]}:{peername[1]}"
+        transport.set_write_buffer_limits(high=1024 * 1024)
+        self._schedule_heartbeat()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = self._loop.time()
+        try:
+            frames = self._decoder.feed(data)
+        except ProtocolError as exc:
+            self.protocol_error(str(exc))
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            if frame[0] == HEARTBEAT:
+                if not frame[1] & FLAG_PONG and self.transport is not None:
+                    self.transport.write(_PONG)
+                continue
+            try:
+                self.frame_received(*frame)
+            except ProtocolError as exc:
+                self.protocol_error(str(exc))
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+        self.on_closed(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    # -- for subclasses ---------------------------------------------------
+    def frame_received(
+        self, ftype: int, flags: int, codec_id: int, rid: int, header: bytes, body: bytes
+    ) -> None:
+        raise NotImplementedError
+
+    def on_closed(self, exc: Exception | None) -> None:
+        """Called once when the link is gone, for whatever reason."""
+
+    # -- helpers ----------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if transport.get_write_buffer_size() + len(data) > self.limits.max_pending_write:
+            log.warning("callscope: %s is not reading; dropping the link", self.peer)
+            self.abort()
+            return
+        transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the peer is not reading (the write buffer is over its mark)."""
+        if self._write_paused and not self.closed:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def protocol_error(self, reason: str) -> None:
+        log.warning(
+            "callscope protocol error from %s: %s; closing that connection", self.peer, reason
+        )
+        self.abort()
+
+    def close(self) -> None:
+        """Close after flushing what is buffered."""
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close at once, discarding buffered writes."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _schedule_heartbeat(self) -> None:
+        self._timer = self._loop.call_later(self.heartbeat.interval, self._beat)
+
+    def _beat(self) -> None:
+        if self.closed:
+            return
+        idle = self._loop.time() - self._last_read
+        if idle >= self.heartbeat.interval * self.heartbeat.missed:
+            log.warning(
+                "callscope: no heartbeat from %s for %.1fs; dropping the link", self.peer, idle
+            )
+            self.abort()
+            return
+        if idle >= self.heartbeat.interval * 0.99 and self.transport is not None:
+            self.transport.write(_PING)
+        self._schedule_heartbeat()

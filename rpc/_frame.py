@@ -1,0 +1,136 @@
+"""The wire format: length-prefixed binary frames (DESIGN §3.1).
+
+A frame is a fixed 22-byte header, then a header map and a body, both encoded
+by the codec the fixed header names::
+
+    0      2    3     4      5      6            14           18          22
+    +------+----+-----+------+------+------------+------------+-----------+
+    |magic |ver |type |flags |codec | request id | header len | body len  |
+    |0xCA5C| 1  |     |      |      |   u64 BE   |   u32 BE   |  u32 BE   |
+    +------+----+-----+------+------+------------+------------+-----------+
+
+Frame types: REQUEST, RESPONSE, ONEWAY, HEARTBEAT, EVENT. Flags: ``FLAG_ERROR``
+on a response whose body is an error map, ``FLAG_PONG`` on a heartbeat reply.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ._errors import ProtocolError
+
+MAGIC = 0xCA5C
+VERSION = 1
+FIXED_HEADER = struct.Struct(">HBBBBQII")
+FIXED_SIZE = FIXED_HEADER.size  # 22
+
+REQUEST = 1
+RESPONSE = 2
+ONEWAY = 3
+HEARTBEAT = 4
+EVENT = 5
+FRAME_TYPES = frozenset({REQUEST, RESPONSE, ONEWAY, HEARTBEAT, EVENT})
+
+FLAG_ERROR = 0x01
+FLAG_PONG = 0x02
+
+# Short keys of the header map: they travel in every frame.
+H_SERVICE = "s"
+H_METHOD = "m"
+H_VERSION = "v"
+H_GROUP = "g"
+H_TIMEOUT_MS = "t"
+H_ATTACHMENTS = "a"
+H_EVENT = "e"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what a peer may send; anything beyond closes that connection."""
+
+    max_frame_size: int = 16 * 1024 * 1024
+    max_header_size: int = 64 * 1024
+    max_attachments: int = 64
+    max_pending_write: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_header_size > self.max_frame_size:
+            raise ValueError("max_header_size cannot exceed max_frame_size")
+        if min(self.max_frame_size, self.max_header_size, self.max_attachments) <= 0:
+            raise ValueError("limits must be positive")
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def pack_frame(
+    frame_type: int, flags: int, codec_id: int, request_id: int, header: bytes, body: bytes
+) -> bytes:
+    """One frame as bytes."""
+    return (
+        FIXED_HEADER.pack(
+            MAGIC, VERSION, frame_type, flags, codec_id, request_id, len(header), len(body)
+        )
+        + header
+        + body
+    )
+
+
+class FrameDecoder:
+    """Splits a byte stream into frames, enforcing :class:`Limits`.
+
+    ``feed`` returns the complete frames seen so far as tuples
+    ``(type, flags, codec_id, request_id, header_bytes, body_bytes)`` and keeps
+    any partial tail. It raises :class:`~rpc.ProtocolError` on a bad magic,
+    version, type or size; the caller then closes the connection.
+    """
+
+    __slots__ = ("_buffer", "_limits")
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._buffer = bytearray()
+        self._limits = limits
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[tuple[int, int, int, int, bytes, bytes]]:
+        buf = self._buffer
+        buf += data
+        frames = []
+        pos = 0
+        end = len(buf)
+        limits = self._limits
+        unpack = FIXED_HEADER.unpack_from
+        try:
+            while end - pos >= FIXED_SIZE:
+                magic, version, ftype, flags, codec, rid, hlen, blen = unpack(buf, pos)
+                if magic != MAGIC:
+                    raise ProtocolError(f"bad magic 0x{magic:04x}")
+                if version != VERSION:
+                    raise ProtocolError(f"unsupported protocol version {version}")
+                if ftype not in FRAME_TYPES:
+                    raise ProtocolError(f"unknown frame type {ftype}")
+                if hlen > limits.max_header_size:
+                    raise ProtocolError(
+                        f"header of {hlen} bytes exceeds the limit of {limits.max_header_size}"
+                    )
+                total = FIXED_SIZE + hlen + blen
+                if total > limits.max_frame_size:
+                    raise ProtocolError(
+                        f"frame of {total} bytes exceeds the limit of {limits.max_frame_size}"
+                    )
+                if end - pos < total:
+                    break
+                start = pos + FIXED_SIZE
+                mid = start + hlen
+                pos += total
+                frames.append(
+                    (ftype, flags, codec, rid, bytes(buf[start:mid]), bytes(buf[mid:pos]))
+                )
+        finally:
+            if pos:
+                del buf[:pos]
+        return frames
