@@ -251,17 +251,31 @@ class Server:
         return exported
 
     async def _invoke_method(self, inv: Invocation) -> Any:
+        """The innermost step: find the method, bind arguments, run it within the deadline.
+
+        Whatever the method raises reaches the interceptors as an :class:`RpcError`.
+        """
         exported = self._lookup(inv.service, inv.version, inv.group)
         method = exported.methods.get(inv.method)
         if method is None:
             raise NotFoundError(f"service {inv.service!r} has no method {inv.method!r}")
         args = method.bind(inv.args, inv.kwargs)
-        if method.is_async:
-            return await method.fn(*args, **(inv.kwargs or {}))
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, _run_sync, method.fn, args, inv.kwargs, inv.deadline
-        )
+        kwargs = inv.kwargs or {}
+        try:
+            if method.is_async:
+                call = method.fn(*args, **kwargs)
+            else:
+                call = asyncio.get_running_loop().run_in_executor(
+                    self._pool, _run_sync, method.fn, args, kwargs, inv.deadline
+                )
+            if inv.deadline is None:
+                return await call
+            async with asyncio.timeout(inv.deadline - time.monotonic()):
+                return await call
+        except RpcError:
+            raise
+        except Exception as exc:
+            raise error_of(exc) from exc
 
     async def invoke_local(self, inv: Invocation) -> Any:
         """An in-process (injvm) call: the server chain and the method, no codec or socket."""
@@ -282,10 +296,7 @@ class Server:
         )
         self._begin()
         try:
-            if inv.deadline is None:
-                return await self._chain(server_inv)
-            async with asyncio.timeout(max(inv.deadline - time.monotonic(), 0)):
-                return await self._chain(server_inv)
+            return await self._chain(server_inv)
         except Exception as exc:
             raise error_of(exc) from None
         finally:
@@ -468,11 +479,7 @@ class ServerConnection(Connection):
                 oneway=oneway,
                 principal=self.principal,
             )
-            if deadline is None:
-                result = await server._chain(inv)
-            else:
-                async with asyncio.timeout(timeout_ms / 1000.0):
-                    result = await server._chain(inv)
+            result = await server._chain(inv)
             if not oneway:
                 try:
                     data = codec.encode(result)
