@@ -8,6 +8,7 @@ from ._channel import Backoff
 from ._client import AsyncClient, Call, CallOptions, Outcome
 from ._codec import Codec, JsonCodec, MsgpackCodec, get_codec, register_codec
 from ._connection import Heartbeat
+from ._defaults import add_global_interceptor, remove_global_interceptor
 from ._directory import Directory, Provider, StaticDirectory, parse_address
 from ._errors import (
     BadRequestError,
@@ -64,6 +65,7 @@ __all__ = [
     "TimeoutError",
     "UnauthenticatedError",
     "UnavailableError",
+    "add_global_interceptor",
     "error_for_code",
     "get_balancer",
     "get_codec",
@@ -71,6 +73,7 @@ __all__ = [
     "parse_address",
     "register_balancer",
     "register_codec",
+    "remove_global_interceptor",
     "run",
     "service",
 ]

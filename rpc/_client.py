@@ -24,6 +24,7 @@ from ._channel import Backoff, Channel
 from ._codec import get_codec
 from ._connection import Heartbeat
 from ._convert import Converter, converter_for, is_identity
+from ._defaults import global_interceptors
 from ._directory import Directory, Provider, StaticDirectory
 from ._errors import CancelledError, ProtocolError, RpcError, TimeoutError, UnavailableError
 from ._frame import (
@@ -133,7 +134,7 @@ class AsyncClient:
             "backoff": backoff,
         }
         self._channels: dict[str, Channel] = {}
-        self._interceptors = list(interceptors)
+        self._interceptors = global_interceptors("client") + list(interceptors)
         self._chain: CallNext = build_chain(self._interceptors, self._send)
         self._closed = False
 

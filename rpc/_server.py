@@ -14,6 +14,7 @@ from typing import Any
 from . import _injvm
 from ._codec import Codec, get_codec
 from ._connection import Connection, Heartbeat
+from ._defaults import global_interceptors
 from ._errors import (
     BadRequestError,
     BusyError,
@@ -113,7 +114,7 @@ class Server:
         self._injvm = injvm
         self._services: dict[tuple[str, str, str], ExportedService] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="callscope-worker")
-        self._interceptors = list(interceptors)
+        self._interceptors = global_interceptors("server") + list(interceptors)
         self._chain: CallNext = build_chain(self._interceptors, self._invoke_method)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[ServerConnection] = set()
@@ -268,11 +269,12 @@ class Server:
                 call = asyncio.get_running_loop().run_in_executor(
                     self._pool, _run_sync, method.fn, args, kwargs, inv.deadline
                 )
-            if inv.deadline is None:
-                return await call
-            async with asyncio.timeout(inv.deadline - time.monotonic()):
-                return await call
+            return await call
         except RpcError:
+            raise
+        except asyncio.CancelledError:
+            if inv.deadline is not None and time.monotonic() >= inv.deadline:
+                raise TimeoutError("deadline exceeded on the provider") from None
             raise
         except Exception as exc:
             raise error_of(exc) from exc
@@ -296,7 +298,10 @@ class Server:
         )
         self._begin()
         try:
-            return await self._chain(server_inv)
+            if inv.deadline is None:
+                return await self._chain(server_inv)
+            async with asyncio.timeout(inv.deadline - time.monotonic()):
+                return await self._chain(server_inv)
         except Exception as exc:
             raise error_of(exc) from None
         finally:
@@ -442,6 +447,7 @@ class ServerConnection(Connection):
         body: bytes,
     ) -> None:
         server = self.server
+        timer: asyncio.TimerHandle | None = None
         try:
             service = hdr.get(H_SERVICE)
             method = hdr.get(H_METHOD)
@@ -460,9 +466,15 @@ class ServerConnection(Connection):
             timeout_ms = hdr.get(H_TIMEOUT_MS)
             deadline = None
             if timeout_ms is not None:
-                if not isinstance(timeout_ms, (int, float)) or timeout_ms < 0:
+                if not isinstance(timeout_ms, (int, float)) or not 0 <= timeout_ms < 1e12:
                     raise BadRequestError("timeout must be a non-negative number of ms")
                 deadline = time.monotonic() + timeout_ms / 1000.0
+                # Cheaper than asyncio.timeout(): one timer that cancels this task;
+                # the method turns the cancellation into TIMEOUT (see _invoke_method).
+                loop = asyncio.get_running_loop()
+                task = asyncio.current_task()
+                assert task is not None
+                timer = loop.call_at(loop.time() + timeout_ms / 1000.0, task.cancel)
             version = hdr.get(H_VERSION, "")
             group = hdr.get(H_GROUP, "")
             inv = Invocation(
@@ -489,7 +501,9 @@ class ServerConnection(Connection):
                     FIXED_HEADER.pack(MAGIC, VERSION, RESPONSE, 0, codec.id, rid, 0, len(data))
                     + data
                 )
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not server.closing:
+                exc = TimeoutError("deadline exceeded on the provider")
             err = error_of(exc)
             if not isinstance(exc, RpcError):
                 log.debug(
@@ -498,6 +512,8 @@ class ServerConnection(Connection):
             if not oneway:
                 self._reply_error(codec, rid, err)
         finally:
+            if timer is not None:
+                timer.cancel()
             server._end()
 
     def _reply_error(self, codec: Codec, rid: int, err: RpcError) -> None:

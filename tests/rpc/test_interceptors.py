@@ -126,3 +126,20 @@ async def test_invocation_events_record_governance_decisions():
     inv.add_event("retry", attempt=2)
     assert inv.events == [("retry", {"attempt": 2})]
     await asyncio.sleep(0)
+
+
+async def test_global_interceptors_join_every_later_chain(make_server, make_client):
+    log: list = []
+    client_side, server_side = Recorder("global-c", log), Recorder("global-s", log)
+    rpc.add_global_interceptor(client_side, side="client")
+    rpc.add_global_interceptor(server_side, side="server")
+    try:
+        server = await make_server(interceptors=[Recorder("local-s", log)])
+        client = make_client([server.address])
+    finally:
+        rpc.remove_global_interceptor(client_side, side="client")
+        rpc.remove_global_interceptor(server_side, side="server")
+    assert await client.proxy("test.Echo").echo(1) == 1
+    assert [e[0] for e in log if e[1] == "before"] == ["global-c", "global-s", "local-s"]
+    with pytest.raises(ValueError):
+        rpc.add_global_interceptor(client_side, side="both")
