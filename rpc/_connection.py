@@ -58,6 +58,8 @@ class Connection(asyncio.Protocol):
         self._last_read = self._loop.time()
         self._timer: asyncio.TimerHandle | None = None
         self._write_paused = False
+        self._out: list[bytes] | None = None
+        self._out_size = 0
         self._drain_waiters: list[asyncio.Future[None]] = []
         self.closed_future: asyncio.Future[None] = self._loop.create_future()
 
@@ -124,14 +126,35 @@ class Connection(asyncio.Protocol):
 
     # -- helpers ----------------------------------------------------------
     def write(self, data: bytes) -> None:
+        """Queue a frame; frames queued in one loop iteration go out in one syscall."""
+        if self.closed or self.transport is None:
+            return
+        pending = self._out
+        if pending is None:
+            self._out = [data]
+            self._out_size = len(data)
+            self._loop.call_soon(self.flush)
+            return
+        pending.append(data)
+        self._out_size += len(data)
+        if self._out_size > self.limits.max_pending_write:
+            log.warning("callscope: %s is not reading; dropping the link", self.peer)
+            self.abort()
+
+    def flush(self) -> None:
+        """Hand the queued frames to the transport now."""
+        pending = self._out
+        if pending is None:
+            return
+        self._out = None
         transport = self.transport
         if transport is None or self.closed:
             return
-        if transport.get_write_buffer_size() + len(data) > self.limits.max_pending_write:
+        if transport.get_write_buffer_size() + self._out_size > self.limits.max_pending_write:
             log.warning("callscope: %s is not reading; dropping the link", self.peer)
             self.abort()
             return
-        transport.write(data)
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     async def drain(self) -> None:
         """Wait while the peer is not reading (the write buffer is over its mark)."""
@@ -147,13 +170,15 @@ class Connection(asyncio.Protocol):
         self.abort()
 
     def close(self) -> None:
-        """Close after flushing what is buffered."""
+        """Close after flushing what is queued."""
         if self.transport is not None and not self.closed:
+            self.flush()
             self.transport.close()
 
     def abort(self) -> None:
-        """Close at once, discarding buffered writes."""
+        """Close at once, discarding queued writes."""
         self.closed = True
+        self._out = None
         if self.transport is not None:
             self.transport.abort()
 
