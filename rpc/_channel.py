@@ -70,7 +70,8 @@ class ClientConnection(Connection):
 
     def send(
         self, oneway: bool, codec_id: int, header: bytes, body: bytes
-    ) -> asyncio.Future[Response] | None:
+    ) -> tuple[int, asyncio.Future[Response] | None]:
+        """Write one request; returns its id and the future of its response (none if oneway)."""
         rid = self._next_id
         self._next_id = rid + 1
         self.write(
@@ -88,14 +89,16 @@ class ClientConnection(Connection):
             + body
         )
         if oneway:
-            return None
+            return rid, None
         fut: asyncio.Future[Response] = self._loop.create_future()
-        fut.rid = rid  # type: ignore[attr-defined]
         self.pending[rid] = fut
-        return fut
+        return rid, fut
 
-    def forget(self, fut: asyncio.Future[Response]) -> None:
-        self.pending.pop(getattr(fut, "rid", -1), None)
+    def expire(self, rid: int, error: Exception) -> None:
+        """Give up on request ``rid``: a late response will be ignored."""
+        fut = self.pending.pop(rid, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(error)
 
     def frame_received(
         self, ftype: int, flags: int, codec_id: int, rid: int, header: bytes, body: bytes

@@ -238,13 +238,13 @@ class AsyncClient:
         body = codec.encode([inv.args, inv.kwargs] if inv.kwargs else [inv.args])
         if conn._write_paused:
             await conn.drain()
-        fut = conn.send(inv.oneway, codec.id, codec.encode(header), body)
+        rid, fut = conn.send(inv.oneway, codec.id, codec.encode(header), body)
         if fut is None:
             return None
         if remaining is None:
             flags, codec_id, data = await fut
         else:
-            timer = asyncio.get_running_loop().call_later(remaining, _expire, conn, fut, inv)
+            timer = asyncio.get_running_loop().call_later(remaining, _expire, conn, rid, inv)
             try:
                 flags, codec_id, data = await fut
             finally:
@@ -340,12 +340,8 @@ class AsyncClient:
         await self.close()
 
 
-def _expire(conn: Any, fut: asyncio.Future[Any], inv: Invocation) -> None:
-    if not fut.done():
-        conn.forget(fut)
-        fut.set_exception(
-            TimeoutError(f"{inv.service}/{inv.method} timed out waiting for {inv.peer}")
-        )
+def _expire(conn: Any, rid: int, inv: Invocation) -> None:
+    conn.expire(rid, TimeoutError(f"{inv.service}/{inv.method} timed out waiting for {inv.peer}"))
 
 
 def _spawn_local(server: Any, inv: Invocation) -> None:
