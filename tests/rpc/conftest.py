@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -81,8 +81,8 @@ class Echo:
         return "echo"
 
 
-class EchoApi:
-    """The typed consumer view (a plain class works as well as a typing.Protocol)."""
+class EchoApi(Protocol):
+    """The typed consumer view of test.Echo."""
 
     async def mirror(self, segment: Segment) -> Segment: ...
     async def length(self, segment: Segment) -> float: ...
