@@ -77,8 +77,12 @@ class Connection(asyncio.Protocol):
         try:
             frames = self._decoder.feed(data)
         except ProtocolError as exc:
+            self._dispatch(exc.frames)  # the whole frames before the bad one still count
             self.protocol_error(str(exc))
             return
+        self._dispatch(frames)
+
+    def _dispatch(self, frames: list[tuple[int, int, int, int, bytes, bytes]]) -> None:
         for frame in frames:
             if self.closed:
                 return
@@ -93,6 +97,13 @@ class Connection(asyncio.Protocol):
                 return
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._decoder.buffered and not self.closed:
+            log.warning(
+                "callscope protocol error from %s: connection closed mid-frame "
+                "(%d bytes of a frame buffered)",
+                self.peer,
+                self._decoder.buffered,
+            )
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()
@@ -174,6 +185,7 @@ class Connection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.flush()
             self.transport.close()
+            self.closed = True  # frames still in this read are not served
 
     def abort(self) -> None:
         """Close at once, discarding queued writes."""

@@ -22,6 +22,7 @@ transport boundary and never escape it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -131,6 +132,8 @@ class CancelledError(RpcError):
 
 class ProtocolError(RpcError):
     code = ErrorCode.PROTOCOL_ERROR
+    # Whole frames decoded before the bad one (set by FrameDecoder.feed).
+    frames: Sequence[tuple[int, int, int, int, bytes, bytes]] = ()
 
 
 class InternalError(RpcError):

@@ -130,6 +130,9 @@ class FrameDecoder:
                 frames.append(
                     (ftype, flags, codec, rid, bytes(buf[start:mid]), bytes(buf[mid:pos]))
                 )
+        except ProtocolError as exc:
+            exc.frames = frames
+            raise
         finally:
             if pos:
                 del buf[:pos]

@@ -477,13 +477,15 @@ class ServerConnection(Connection):
                 timer = loop.call_at(loop.time() + timeout_ms / 1000.0, task.cancel)
             version = hdr.get(H_VERSION, "")
             group = hdr.get(H_GROUP, "")
+            if not isinstance(version, str) or not isinstance(group, str):
+                raise BadRequestError("version and group must be strings")
             inv = Invocation(
                 service,
                 method,
                 args,
                 kwargs,
-                version=version if isinstance(version, str) else "",
-                group=group if isinstance(group, str) else "",
+                version=version,
+                group=group,
                 attachments=attachments,
                 deadline=deadline,
                 peer=self.peer,
