@@ -14,7 +14,7 @@ import random
 import ssl as _ssl
 import time
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -24,6 +24,7 @@ from ._channel import Backoff, Channel
 from ._codec import get_codec
 from ._connection import Heartbeat
 from ._convert import Converter, converter_for, is_identity
+from ._deadlines import Deadlines
 from ._defaults import global_interceptors
 from ._directory import Directory, Provider, StaticDirectory
 from ._errors import CancelledError, ProtocolError, RpcError, TimeoutError, UnavailableError
@@ -134,6 +135,8 @@ class AsyncClient:
             "backoff": backoff,
         }
         self._channels: dict[str, Channel] = {}
+        self._headers: dict[tuple[Any, ...], bytes] = {}  # encoded request headers, bounded
+        self._deadlines: Deadlines | None = None
         self._interceptors = global_interceptors("client") + list(interceptors)
         self._chain: CallNext = build_chain(self._interceptors, self._send)
         self._closed = False
@@ -172,25 +175,42 @@ class AsyncClient:
         peer: str | None = None,
     ) -> Any:
         """One call through the chain; ``peer`` pins the provider (broadcast, forking)."""
-        if self._closed:
-            raise UnavailableError("client is closed")
-        timeout = self.timeout if options.timeout == _NO_TIMEOUT else options.timeout
-        inv = Invocation(
-            service,
-            method,
-            args,
-            kwargs,
-            version=options.version,
-            group=options.group,
-            attachments=dict(options.attachments) if options.attachments else {},
-            deadline=None if timeout is None else time.monotonic() + timeout,
-            oneway=oneway,
-        )
-        inv.peer = peer if peer is not None else self._select(inv)
-        return await self._chain(inv)
+        return await self.start(service, method, args, kwargs, options, oneway=oneway, peer=peer)
+
+    def start(
+        self,
+        service: str,
+        method: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        options: CallOptions = CallOptions(),
+        *,
+        oneway: bool = False,
+        peer: str | None = None,
+    ) -> Awaitable[Any]:
+        """Like :meth:`invoke` minus one coroutine layer: the awaitable of the chain."""
+        try:
+            if self._closed:
+                raise UnavailableError("client is closed")
+            timeout = self.timeout if options.timeout == _NO_TIMEOUT else options.timeout
+            inv = Invocation(
+                service,
+                method,
+                args,
+                kwargs,
+                version=options.version,
+                group=options.group,
+                attachments=dict(options.attachments) if options.attachments else {},
+                deadline=None if timeout is None else time.monotonic() + timeout,
+                oneway=oneway,
+            )
+            inv.peer = peer if peer is not None else self._select(inv)
+            return self._chain(inv)
+        except Exception as exc:
+            return _raise(exc)
 
     def _select(self, inv: Invocation) -> str:
-        if self.injvm and _injvm.find(inv.service, inv.version, inv.group) is not None:
+        if self.injvm and _injvm.exported() and _injvm.find(inv.service, inv.version, inv.group):
             return "injvm"
         providers = self.directory.providers(inv.service, inv.version, inv.group)
         if not providers:
@@ -222,33 +242,28 @@ class AsyncClient:
         if conn is None or conn.closed or conn.draining:
             conn = await channel.connection()
         codec = self.codec
-        header: dict[str, Any] = {H_SERVICE: inv.service, H_METHOD: inv.method}
-        if inv.version:
-            header[H_VERSION] = inv.version
-        if inv.group:
-            header[H_GROUP] = inv.group
-        if inv.attachments:
-            header[H_ATTACHMENTS] = inv.attachments
-        remaining = None
+        remaining = timeout_ms = None
         if inv.deadline is not None:
             remaining = inv.deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"{inv.service}/{inv.method}: deadline passed before sending")
-            header[H_TIMEOUT_MS] = math.ceil(remaining * 1000)
+            timeout_ms = math.ceil(remaining * 1000)
+        header = self._header(inv, timeout_ms)
         body = codec.encode([inv.args, inv.kwargs] if inv.kwargs else [inv.args])
         if conn._write_paused:
             await conn.drain()
-        rid, fut = conn.send(inv.oneway, codec.id, codec.encode(header), body)
+        rid, fut = conn.send(inv.oneway, codec.id, header, body)
         if fut is None:
             return None
         if remaining is None:
             flags, codec_id, data = await fut
         else:
-            timer = asyncio.get_running_loop().call_later(remaining, _expire, conn, rid, inv)
+            deadlines = self._deadlines or self._start_deadlines()
+            key = deadlines.add(conn._loop.time() + remaining, (conn, rid, inv))
             try:
                 flags, codec_id, data = await fut
             finally:
-                timer.cancel()
+                deadlines.discard(key)
         try:
             decoded = (codec if codec_id == codec.id else get_codec(codec_id)).decode(data)
         except Exception as exc:
@@ -256,6 +271,35 @@ class AsyncClient:
         if flags & FLAG_ERROR:
             raise RpcError.from_dict(decoded)
         return decoded
+
+    def _header(self, inv: Invocation, timeout_ms: int | None) -> bytes:
+        """The encoded header map; cached when nothing but the call's identity is in it."""
+        if inv.attachments:
+            key = None
+        else:
+            key = (inv.service, inv.method, inv.version, inv.group, timeout_ms)
+            cached = self._headers.get(key)
+            if cached is not None:
+                return cached
+        header: dict[str, Any] = {H_SERVICE: inv.service, H_METHOD: inv.method}
+        if inv.version:
+            header[H_VERSION] = inv.version
+        if inv.group:
+            header[H_GROUP] = inv.group
+        if inv.attachments:
+            header[H_ATTACHMENTS] = inv.attachments
+        if timeout_ms is not None:
+            header[H_TIMEOUT_MS] = timeout_ms
+        encoded = self.codec.encode(header)
+        if key is not None:
+            if len(self._headers) >= 512:
+                self._headers.clear()
+            self._headers[key] = encoded
+        return encoded
+
+    def _start_deadlines(self) -> Deadlines:
+        self._deadlines = Deadlines(asyncio.get_running_loop(), _expire)
+        return self._deadlines
 
     async def _send_local(self, inv: Invocation) -> Any:
         server = _injvm.find(inv.service, inv.version, inv.group)
@@ -327,6 +371,8 @@ class AsyncClient:
     # -- lifecycle ----------------------------------------------------------
     async def close(self) -> None:
         self._closed = True
+        if self._deadlines is not None:
+            self._deadlines.close()
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             channel.close()
@@ -340,7 +386,16 @@ class AsyncClient:
         await self.close()
 
 
-def _expire(conn: Any, rid: int, inv: Invocation) -> None:
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+async def _converted(call: Awaitable[Any], convert: Converter) -> Any:
+    return convert(await call)
+
+
+def _expire(item: tuple[Any, int, Invocation]) -> None:
+    conn, rid, inv = item
     conn.expire(rid, TimeoutError(f"{inv.service}/{inv.method} timed out waiting for {inv.peer}"))
 
 
@@ -418,11 +473,9 @@ class AsyncMethod:
         self._options = options
         self._convert = convert
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = await self._client.invoke(
-            self._service, self._method, args, kwargs or None, self._options
-        )
-        return result if self._convert is None else self._convert(result)
+    def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        call = self._client.start(self._service, self._method, args, kwargs or None, self._options)
+        return call if self._convert is None else _converted(call, self._convert)
 
     async def oneway(self, *args: Any, **kwargs: Any) -> None:
         """Fire and forget: returns once the request is written; no response comes back."""

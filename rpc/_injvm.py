@@ -10,6 +10,11 @@ if TYPE_CHECKING:
 _local: dict[tuple[str, str, str], Server] = {}
 
 
+def exported() -> bool:
+    """Whether anything is exported in this process (a cheap guard for the call path)."""
+    return bool(_local)
+
+
 def publish(key: tuple[str, str, str], server: Server) -> None:
     _local.setdefault(key, server)
 

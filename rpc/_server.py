@@ -14,6 +14,7 @@ from typing import Any
 from . import _injvm
 from ._codec import Codec, get_codec
 from ._connection import Connection, Heartbeat
+from ._deadlines import Deadlines
 from ._defaults import global_interceptors
 from ._errors import (
     BadRequestError,
@@ -123,6 +124,7 @@ class Server:
         self.closing = False
         self._codecs: dict[int, Codec] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None
 
     # -- configuration ----------------------------------------------------
     @property
@@ -184,6 +186,7 @@ class Server:
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self.loop = loop
+        self._deadlines = Deadlines(loop, _cancel)
         if self._injvm:
             for key in self._services:
                 _injvm.publish(key, self)
@@ -221,6 +224,8 @@ class Server:
         if self._server is not None:
             await self._server.wait_closed()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._deadlines is not None:
+            self._deadlines.close()
         log.info("callscope server on %s stopped", self.address)
 
     def run(self) -> None:
@@ -330,6 +335,10 @@ class Server:
         return codec
 
 
+def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+
+
 def _run_sync(
     fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any] | None, deadline: float | None
 ) -> Any:
@@ -351,6 +360,7 @@ class ServerConnection(Connection):
         self.server = server
         self.principal: Any = None
         self.authenticated = not server.requires_auth
+        self._headers: dict[tuple[int, bytes], tuple[Any, ...]] = {}  # parsed, bounded
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -414,18 +424,25 @@ class ServerConnection(Connection):
 
     def _request(self, oneway: bool, codec_id: int, rid: int, header: bytes, body: bytes) -> None:
         server = self.server
-        codec = server.codec(codec_id)
-        hdr = self._decode_header(codec, header)
-        attachments = hdr.get(H_ATTACHMENTS)
-        if attachments is not None and (
-            not isinstance(attachments, dict) or len(attachments) > self.limits.max_attachments
-        ):
-            raise ProtocolError(
-                f"attachments must be a map of at most {self.limits.max_attachments} entries"
-            )
+        codec = server._codecs.get(codec_id) or server.codec(codec_id)
+        key = (codec_id, header)
+        parsed = self._headers.get(key)
+        bad: BadRequestError | None = None
+        if parsed is None:
+            try:  # a ProtocolError propagates: it closes the link
+                parsed = self._parse_header(codec, header)
+            except BadRequestError as err:
+                bad = err
+            else:
+                if parsed[5] is None:  # no attachments: the same bytes mean the same call
+                    if len(self._headers) >= 256:
+                        self._headers.clear()
+                    self._headers[key] = parsed
         try:
             if not self.authenticated:
                 raise UnauthenticatedError("this provider requires a token (handshake first)")
+            if bad is not None:
+                raise bad
             if server.closing:
                 raise UnavailableError("provider is shutting down")
             server._begin()
@@ -433,26 +450,62 @@ class ServerConnection(Connection):
             if not oneway:
                 self._reply_error(codec, rid, err)
             return
-        asyncio.get_running_loop().create_task(
-            self._handle(codec, rid, oneway, hdr, attachments, body)
-        )
+        assert parsed is not None
+        loop = self._loop
+        deadline_key = [0]
+        task = loop.create_task(self._handle(codec, rid, oneway, parsed, body, deadline_key))
+        timeout_ms = parsed[4]
+        if timeout_ms is not None:
+            # One timer for all calls (see _deadlines); the method turns the
+            # cancellation into TIMEOUT (see Server._invoke_method).
+            deadline_key[0] = server._deadlines.add(loop.time() + timeout_ms / 1000, task)
+
+    def _parse_header(self, codec: Codec, header: bytes) -> tuple[Any, ...]:
+        """Validate a request header once: (service, method, version, group, timeout, attachments).
+
+        A header that cannot be decoded closes the link (PROTOCOL_ERROR); a decodable
+        one with wrong fields is answered with BAD_REQUEST.
+        """
+        try:
+            hdr = codec.decode(header) if header else {}
+        except Exception as exc:
+            raise ProtocolError(f"undecodable header: {exc}") from None
+        if not isinstance(hdr, dict):
+            raise ProtocolError("header is not a map")
+        attachments = hdr.get(H_ATTACHMENTS)
+        if attachments is not None and (
+            not isinstance(attachments, dict) or len(attachments) > self.limits.max_attachments
+        ):
+            raise ProtocolError(
+                f"attachments must be a map of at most {self.limits.max_attachments} entries"
+            )
+        service = hdr.get(H_SERVICE)
+        method = hdr.get(H_METHOD)
+        if not isinstance(service, str) or not isinstance(method, str):
+            raise BadRequestError("request header lacks service or method")
+        version = hdr.get(H_VERSION, "")
+        group = hdr.get(H_GROUP, "")
+        if not isinstance(version, str) or not isinstance(group, str):
+            raise BadRequestError("version and group must be strings")
+        timeout_ms = hdr.get(H_TIMEOUT_MS)
+        if timeout_ms is not None and (
+            not isinstance(timeout_ms, (int, float)) or not 0 <= timeout_ms < 1e12
+        ):
+            raise BadRequestError("timeout must be a non-negative number of ms")
+        return (service, method, version, group, timeout_ms, attachments)
 
     async def _handle(
         self,
         codec: Codec,
         rid: int,
         oneway: bool,
-        hdr: dict[str, Any],
-        attachments: dict[str, Any] | None,
+        parsed: tuple[Any, ...],
         body: bytes,
+        deadline_key: list[int],
     ) -> None:
         server = self.server
-        timer: asyncio.TimerHandle | None = None
+        service, method, version, group, timeout_ms, attachments = parsed
         try:
-            service = hdr.get(H_SERVICE)
-            method = hdr.get(H_METHOD)
-            if not isinstance(service, str) or not isinstance(method, str):
-                raise BadRequestError("request header lacks service or method")
             try:
                 payload = codec.decode(body) if body else []
             except Exception as exc:
@@ -463,22 +516,6 @@ class ServerConnection(Connection):
             kwargs = payload[1] if len(payload) > 1 else None
             if not isinstance(args, list) or not (kwargs is None or isinstance(kwargs, dict)):
                 raise BadRequestError("args must be a list and kwargs a map")
-            timeout_ms = hdr.get(H_TIMEOUT_MS)
-            deadline = None
-            if timeout_ms is not None:
-                if not isinstance(timeout_ms, (int, float)) or not 0 <= timeout_ms < 1e12:
-                    raise BadRequestError("timeout must be a non-negative number of ms")
-                deadline = time.monotonic() + timeout_ms / 1000.0
-                # Cheaper than asyncio.timeout(): one timer that cancels this task;
-                # the method turns the cancellation into TIMEOUT (see _invoke_method).
-                loop = asyncio.get_running_loop()
-                task = asyncio.current_task()
-                assert task is not None
-                timer = loop.call_at(loop.time() + timeout_ms / 1000.0, task.cancel)
-            version = hdr.get(H_VERSION, "")
-            group = hdr.get(H_GROUP, "")
-            if not isinstance(version, str) or not isinstance(group, str):
-                raise BadRequestError("version and group must be strings")
             inv = Invocation(
                 service,
                 method,
@@ -487,7 +524,7 @@ class ServerConnection(Connection):
                 version=version,
                 group=group,
                 attachments=attachments,
-                deadline=deadline,
+                deadline=None if timeout_ms is None else time.monotonic() + timeout_ms / 1000,
                 peer=self.peer,
                 role="server",
                 oneway=oneway,
@@ -508,14 +545,12 @@ class ServerConnection(Connection):
                 exc = TimeoutError("deadline exceeded on the provider")
             err = error_of(exc)
             if not isinstance(exc, RpcError):
-                log.debug(
-                    "callscope: %s/%s raised", hdr.get(H_SERVICE), hdr.get(H_METHOD), exc_info=True
-                )
+                log.debug("callscope: %s/%s raised", service, method, exc_info=True)
             if not oneway:
                 self._reply_error(codec, rid, err)
         finally:
-            if timer is not None:
-                timer.cancel()
+            if deadline_key[0]:
+                server._deadlines.discard(deadline_key[0])
             server._end()
 
     def _reply_error(self, codec: Codec, rid: int, err: RpcError) -> None:

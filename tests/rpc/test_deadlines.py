@@ -1,0 +1,32 @@
+"""One timer serving many deadlines: expiry order, discards, bounded memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rpc._deadlines import Deadlines
+
+
+async def test_expires_only_what_is_still_registered_in_order():
+    loop = asyncio.get_running_loop()
+    expired: list[str] = []
+    deadlines = Deadlines(loop, expired.append)
+    now = loop.time()
+    deadlines.add(now + 0.06, "late")
+    early = deadlines.add(now + 0.02, "early")
+    deadlines.add(now + 0.04, "middle")
+    kept = deadlines.add(now + 0.03, "kept")
+    deadlines.discard(kept)
+    await asyncio.sleep(0.1)
+    assert expired == ["early", "middle", "late"]
+    deadlines.discard(early)  # discarding an expired key is harmless
+    assert len(deadlines) == 0
+
+
+async def test_heap_stays_bounded_when_calls_end_in_time():
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop, lambda item: None)
+    for i in range(10_000):
+        deadlines.discard(deadlines.add(loop.time() + 60, i))
+    assert len(deadlines) == 0 and len(deadlines._heap) < 1_000
+    deadlines.close()

@@ -1,0 +1,46 @@
+"""The echo benchmark still runs end to end, so it cannot rot between releases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "rpc_echo.py"
+
+REQUIRED = [
+    "qps_64",
+    "grpc_aio_qps_64",
+    "ratio_qps_64",
+    "p50_1_ms",
+    "grpc_aio_p50_1_ms",
+    "ratio_p50_1",
+    "qps_1",
+    "grpc_aio_qps_1",
+    "p99_1_ms",
+    "sync_client_qps_1",
+    "sync_handler_qps_64",
+]
+
+
+def test_rpc_echo_benchmark_prints_a_json_summary_last() -> None:
+    # A short window: this checks the plumbing (servers, clients, JSON), not the speed.
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--seconds", "0.3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) > 1, "progress lines should come before the JSON"
+    summary = json.loads(lines[-1])
+    for key in REQUIRED:
+        value = summary[key]
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+        assert value > 0, (key, value)
+    assert summary["grpc_aio_client_loop"] == "asyncio"
