@@ -9,7 +9,11 @@ import sys
 from collections.abc import Sequence
 
 # Modules exposing ``register(subparsers)``; each adds one sub-command.
-COMMAND_MODULES = ("callscope.demo",)
+COMMAND_MODULES = (
+    "callscope.demo",
+    "callscope.stack.cli",
+    "callscope.registry_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

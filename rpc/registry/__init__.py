@@ -1,12 +1,46 @@
-"""Service registry: who provides what, with push notifications to consumers.
+"""Service registry and configuration centre: who provides what, and governance settings.
 
-For now the in-process ``memory`` backend; the registry issue adds leases,
-configuration documents and the embedded and ZooKeeper backends behind the
-same API. :class:`RegistryDirectory` is the client's view of it.
+One API (:class:`Registry`) with three backends chosen by URL (:func:`connect`):
+``memory://`` (in-process), ``callscope://host:port`` (the embedded registry
+server, :class:`RegistryServer`, persisted in SQLite) and
+``zookeeper://host:port/root`` (kazoo). :class:`RegistryDirectory` is the RPC
+client's view of it, with a disk cache and empty-push protection;
+:func:`publish` registers a server's services and unregisters before draining.
 """
 
+from ._api import Registry
+from ._auth import Principal, load_tokens
 from ._directory import RegistryDirectory
+from ._embedded import EmbeddedRegistry
+from ._errors import CONFLICT, ConflictError
 from ._memory import MemoryRegistry
-from ._model import ServiceInstance
+from ._model import ConfigDocument, Consumer, ServiceInstance
+from ._publish import Publication, publish
+from ._server import DEFAULT_PORT, RegistryServer
+from ._state import validate_document
+from ._store import default_path as default_db_path
+from ._url import REGISTRY_URL_ENV, connect
+from ._zookeeper import ZooKeeperRegistry
 
-__all__ = ["MemoryRegistry", "RegistryDirectory", "ServiceInstance"]
+__all__ = [
+    "CONFLICT",
+    "DEFAULT_PORT",
+    "REGISTRY_URL_ENV",
+    "ConfigDocument",
+    "ConflictError",
+    "Consumer",
+    "EmbeddedRegistry",
+    "MemoryRegistry",
+    "Principal",
+    "Publication",
+    "Registry",
+    "RegistryDirectory",
+    "RegistryServer",
+    "ServiceInstance",
+    "ZooKeeperRegistry",
+    "connect",
+    "default_db_path",
+    "load_tokens",
+    "publish",
+    "validate_document",
+]

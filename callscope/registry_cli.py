@@ -1,0 +1,179 @@
+"""``callscope registry`` (serve, ls) and ``callscope config get|put|rm|ls``.
+
+Thin: parse options, call ``rpc.registry``; every refusal prints its error code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import rpc
+from rpc.registry import (
+    DEFAULT_PORT,
+    REGISTRY_URL_ENV,
+    RegistryServer,
+    connect,
+    default_db_path,
+    load_tokens,
+    validate_document,
+)
+
+DEFAULT_URL = f"callscope://127.0.0.1:{DEFAULT_PORT}"
+TOKEN_ENV = "CALLSCOPE_REGISTRY_TOKEN"
+"""The token ``callscope config`` and ``registry ls`` present to an embedded registry."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    reg = sub.add_parser(
+        "registry",
+        help="run the embedded registry server (default), or list what it holds",
+        description="Serve the embedded registry (RPC + SQLite), or `ls` its services.",
+    )
+    _serve_options(reg)
+    reg.set_defaults(handler=_guard(_serve))
+    actions = reg.add_subparsers(dest="registry_command", metavar="ACTION")
+    serve = actions.add_parser("serve", help="run the registry server (the default)")
+    _serve_options(serve)
+    serve.set_defaults(handler=_guard(_serve))
+    ls = actions.add_parser("ls", help="list services, or one service's instances")
+    ls.add_argument("service", nargs="?")
+    _client_options(ls)
+    ls.set_defaults(handler=_guard(_ls))
+
+    cfg = sub.add_parser("config", help="read and write configuration documents")
+    verbs = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    get = verbs.add_parser("get", help="print a document (JSON) and its version")
+    get.add_argument("key")
+    put = verbs.add_parser("put", help="validate, then write a document")
+    put.add_argument("key")
+    put.add_argument("value", nargs="?", help="JSON text (or use --file)")
+    put.add_argument("-f", "--file", help="read the JSON value from this file ('-' for stdin)")
+    rm = verbs.add_parser("rm", help="delete a document")
+    rm.add_argument("key")
+    for verb in (put, rm):
+        verb.add_argument("--expect", type=int, help="compare-and-set: the version to replace")
+    ls_cfg = verbs.add_parser("ls", help="list documents under a key prefix")
+    ls_cfg.add_argument("prefix", nargs="?", default="")
+    for verb, run in ((get, _get), (put, _put), (rm, _rm), (ls_cfg, _ls_config)):
+        _client_options(verb)
+        verb.set_defaults(handler=_guard(run))
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, help="SQLite file (default $CALLSCOPE_REGISTRY_DB)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--tokens", type=Path, help="JSON file of tokens and their grants")
+
+
+def _client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--registry",
+        default=os.environ.get(REGISTRY_URL_ENV, DEFAULT_URL),
+        help=f"registry URL (default ${REGISTRY_URL_ENV} or {DEFAULT_URL})",
+    )
+    p.add_argument("--token", default=os.environ.get(TOKEN_ENV), help=f"or ${TOKEN_ENV}")
+
+
+def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except rpc.RpcError as err:
+            print(f"callscope {args.command}: {err.code}: {err.message}", file=sys.stderr)
+            return 1
+        except (ValueError, OSError) as err:
+            print(f"callscope {args.command}: {err}", file=sys.stderr)
+            return 2
+
+    return handler
+
+
+def _serve(args: argparse.Namespace) -> int:
+    tokens = load_tokens(args.tokens) if args.tokens else None
+    server = RegistryServer(args.db or default_db_path(), args.host, args.port, tokens=tokens)
+    server.run(ready=lambda address: print(f"callscope registry on {address}", flush=True))
+    return 0
+
+
+def _open(args: argparse.Namespace) -> Any:
+    options: dict[str, Any] = {}
+    if args.token and args.registry.startswith("callscope:"):
+        options["token"] = args.token
+    return connect(args.registry, **options)
+
+
+def _ls(args: argparse.Namespace) -> int:
+    registry = _open(args)
+    try:
+        if args.service:
+            for inst in registry.lookup(args.service):
+                meta = " ".join(f"{k}={v}" for k, v in sorted(inst.metadata.items()))
+                print(f"{inst.address}\tversion={inst.version!r} group={inst.group!r} "
+                      f"weight={inst.weight} pid={inst.pid} {meta}")  # fmt: skip
+        else:
+            for name in registry.services():
+                print(name)
+    finally:
+        registry.close()
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    registry = _open(args)
+    try:
+        doc = registry.get_config(args.key)
+    finally:
+        registry.close()
+    if doc is None:
+        print(f"callscope config: NOT_FOUND: no config {args.key!r}", file=sys.stderr)
+        return 1
+    print(json.dumps({"key": doc.key, "version": doc.version, "value": doc.value}, indent=2))
+    return 0
+
+
+def _put(args: argparse.Namespace) -> int:
+    if args.file:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    elif args.value is not None:
+        text = args.value
+    else:
+        raise ValueError("give the value as JSON text or with --file")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the value is not JSON: {err}") from None
+    validate_document(args.key, value)  # refuse locally before touching the registry
+    registry = _open(args)
+    try:
+        doc = registry.put_config(args.key, value, args.expect)
+    finally:
+        registry.close()
+    print(f"{doc.key} version {doc.version}")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    registry = _open(args)
+    try:
+        registry.delete_config(args.key, args.expect)
+    finally:
+        registry.close()
+    print(f"removed {args.key}")
+    return 0
+
+
+def _ls_config(args: argparse.Namespace) -> int:
+    registry = _open(args)
+    try:
+        for doc in registry.list_config(args.prefix):
+            print(f"{doc.key}\tversion {doc.version}\t{json.dumps(doc.value)[:80]}")
+    finally:
+        registry.close()
+    return 0

@@ -1,0 +1,296 @@
+"""The client of the embedded registry (``callscope://host:port``).
+
+One session per client, renewed every ``heartbeat`` seconds; everything
+registered is re-registered by itself when the registry lost the session (a
+restart without its database, an expiry during a pause). Changes arrive by a
+long poll; while the registry is unreachable nothing is pushed, so consumers keep
+their last lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from .._channel import Backoff
+from .._client import CallOptions
+from .._errors import NotFoundError, RpcError, TimeoutError, UnavailableError
+from .._sync import Client
+from ._api import ConfigListener, InstancesListener
+from ._errors import lift
+from ._listeners import Listeners, deliver
+from ._model import ConfigDocument, Consumer, ServiceInstance, check_key, check_name
+from ._service import SERVICE_NAME
+from ._state import validate_document
+
+log = logging.getLogger("callscope.registry")
+
+_DOWN = (UnavailableError, TimeoutError)
+
+
+class EmbeddedRegistry:
+    """Talks to a ``callscope registry`` server; the same API as every backend."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        heartbeat: float = 1.0,
+        timeout: float = 3.0,
+        poll_wait: float = 10.0,
+    ) -> None:
+        self.address = address
+        self.heartbeat = heartbeat
+        self._timeout = timeout
+        self._poll_wait = poll_wait
+        self._rpc = Client(
+            [address],
+            token=token,
+            timeout=timeout,
+            injvm=False,
+            connect_timeout=min(timeout, 2.0),
+            backoff=Backoff(0.05, min(1.0, max(0.2, heartbeat / 2))),
+        )
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._session: str | None = None
+        self._session_lock: asyncio.Lock | None = None
+        self._registered: dict[tuple[str, str, str, str], ServiceInstance] = {}
+        self._consumers: dict[tuple[str, str], Consumer] = {}
+        self._services = Listeners()
+        self._config = Listeners()
+        self._last: dict[str, Any] = {}  # a comparable form of what each name last pushed
+        self._latest: dict[str, Any] = {}  # the value itself
+        self._pushes = 0
+        self._epoch = ""
+        self._revision = 0
+        self._closed = False
+        self._watch_wanted = asyncio.Event()
+        self._tasks = [
+            self._rpc.submit(self._keepalive_loop()),
+            self._rpc.submit(self._watch_loop()),
+        ]
+
+    # -- plumbing -----------------------------------------------------------
+    async def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        options = CallOptions(timeout=self._timeout if timeout is None else timeout)
+        try:
+            return await self._rpc.aio.invoke(SERVICE_NAME, method, args, None, options)
+        except RpcError as err:
+            raise lift(err) from None
+
+    def _run(self, coro: Any) -> Any:
+        return self._rpc.run(coro)
+
+    async def _ensure_session(self) -> str:
+        if self._session_lock is None:
+            self._session_lock = asyncio.Lock()
+        async with self._session_lock:
+            if self._session is None:
+                opened = await self._call("open_session", self.heartbeat, self._owner)
+                session = opened["session"]
+                for inst in list(self._registered.values()):
+                    await self._call("register", session, inst.to_dict())
+                for consumer in list(self._consumers.values()):
+                    await self._call("add_consumer", session, consumer.to_dict())
+                if self._registered:
+                    log.info("registered %d instances again on %s", len(self._registered), session)
+                self._session = session
+            return self._session
+
+    async def _with_session(self, method: str, *args: Any) -> None:
+        for _ in range(2):
+            session = await self._ensure_session()
+            try:
+                await self._call(method, session, *args)
+                return
+            except NotFoundError:
+                if self._session == session:
+                    self._session = None  # expired: open a new one and try again
+
+    async def _keepalive_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time()
+        while not self._closed:
+            next_beat = max(next_beat + self.heartbeat, loop.time())
+            await asyncio.sleep(next_beat - loop.time())
+            if not (self._registered or self._consumers or self._session):
+                continue
+            try:
+                if self._session is None:
+                    await self._ensure_session()
+                else:
+                    await self._call("keepalive", self._session, timeout=self.heartbeat)
+            except NotFoundError:
+                log.warning("registry %s lost our session; registering again", self.address)
+                self._session = None
+                with contextlib.suppress(RpcError):
+                    await self._ensure_session()
+            except RpcError as err:
+                log.debug("keepalive to %s failed: %s", self.address, err)
+
+    async def _watch_loop(self) -> None:
+        failures = 0
+        while not self._closed:
+            if not (self._services.names() or self._config.names()):
+                self._watch_wanted.clear()
+                await self._watch_wanted.wait()
+                continue
+            try:
+                feed = await self._call(
+                    "watch", self._epoch, self._revision, self._poll_wait,
+                    timeout=self._poll_wait + self._timeout,
+                )  # fmt: skip
+                await self._apply(feed)
+                failures = 0
+            except RpcError as err:
+                failures += 1
+                log.debug("watching %s failed (%s); retrying", self.address, err)
+                await asyncio.sleep(min(0.05 * 2**failures, 0.5))
+
+    async def _apply(self, feed: dict[str, Any]) -> None:
+        services, keys = self._services.names(), self._config.names()
+        if not feed["reset"]:
+            services = [s for s in feed["services"] if s in self._services]
+            keys = [k for k in feed["config"] if k in self._config]
+        if services:
+            found = await self._call("lookup_many", services)
+            for name, items in found.items():
+                self._push_instances(name, [ServiceInstance.from_dict(i) for i in items])
+        if keys:
+            docs = await self._call("get_many_config", keys)
+            for key, doc in docs.items():
+                self._push_config(key, ConfigDocument.from_dict(doc) if doc else None)
+        self._epoch, self._revision = feed["epoch"], feed["revision"]
+
+    def _push_instances(self, service: str, instances: list[ServiceInstance]) -> None:
+        marker = sorted(repr(i.to_dict()) for i in instances)
+        if self._last.get("s:" + service) != marker:
+            self._last["s:" + service] = marker
+            self._latest["s:" + service] = instances
+            self._pushes += 1
+            self._services.emit(service, instances)
+
+    def _push_config(self, key: str, doc: ConfigDocument | None) -> None:
+        if self._last.get("c:" + key, ()) != doc:
+            self._last["c:" + key] = doc
+            self._latest["c:" + key] = doc
+            self._pushes += 1
+            self._config.emit(key, doc)
+
+    # -- providers ----------------------------------------------------------
+    def register(self, instance: ServiceInstance) -> None:
+        """Register now, or, while the registry is down, as soon as it is back."""
+        self._registered[instance.key] = instance
+        try:
+            self._run(self._with_session("register", instance.to_dict()))
+        except _DOWN as err:
+            log.warning("registry %s unreachable (%s); will register when back", self.address, err)
+        except RpcError:
+            self._registered.pop(instance.key, None)
+            raise
+
+    def unregister(self, instance: ServiceInstance) -> None:
+        self._registered.pop(instance.key, None)
+        if self._session is not None:
+            self._run(self._call("unregister", self._session, instance.service, instance.id))
+
+    def lookup(self, service: str) -> list[ServiceInstance]:
+        return self._run(self._fetch_instances(service))  # type: ignore[no-any-return]
+
+    def services(self) -> list[str]:
+        return list(self._run(self._call("services")))
+
+    def consumers(self, service: str | None = None) -> list[Consumer]:
+        return [Consumer.from_dict(c) for c in self._run(self._call("consumers", service))]
+
+    # -- consumers ----------------------------------------------------------
+    def subscribe(self, service: str, listener: InstancesListener) -> Callable[[], None]:
+        """Push the instance list to ``listener`` now (when reachable) and on every change."""
+        check_name(service, "service")
+        consumer = Consumer(service, f"{self._owner}:{id(self):x}")
+        remove = self._services.add(service, listener)
+        self._consumers[(service, consumer.id)] = consumer
+        try:
+            self._run(self._first("s:" + service, listener, self._fetch_instances(service)))
+            self._run(self._with_session("add_consumer", consumer.to_dict()))
+        except _DOWN:
+            self._epoch = ""  # the next successful poll reloads everything watched
+
+        def unsubscribe() -> None:
+            if remove():
+                self._consumers.pop((service, consumer.id), None)
+                self._last.pop("s:" + service, None)
+                self._latest.pop("s:" + service, None)
+
+        return unsubscribe
+
+    async def _fetch_instances(self, service: str) -> list[ServiceInstance]:
+        return [ServiceInstance.from_dict(i) for i in await self._call("lookup", service)]
+
+    async def _fetch_config(self, key: str) -> ConfigDocument | None:
+        doc = await self._call("get_config", key)
+        return ConfigDocument.from_dict(doc) if doc else None
+
+    async def _first(self, name: str, listener: Callable[[Any], None], fetch: Any) -> None:
+        """Deliver the first value on the loop thread, never older than a push it raced with."""
+        self._watch_wanted.set()
+        pushes = self._pushes
+        value = await fetch
+        if self._pushes != pushes and name in self._latest:
+            value = self._latest[name]
+        elif name not in self._latest:
+            self._latest[name] = value
+        deliver(listener, value, name)
+
+    # -- configuration ------------------------------------------------------
+    def get_config(self, key: str) -> ConfigDocument | None:
+        return self._run(self._fetch_config(check_key(key)))  # type: ignore[no-any-return]
+
+    def put_config(self, key: str, value: Any, expected: int | None = None) -> ConfigDocument:
+        validate_document(key, value)  # refuse here what the server would refuse
+        doc = self._run(self._call("put_config", check_key(key), value, expected))
+        return ConfigDocument.from_dict(doc)
+
+    def delete_config(self, key: str, expected: int | None = None) -> None:
+        self._run(self._call("delete_config", check_key(key), expected))
+
+    def list_config(self, prefix: str = "") -> list[ConfigDocument]:
+        return [ConfigDocument.from_dict(d) for d in self._run(self._call("list_config", prefix))]
+
+    def watch_config(self, key: str, listener: ConfigListener) -> Callable[[], None]:
+        remove = self._config.add(check_key(key), listener)
+        try:
+            self._run(self._first("c:" + key, listener, self._fetch_config(key)))
+        except _DOWN:
+            self._epoch = ""
+
+        def unwatch() -> None:
+            remove()
+
+        return unwatch
+
+    # -- lifecycle ----------------------------------------------------------
+    def close(self) -> None:
+        """Unregister everything (by ending the session) and disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        self._registered.clear()
+        for task in self._tasks:
+            task.cancel()
+        if self._session is not None:
+            with contextlib.suppress(RpcError):
+                self._run(self._call("close_session", self._session, timeout=1.0))
+        self._rpc.close()
+
+    def __enter__(self) -> EmbeddedRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

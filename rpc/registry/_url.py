@@ -1,0 +1,52 @@
+"""Backends chosen by URL: ``memory://``, ``callscope://host:port``, ``zookeeper://host:port/root``.
+
+Credentials ride in the URL's user part (``callscope://TOKEN@host:port``,
+``zookeeper://user:password@host:port/root``) or as keyword options; query
+parameters become options (``?heartbeat=0.5``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ._api import Registry
+
+REGISTRY_URL_ENV = "CALLSCOPE_REGISTRY"
+"""The registry URL a process uses when none is given (default ``memory://``)."""
+
+_FLOATS = {"heartbeat", "timeout", "poll_wait", "session_timeout", "connect_timeout"}
+_named_memory: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def connect(url: str = "memory://", **options: Any) -> Registry:
+    """A registry client for ``url``; the caller closes it."""
+    parts = urlsplit(url)
+    for name, value in parse_qsl(parts.query):
+        options.setdefault(name, float(value) if name in _FLOATS else value)
+    if parts.scheme == "memory":
+        from ._memory import MemoryRegistry
+
+        with _lock:  # one shared registry per name within this process
+            if len(_named_memory) >= 1000 and parts.netloc not in _named_memory:
+                raise ValueError("too many named memory registries")
+            return _named_memory.setdefault(parts.netloc, MemoryRegistry())  # type: ignore[no-any-return]
+    if not parts.hostname or not parts.port:
+        raise ValueError(f"registry URL {url!r} needs host:port")
+    if parts.scheme == "callscope":
+        from ._embedded import EmbeddedRegistry
+
+        if parts.username:
+            options.setdefault("token", unquote(parts.username))
+        return EmbeddedRegistry(f"{parts.hostname}:{parts.port}", **options)
+    if parts.scheme == "zookeeper":
+        from ._zookeeper import ZooKeeperRegistry
+
+        if parts.username:
+            creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            options.setdefault("credentials", creds)
+        hosts = parts.netloc.rpartition("@")[2]
+        return ZooKeeperRegistry(hosts, root=parts.path or "/callscope", **options)
+    raise ValueError(f"unknown registry scheme {parts.scheme!r} in {url!r}")

@@ -1,0 +1,474 @@
+"""The ZooKeeper backend (``zookeeper://host:port/root``), through kazoo.
+
+Layout (DESIGN §3.6): ``<root>/services/<service>/providers/<instance>`` and
+``.../consumers/<consumer>`` are ephemeral (they go with the session),
+``<root>/config/<scope>/<name>`` is persistent; a document's version is the
+znode's version + 1, so compare-and-set is ZooKeeper's own. Notifications are
+kazoo's ``ChildrenWatch`` and ``DataWatch``, which re-arm after a session
+expiry; our registrations are re-created on every (re)connection. Consensus
+(ZAB) and elasticity are the ensemble's, not ours.
+
+Security is ZooKeeper's digest scheme: with ``credentials="user:password"`` the
+nodes we create grant ALL to that identity and to ``writers``, READ to
+``readers`` (to anyone when no readers are named). A refused write raises
+PERMISSION_DENIED, or UNAUTHENTICATED when we hold no credentials at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from .._errors import NotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError
+from ._api import ConfigListener, InstancesListener
+from ._errors import ConflictError
+from ._listeners import Listeners, deliver
+from ._model import ConfigDocument, Consumer, ServiceInstance, check_key, check_name
+from ._state import validate_document
+
+log = logging.getLogger("callscope.registry")
+MAX_LISTED = 10_000
+
+
+class ZooKeeperRegistry:
+    """The registry API on a ZooKeeper ensemble; ``client`` is the underlying KazooClient."""
+
+    def __init__(
+        self,
+        hosts: str,
+        root: str = "/callscope",
+        *,
+        credentials: str | None = None,
+        writers: Sequence[str] = (),
+        readers: Sequence[str] = (),
+        session_timeout: float = 10.0,
+        timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        from kazoo.client import KazooClient
+        from kazoo.retry import KazooRetry
+
+        self.root = "/" + root.strip("/")
+        self._timeout = timeout
+        self._credentials = credentials
+        self._acl = _acl(credentials, writers, readers)
+        self.client = KazooClient(
+            hosts=hosts,
+            timeout=session_timeout,
+            auth_data=[("digest", credentials)] if credentials else None,
+            connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
+            command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
+        )
+        self._lock = threading.RLock()
+        self._registered: dict[tuple[str, str, str, str], ServiceInstance] = {}
+        self._consumers: dict[tuple[str, str], Consumer] = {}
+        self._services = Listeners()
+        self._config = Listeners()
+        self._watched: dict[str, Any] = {}  # service -> ChildrenWatch
+        self._known: dict[str, dict[str, ServiceInstance]] = {}  # child data, read once
+        self._docs: dict[str, Any] = {}
+        self._pushed: dict[str, list[str]] = {}  # ids last pushed per service
+        self._closed = False
+        self.client.add_listener(self._state_changed)
+        if not self.client.start_async().wait(connect_timeout) or not self.client.connected:
+            log.warning("ZooKeeper %s unreachable for now; retrying in the background", hosts)
+
+    # -- plumbing -----------------------------------------------------------
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        from kazoo import exceptions as zk
+        from kazoo.handlers.threading import KazooTimeoutError
+
+        try:
+            yield
+        except zk.NoAuthError:
+            if self._credentials:
+                raise PermissionDeniedError(f"{what}: these credentials may not") from None
+            raise UnauthenticatedError(f"{what}: needs credentials") from None
+        except zk.AuthFailedError:
+            raise UnauthenticatedError(f"{what}: ZooKeeper refused the credentials") from None
+        except zk.NoNodeError:
+            raise NotFoundError(f"{what}: no such node") from None
+        except (zk.BadVersionError, zk.NodeExistsError):
+            raise ConflictError(f"{what}: the version moved") from None
+        except (zk.ConnectionLoss, zk.SessionExpiredError, zk.ConnectionClosedError,
+                zk.OperationTimeoutError, KazooTimeoutError) as exc:  # fmt: skip
+            raise UnavailableError(f"{what}: ZooKeeper unreachable ({exc!r})") from None
+
+    def _do(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        """One ZooKeeper call, bounded by ``timeout`` (kazoo's sync calls wait forever)."""
+        return getattr(self.client, op + "_async")(*args, **kwargs).get(timeout=self._timeout)
+
+    def _provider_dir(self, service: str) -> str:
+        return f"{self.root}/services/{service}/providers"
+
+    def _config_path(self, key: str) -> str:
+        return f"{self.root}/config/{key}"
+
+    def _ensure(self, path: str) -> None:
+        """Create a folder and its parents: parents let anyone add below them (the service
+        folder holds consumers' nodes too), ``consumers`` lets anyone list themselves, and
+        ``providers`` carries our ACL: only its writers register providers there."""
+        from kazoo.exceptions import NodeExistsError
+        from kazoo.security import ACL, ANYONE_ID_UNSAFE, Permissions
+
+        if self._do("exists", path) is None:
+            acl, tree = self._acl, self._acl
+            if self._credentials:
+                mine = [a for a in self._acl if a.id != ANYONE_ID_UNSAFE]
+                tree = [*mine, ACL(Permissions.READ | Permissions.CREATE, ANYONE_ID_UNSAFE)]
+                if path.endswith("/consumers"):
+                    everyone = Permissions.READ | Permissions.CREATE | Permissions.DELETE
+                    acl = [*mine, ACL(everyone, ANYONE_ID_UNSAFE)]
+            parts = path.strip("/").split("/")
+            for n in range(1, len(parts) + 1):
+                node = "/" + "/".join(parts[:n])
+                with contextlib.suppress(NodeExistsError):
+                    if n == len(parts) or self._do("exists", node) is None:
+                        self._do("create", node, b"", acl=acl if n == len(parts) else tree)
+
+    def _state_changed(self, state: str) -> None:
+        if state == "CONNECTED" and not self._closed:
+            # Never block kazoo's connection thread: reconcile on a handler thread.
+            self.client.handler.spawn(self._reconcile)
+
+    def _reconcile(self) -> None:
+        """After every (re)connection: our nodes exist, our watches are armed."""
+        with self._lock:
+            instances, consumers = list(self._registered.values()), list(self._consumers.values())
+            unwatched = [s for s in self._services.names() if s not in self._watched]
+        try:
+            for inst in instances:
+                self._put_ephemeral(self._provider_dir(inst.service), inst.id, inst.to_dict())
+            for consumer in consumers:
+                self._list_consumer(consumer)
+            for service in unwatched:
+                self._start_watch(service)
+        except Exception:
+            log.warning("re-registration on ZooKeeper failed; next reconnection retries",
+                        exc_info=True)  # fmt: skip
+
+    def _put_ephemeral(self, folder: str, name: str, data: dict[str, Any]) -> None:
+        from kazoo.exceptions import NodeExistsError, NoNodeError
+
+        path = f"{folder}/{quote(name, safe='')}"
+        raw = json.dumps(data).encode()
+        self._ensure(folder)
+        for _ in range(3):
+            try:
+                self._do("create", path, raw, acl=self._acl, ephemeral=True)
+                return
+            except NodeExistsError:
+                try:
+                    old, stat = self._do("get", path)
+                    if old == raw and stat.ephemeralOwner == self.client.client_id[0]:
+                        return
+                    self._do("delete", path)  # a former session's node, or stale data
+                except NoNodeError:
+                    pass
+
+    # -- providers ----------------------------------------------------------
+    def register(self, instance: ServiceInstance) -> None:
+        """Create the ephemeral node now, or on the next connection while ZooKeeper is down."""
+        check_name(instance.service, "service")
+        with self._lock:
+            self._registered[instance.key] = instance
+        if not self.client.connected:
+            log.warning("ZooKeeper unreachable; %s registers when it is back", instance.id)
+            return
+        try:
+            with self._errors(f"register {instance.service}"):
+                self._put_ephemeral(self._provider_dir(instance.service), instance.id,
+                                    instance.to_dict())  # fmt: skip
+        except UnavailableError as err:
+            log.warning("%s; will register when ZooKeeper is back", err)
+        except Exception:
+            with self._lock:
+                self._registered.pop(instance.key, None)
+            raise
+
+    def unregister(self, instance: ServiceInstance) -> None:
+        from kazoo.exceptions import NoNodeError
+
+        with self._lock:
+            self._registered.pop(instance.key, None)
+        path = f"{self._provider_dir(instance.service)}/{quote(instance.id, safe='')}"
+        with self._errors(f"unregister {instance.service}"), contextlib.suppress(NoNodeError):
+            self._do("delete", path)
+
+    def lookup(self, service: str) -> list[ServiceInstance]:
+        check_name(service, "service")
+        with self._errors(f"lookup {service}"):
+            names = self._children(self._provider_dir(service))
+            return self._read_children(service, names, {})
+
+    def _children(self, path: str) -> list[str]:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            return list(self._do("get_children", path))[:MAX_LISTED]
+        except NoNodeError:
+            return []
+
+    def _read_children(
+        self, service: str, names: list[str], known: dict[str, ServiceInstance]
+    ) -> list[ServiceInstance]:
+        """The instances named ``names``, reading only those ``known`` does not hold yet."""
+        from kazoo.exceptions import NoNodeError
+
+        for gone in set(known) - set(names):
+            del known[gone]
+        for name in names:
+            if name not in known:
+                try:
+                    raw, _ = self._do("get", f"{self._provider_dir(service)}/{name}")
+                    known[name] = ServiceInstance.from_dict(json.loads(raw))
+                except NoNodeError:
+                    continue
+                except ValueError:
+                    log.warning("ignoring a malformed provider node %s/%s", service, name)
+        return [known[n] for n in names if n in known]
+
+    def services(self) -> list[str]:
+        with self._errors("list services"):
+            names = self._children(f"{self.root}/services")
+            return sorted(n for n in names if self._children(self._provider_dir(n)))
+
+    def consumers(self, service: str | None = None) -> list[Consumer]:
+        with self._errors("list consumers"):
+            names = [service] if service else self._children(f"{self.root}/services")
+            out = []
+            for name in names:
+                folder = f"{self.root}/services/{name}/consumers"
+                for child in self._children(folder):
+                    with contextlib.suppress(Exception):
+                        raw, _ = self._do("get", f"{folder}/{child}")
+                        out.append(Consumer.from_dict(json.loads(raw)))
+            return out
+
+    # -- consumers ----------------------------------------------------------
+    def subscribe(self, service: str, listener: InstancesListener) -> Callable[[], None]:
+        """Watch ``service``'s providers (kazoo ChildrenWatch); the first push comes at once."""
+        check_name(service, "service")
+        consumer = Consumer(service, f"{Consumer(service).id}:{id(self):x}")
+        with self._lock:
+            first = service not in self._services
+            remove = self._services.add(service, listener)
+            self._consumers[(service, consumer.id)] = consumer
+
+        def unsubscribe() -> None:
+            if remove():
+                with self._lock:
+                    self._consumers.pop((service, consumer.id), None)
+                    watch = self._watched.pop(service, None)
+                    self._pushed.pop(service, None)
+                if watch is not None:
+                    watch._stopped = True  # kazoo's documented way: the next event ends it
+
+        if not self.client.connected:  # never block a caller: _reconcile catches up
+            log.warning("ZooKeeper unreachable; watching %s once it is back", service)
+            return unsubscribe
+        self._list_consumer(consumer)
+        try:
+            with self._errors(f"subscribe {service}"):
+                if first:
+                    self._start_watch(service)
+                else:
+                    known = self._known.get(service, {})
+                    deliver(listener, [known[n] for n in list(known)], service)
+        except UnavailableError as err:
+            log.warning("%s; watching %s once ZooKeeper is back", err, service)
+
+        return unsubscribe
+
+    def _list_consumer(self, consumer: Consumer) -> None:
+        """Best effort: a reader that may not list itself still gets its pushes."""
+        folder = f"{self.root}/services/{consumer.service}/consumers"
+        try:
+            with self._errors(f"list consumer of {consumer.service}"):
+                self._put_ephemeral(folder, consumer.id, consumer.to_dict())
+        except (PermissionDeniedError, UnauthenticatedError, UnavailableError) as err:
+            log.debug("%s", err)
+
+    def _emit(self, service: str, instances: list[ServiceInstance]) -> None:
+        ids = sorted(i.id for i in instances)
+        with self._lock:
+            if self._pushed.get(service) == ids:
+                return
+            self._pushed[service] = ids
+        self._services.emit(service, instances)
+
+    def _start_watch(self, service: str) -> None:
+        """ChildrenWatch the providers folder; until a provider creates it, watch for it.
+
+        A consumer never creates the folder: the namespace's ACL is the providers' to set.
+        """
+        from kazoo.recipe.watchers import ChildrenWatch, DataWatch
+
+        folder = self._provider_dir(service)
+
+        def changed(children: list[str]) -> None:
+            try:
+                known = self._known.setdefault(service, {})
+                instances = self._read_children(service, list(children)[:MAX_LISTED], known)
+            except Exception:
+                log.warning("reading %s's providers failed", service, exc_info=True)
+                return
+            self._emit(service, instances)
+
+        def appeared(data: bytes | None, stat: Any) -> bool | None:
+            if stat is None:
+                return None  # not yet: keep watching
+            with self._lock:
+                self._watched[service] = ChildrenWatch(self.client, folder, changed)
+            return False  # stop this DataWatch
+
+        with self._lock:
+            self._watched[service] = None  # armed below, once the folder exists
+        if self._do("exists", folder) is None:
+            self._emit(service, [])
+        DataWatch(self.client, folder, appeared)
+
+    # -- configuration ------------------------------------------------------
+    def get_config(self, key: str) -> ConfigDocument | None:
+        from kazoo.exceptions import NoNodeError
+
+        with self._errors(f"get {key}"):
+            try:
+                raw, stat = self._do("get", self._config_path(check_key(key)))
+            except NoNodeError:
+                return None
+            return _document(key, raw, stat)
+
+    def put_config(self, key: str, value: Any, expected: int | None = None) -> ConfigDocument:
+        from kazoo.exceptions import NodeExistsError, NoNodeError
+
+        validate_document(key, value)
+        path, raw = self._config_path(key), json.dumps({"value": value}).encode()
+        with self._errors(f"put {key}"):
+            if expected is not None and expected > 0:
+                try:
+                    stat = self._do("set", path, raw, version=expected - 1)
+                except NoNodeError:
+                    raise ConflictError(f"config {key!r} does not exist") from None
+                return ConfigDocument(key, value, stat.version + 1)
+            try:
+                self._do("create", path, raw, acl=self._acl, makepath=True)
+                return ConfigDocument(key, value, 1)
+            except NodeExistsError:
+                old, stat = self._do("get", path)
+                if expected == 0 and old:
+                    raise ConflictError(f"config {key!r} exists already") from None
+                stat = self._do("set", path, raw, version=stat.version)
+                return ConfigDocument(key, value, stat.version + 1)
+
+    def delete_config(self, key: str, expected: int | None = None) -> None:
+        from kazoo.exceptions import NotEmptyError
+
+        doc = self.get_config(key)
+        if doc is None:
+            raise NotFoundError(f"no config {key!r}")
+        version = -1 if expected is None else expected - 1
+        with self._errors(f"delete {key}"):
+            try:
+                self._do("delete", self._config_path(key), version=version)
+            except NotEmptyError:  # documents live below: leave an empty folder node
+                self._do("set", self._config_path(key), b"", version=version)
+
+    def list_config(self, prefix: str = "") -> list[ConfigDocument]:
+        base = prefix.rpartition("/")[0]
+        out: list[ConfigDocument] = []
+        with self._errors(f"list {prefix}"):
+            self._walk(base, prefix, out)
+        return sorted(out, key=lambda d: d.key)
+
+    def _walk(self, key: str, prefix: str, out: list[ConfigDocument]) -> None:
+        from kazoo.exceptions import NoNodeError
+
+        if len(out) >= MAX_LISTED:
+            return
+        path = self._config_path(key) if key else f"{self.root}/config"
+        if key and key.startswith(prefix):
+            with contextlib.suppress(NoNodeError):
+                raw, stat = self._do("get", path)
+                doc = _document(key, raw, stat)
+                if doc is not None:
+                    out.append(doc)
+        for child in self._children(path):
+            sub = f"{key}/{child}" if key else child
+            if sub.startswith(prefix) or prefix.startswith(sub + "/"):
+                self._walk(sub, prefix, out)
+
+    def watch_config(self, key: str, listener: ConfigListener) -> Callable[[], None]:
+        """Watch one document (kazoo DataWatch); ``None`` when it is deleted."""
+        from kazoo.recipe.watchers import DataWatch
+
+        remove = self._config.add(check_key(key), listener)
+        with self._lock:
+            first = key not in self._docs
+            if first:
+                self._docs[key] = None
+
+        def changed(raw: bytes | None, stat: Any) -> None:
+            self._config.emit(key, _document(key, raw, stat) if stat is not None else None)
+
+        if first:
+            with self._errors(f"watch {key}"):
+                self._docs[key] = DataWatch(self.client, self._config_path(key), changed)
+        else:
+            deliver(listener, self.get_config(key), key)
+
+        def unwatch() -> None:
+            remove()
+
+        return unwatch
+
+    # -- lifecycle ----------------------------------------------------------
+    def close(self) -> None:
+        """End the session: our ephemeral nodes go with it, at once."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.client.stop()
+        self.client.close()
+
+    def __enter__(self) -> ZooKeeperRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _document(key: str, raw: bytes | None, stat: Any) -> ConfigDocument | None:
+    if not raw:
+        return None  # a folder node, not a document
+    try:
+        return ConfigDocument(key, json.loads(raw)["value"], stat.version + 1)
+    except (ValueError, KeyError, TypeError):
+        log.warning("config node %s holds no callscope document", key)
+        return None
+
+
+def _acl(credentials: str | None, writers: Sequence[str], readers: Sequence[str]) -> list[Any]:
+    from kazoo.security import ACL, ANYONE_ID_UNSAFE, OPEN_ACL_UNSAFE, Permissions, make_digest_acl
+
+    if not credentials:
+        return list(OPEN_ACL_UNSAFE)
+    acl = [make_digest_acl(*_split(c), all=True) for c in (credentials, *writers)]
+    acl += [make_digest_acl(*_split(c), read=True) for c in readers]
+    if not readers:
+        acl.append(ACL(Permissions.READ, ANYONE_ID_UNSAFE))
+    return acl
+
+
+def _split(credential: str) -> tuple[str, str]:
+    user, sep, password = credential.partition(":")
+    if not sep or not user:
+        raise ValueError("ZooKeeper credentials are 'user:password'")
+    return user, password

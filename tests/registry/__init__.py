@@ -1,0 +1,1 @@
+"""Tests of rpc.registry: the API over every backend, and resilience with real processes."""
