@@ -64,21 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_provider(args: argparse.Namespace) -> int:
-    async def serve() -> None:
-        server = rpc.Server("127.0.0.1", args.port)
-        server.export(Shop())
-        await server.start()
-        print(server.address, flush=True)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        import signal
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop()
-
-    rpc.run(serve())
+    server = rpc.Server("127.0.0.1", args.port)
+    server.export(Shop())
+    server.run(ready=lambda address: print(address, flush=True))
     return 0
 
 

@@ -430,38 +430,14 @@ def return_converter(iface: type[Any] | None, method: str) -> Converter | None:
     return None if is_identity(conv) else conv
 
 
-class AsyncProxy:
-    """Attribute access gives an :class:`AsyncMethod`; created once per name."""
-
-    def __init__(
-        self, client: AsyncClient, service: str, iface: type[Any] | None, options: CallOptions
-    ) -> None:
-        self._client = client
-        self._service = service
-        self._iface = iface
-        self._options = options
-
-    def __getattr__(self, name: str) -> AsyncMethod:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        method = AsyncMethod(
-            self._client, self._service, name, self._options, return_converter(self._iface, name)
-        )
-        setattr(self, name, method)
-        return method
-
-    def __repr__(self) -> str:
-        return f"<AsyncProxy {self._service!r}>"
-
-
-class AsyncMethod:
-    """One remote method: ``await m(...)``, ``m.oneway(...)``, ``m.callback(..., on_done=)``."""
+class MethodRef:
+    """What a proxy's method knows: where to call and how to convert the result."""
 
     __slots__ = ("_client", "_convert", "_method", "_options", "_service")
 
     def __init__(
         self,
-        client: AsyncClient,
+        client: Any,
         service: str,
         method: str,
         options: CallOptions,
@@ -472,6 +448,39 @@ class AsyncMethod:
         self._method = method
         self._options = options
         self._convert = convert
+
+
+class BaseProxy:
+    """Attribute access gives a ``method_class`` instance, created once per name."""
+
+    method_class: type[MethodRef] = MethodRef
+
+    def __init__(
+        self, client: Any, service: str, iface: type[Any] | None, options: CallOptions
+    ) -> None:
+        self._client = client
+        self._service = service
+        self._iface = iface
+        self._options = options
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        method = self.method_class(
+            self._client, self._service, name, self._options, return_converter(self._iface, name)
+        )
+        setattr(self, name, method)
+        return method
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._service!r}>"
+
+
+class AsyncMethod(MethodRef):
+    """One remote method: ``await m(...)``, ``m.oneway(...)``, ``m.callback(..., on_done=)``."""
+
+    __slots__ = ()
+    _client: AsyncClient
 
     def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
         call = self._client.start(self._service, self._method, args, kwargs or None, self._options)
@@ -510,3 +519,9 @@ def completion_callback(on_done: Callable[[Any, RpcError | None], None]) -> Call
             on_done(None, exc if isinstance(exc, RpcError) else RpcError(str(exc)))
 
     return finished
+
+
+class AsyncProxy(BaseProxy):
+    """A proxy whose methods are coroutines."""
+
+    method_class = AsyncMethod

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -26,6 +27,27 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     """Like :func:`asyncio.run`, on the fastest loop available."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main)
+
+
+def run_until_signalled(
+    start: Callable[[], Awaitable[Any]],
+    stop: Callable[[], Awaitable[Any]],
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Start, call ``ready()``, wait for SIGINT or SIGTERM, stop: a server process's life."""
+
+    async def main() -> None:
+        await start()
+        if ready is not None:
+            ready()
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopped.set)
+        await stopped.wait()
+        await stop()
+
+    run(main())
 
 
 class LoopThread:

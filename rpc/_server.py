@@ -48,6 +48,7 @@ from ._frame import (
     pack_frame,
 )
 from ._invocation import CallNext, Interceptor, Invocation, build_chain
+from ._loop import run_until_signalled
 from ._service import ExportedService, ServiceSpec, spec_of
 
 __all__ = ["Server"]
@@ -228,22 +229,14 @@ class Server:
             self._deadlines.close()
         log.info("callscope server on %s stopped", self.address)
 
-    def run(self) -> None:
-        """Serve until SIGINT or SIGTERM, then stop gracefully (a blocking helper)."""
-        import signal
+    def run(self, ready: Callable[[str], None] | None = None) -> None:
+        """Serve until SIGINT or SIGTERM, then stop gracefully (a blocking helper).
 
-        from ._loop import run
-
-        async def main() -> None:
-            await self.start()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            await self.stop()
-
-        run(main())
+        ``ready(address)`` is called once listening (e.g. to print the bound port).
+        """
+        run_until_signalled(
+            self.start, self.stop, None if ready is None else lambda: ready(self.address)
+        )
 
     # -- dispatch ---------------------------------------------------------
     def _lookup(self, service: str, version: str, group: str) -> ExportedService:

@@ -8,13 +8,13 @@ from typing import Any, TypeVar, overload
 
 from ._client import (
     AsyncClient,
+    BaseProxy,
     Call,
     CallOptions,
+    MethodRef,
     Outcome,
     completion_callback,
-    return_converter,
 )
-from ._convert import Converter
 from ._directory import Directory
 from ._errors import RpcError
 from ._loop import LoopThread
@@ -81,46 +81,11 @@ class Client:
         self.close()
 
 
-class Proxy:
-    def __init__(
-        self, client: Client, service: str, iface: type[Any] | None, options: CallOptions
-    ) -> None:
-        self._client = client
-        self._service = service
-        self._iface = iface
-        self._options = options
-
-    def __getattr__(self, name: str) -> Method:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        method = Method(
-            self._client, self._service, name, self._options, return_converter(self._iface, name)
-        )
-        setattr(self, name, method)
-        return method
-
-    def __repr__(self) -> str:
-        return f"<Proxy {self._service!r}>"
-
-
-class Method:
+class Method(MethodRef):
     """One remote method: ``m(...)`` blocks; ``future``, ``callback`` and ``oneway`` do not wait."""
 
-    __slots__ = ("_client", "_convert", "_method", "_options", "_service")
-
-    def __init__(
-        self,
-        client: Client,
-        service: str,
-        method: str,
-        options: CallOptions,
-        convert: Converter | None,
-    ) -> None:
-        self._client = client
-        self._service = service
-        self._method = method
-        self._options = options
-        self._convert = convert
+    __slots__ = ()
+    _client: Client
 
     async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = await self._client.aio.invoke(
@@ -148,3 +113,9 @@ class Method:
                 self._service, self._method, args, kwargs or None, self._options, oneway=True
             )
         )
+
+
+class Proxy(BaseProxy):
+    """A proxy whose methods block."""
+
+    method_class = Method

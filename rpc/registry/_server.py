@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._loop import run
+from .._loop import run_until_signalled
 from .._server import Server
 from ._auth import Principal
 from ._service import RegistryService, bind_caller
@@ -69,18 +67,8 @@ class RegistryServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def run(self, ready: Any = None) -> None:
+    def run(self, ready: Callable[[str], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM; ``ready(address)`` is called once listening."""
-
-        async def main() -> None:
-            await self.start()
-            if ready is not None:
-                ready(self.address)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            await self.stop()
-
-        run(main())
+        run_until_signalled(
+            self.start, self.stop, None if ready is None else lambda: ready(self.address)
+        )
