@@ -89,11 +89,11 @@ async def test_client_heartbeat_detects_a_silent_peer(make_client):
 async def test_server_heartbeat_drops_a_silent_client(make_server):
     server = await make_server(heartbeat=QUICK)
     host, port = server.address.split(":")
+    start = time.monotonic()  # the server has heard nothing since the connection
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         await asyncio.sleep(0.05)
         assert len(server._connections) == 1
-        start = time.monotonic()
         pings = await asyncio.wait_for(reader.read(), 2)  # returns at EOF: the server hung up
         assert 0.25 <= time.monotonic() - start < 1.5
         assert pings and len(pings) % 22 == 0 and pings[:2] == b"\xca\x5c"
