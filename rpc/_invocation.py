@@ -26,9 +26,10 @@ class Invocation:
 
     ``deadline`` is absolute, on the :func:`time.monotonic` clock (``None``: no
     deadline). ``peer`` is ``"host:port"`` of the other side (``"injvm"`` for an
-    in-process call). ``events`` collects governance decisions (retries,
-    failovers, limits...) for tracing to record. ``principal`` is who the
-    server authenticated (``None`` without authentication).
+    in-process call); ``local`` is the server's own bound ``host:port`` (server
+    side). ``events`` collects governance decisions (retries, failovers,
+    limits...) for tracing to record. ``principal`` is who the server
+    authenticated (``None`` without authentication).
     """
 
     __slots__ = (
@@ -39,6 +40,7 @@ class Invocation:
         "events",
         "group",
         "kwargs",
+        "local",
         "method",
         "oneway",
         "peer",
@@ -63,6 +65,7 @@ class Invocation:
         role: str = "client",
         oneway: bool = False,
         principal: Any = None,
+        local: str = "",
     ) -> None:
         self.service = service
         self.method = method
@@ -76,6 +79,7 @@ class Invocation:
         self.role = role
         self.oneway = oneway
         self.principal = principal
+        self.local = local
         self.attempt = 1
         self.events: list[tuple[str, dict[str, Any]]] | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextvars
 import logging
 import ssl as _ssl
 import time
@@ -264,8 +265,16 @@ class Server:
             if method.is_async:
                 call = method.fn(*args, **kwargs)
             else:
+                # The worker thread runs in the caller's context, so the trace (and any
+                # other contextvar) follows the call into a sync method.
                 call = asyncio.get_running_loop().run_in_executor(
-                    self._pool, _run_sync, method.fn, args, kwargs, inv.deadline
+                    self._pool,
+                    contextvars.copy_context().run,
+                    _run_sync,
+                    method.fn,
+                    args,
+                    kwargs,
+                    inv.deadline,
                 )
             return await call
         except RpcError:
@@ -293,6 +302,7 @@ class Server:
             peer="injvm",
             role="server",
             oneway=inv.oneway,
+            local=self.address,
         )
         self._begin()
         try:
@@ -522,6 +532,7 @@ class ServerConnection(Connection):
                 role="server",
                 oneway=oneway,
                 principal=self.principal,
+                local=server.address,
             )
             result = await server._chain(inv)
             if not oneway:

@@ -143,3 +143,25 @@ async def test_global_interceptors_join_every_later_chain(make_server, make_clie
     assert [e[0] for e in log if e[1] == "before"] == ["global-c", "global-s", "local-s"]
     with pytest.raises(ValueError):
         rpc.add_global_interceptor(client_side, side="both")
+
+
+async def test_server_context_reaches_sync_methods_and_local_address_is_set(
+    make_server, make_client
+):
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+    seen_local = []
+
+    async def tag(inv: rpc.Invocation, call_next):
+        seen_local.append(inv.local)
+        request_id.set(f"{inv.method}-tagged")
+        return await call_next(inv)
+
+    class Reader:
+        def read(self) -> str:  # runs in a worker thread
+            return request_id.get()
+
+    server = await make_server(Reader(), interceptors=[tag])
+    assert await make_client([server.address]).proxy("Reader").read() == "read-tagged"
+    assert seen_local == [server.address]
