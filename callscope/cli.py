@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "callscope.demo",
     "callscope.stack.cli",
     "callscope.registry_cli",
+    "callscope.run",
 )
 
 

@@ -1,0 +1,287 @@
+"""The export pipeline: ended spans → bounded queue → export thread → exporter, or the spool.
+
+The business call only appends to a deque. The export thread encodes spans,
+collects KPI windows, and delivers; what the exporter cannot take goes to the
+spool (in order: while the spool has a backlog, new records queue behind it),
+and the backlog is replayed when the exporter answers again. Beyond the spool's
+cap, and beyond the queue's bound, records are dropped and counted, never
+silently: the counters ride on every process KPI sample, and a log line names
+them. The thread runs with OpenTelemetry instrumentation suppressed, so the
+exporter's own calls are never traced.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+
+from ._exporters import Exporter, Record
+from ._kpi import KpiRecorder, ProcessStats
+from ._span import Span, encode_span
+from ._spool import Spool
+
+__all__ = ["ExportPipeline"]
+
+log = logging.getLogger("callscope.instrument")
+
+_RETRY_MIN_S = 0.5
+_RETRY_MAX_S = 5.0
+
+
+class ExportPipeline:
+    """A :class:`~instrument.SpanSink` that never blocks the caller; one thread does the rest."""
+
+    def __init__(
+        self,
+        exporter: Exporter,
+        *,
+        spool: Spool | None = None,
+        spans_topic: str = "callscope.spans",
+        kpis_topic: str = "callscope.kpis",
+        queue_size: int = 65536,
+        flush_interval_s: float = 0.2,
+        batch_size: int = 512,
+        recorder: KpiRecorder | None = None,
+        kpi_interval_s: float = 10.0,
+        process_stats: ProcessStats | None = None,
+        exporter_is_spool: bool = False,
+        retry_max_s: float = _RETRY_MAX_S,
+    ) -> None:
+        self.exporter = exporter
+        self._undelivered_reason = (
+            "dropped_spool_full" if exporter_is_spool else "dropped_undelivered"
+        )
+        self.spool = spool
+        self.spans_topic = spans_topic
+        self.kpis_topic = kpis_topic
+        self.recorder = recorder
+        self.process_stats = process_stats
+        self.kpi_interval_s = kpi_interval_s
+        self.flush_interval_s = flush_interval_s
+        self.batch_size = batch_size
+        self._queue: collections.deque[Span] = collections.deque()
+        self._max = queue_size
+        self._wake_at = batch_size
+        self._wake = threading.Event()
+        self._cond = threading.Condition()
+        self._asked = 0  # flush requests made
+        self._done = 0  # flush requests served
+        self._stopping = False
+        self._backlog = spool is not None and spool.pending()
+        self._retry_at = 0.0
+        self._retry_s = _RETRY_MIN_S
+        self._retry_max_s = retry_max_s
+        self._next_kpi = time.monotonic() + kpi_interval_s
+        self._reported_drops = 0
+        self._next_report = 0.0
+        self._drop_lock = threading.Lock()
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "spans_exported",
+                "kpis_exported",
+                "spooled",
+                "replayed",
+                "dropped",
+                "dropped_queue_full",
+                "dropped_spool_full",
+                "dropped_undelivered",
+                "dropped_encode_error",
+            ),
+            0,
+        )
+        self._thread = threading.Thread(target=self._run, name="callscope-export", daemon=True)
+        self._thread.start()
+
+    # -- the hot path ---------------------------------------------------------
+    def on_end(self, span: Span) -> None:
+        queue = self._queue
+        if len(queue) < self._max:
+            queue.append(span)
+            if len(queue) == self._wake_at:
+                self._wake.set()
+        else:
+            self._count_drop("dropped_queue_full", 1)
+
+    # -- control ----------------------------------------------------------------
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        """Ship everything queued (and the spool backlog if the exporter is up); wait for it."""
+        if not self._thread.is_alive():
+            return False
+        with self._cond:
+            self._asked += 1
+            ticket = self._asked
+            self._wake.set()
+            return self._cond.wait_for(lambda: self._done >= ticket, timeout)
+
+    def emit_kpis_now(self, timeout: float = 30.0) -> bool:
+        """Close the KPI window now instead of waiting for the interval (tests, exit)."""
+        self._next_kpi = 0.0
+        return self.force_flush(timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Emit the last KPI window, flush, stop the thread, close exporter and spool."""
+        if self._stopping:
+            return
+        self.emit_kpis_now(timeout)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        self._report_drops()
+        with contextlib.suppress(Exception):
+            self.exporter.flush(min(timeout, 5.0))
+            self.exporter.close()
+        if self.spool is not None:
+            self.spool.close()
+
+    # -- the export thread ------------------------------------------------------
+    def _run(self) -> None:
+        otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        while not self._stopping:
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            with self._cond:
+                ticket = self._asked
+            try:
+                self._ship_spans()
+                if time.monotonic() >= self._next_kpi:
+                    self._ship_kpis()
+                if self._backlog and (ticket != self._done or time.monotonic() >= self._retry_at):
+                    self._replay(deadline=time.monotonic() + 2.0)
+                if ticket != self._done:
+                    self.exporter.flush(5.0)
+            except Exception:  # telemetry never breaks the host (STYLE §6)
+                log.exception("callscope: the export thread failed a round; continuing")
+            self._report_drops()
+            with self._cond:
+                self._done = ticket
+                self._cond.notify_all()
+
+    def _ship_spans(self) -> None:
+        queue = self._queue
+        topic = self.spans_topic
+        left = len(queue)  # only what is queued now: KPIs and flushes must not starve
+        while left > 0:
+            batch: list[Record] = []
+            while left > 0 and len(batch) < self.batch_size:
+                left -= 1
+                span = queue.popleft()
+                try:
+                    batch.append(Record(topic, f"{span.trace_id:032x}".encode(), encode_span(span)))
+                except Exception:
+                    self._count_drop("dropped_encode_error", 1)
+                    log.warning("callscope: could not encode %r; dropped", span, exc_info=True)
+            self._deliver(batch, "spans_exported")
+
+    def _ship_kpis(self) -> None:
+        self._next_kpi = time.monotonic() + self.kpi_interval_s
+        recorder = self.recorder
+        if recorder is None:
+            return
+        reading = self.process_stats.read() if self.process_stats else None
+        samples = recorder.collect(reading)
+        if self.process_stats is not None:
+            start_us, window_s = recorder.last_window
+            samples.append(
+                self.process_stats.sample(
+                    recorder.app, recorder.app_instance, start_us, window_s,
+                    self.counters, reading,
+                )
+            )  # fmt: skip
+        topic = self.kpis_topic
+        self._deliver(
+            [Record(topic, s.service.encode(), s.to_json()) for s in samples], "kpis_exported"
+        )
+
+    def _deliver(self, records: Sequence[Record], counter: str) -> None:
+        if not records:
+            return
+        spool = self.spool
+        if spool is None:
+            failed = self._export(records)
+            self.counters[counter] += len(records) - len(failed)
+            if failed:  # no spool behind this exporter (or it is the spool, and full)
+                self._count_drop(self._undelivered_reason, len(failed))
+            return
+        if self._backlog:  # keep the order: new records go behind the backlog
+            self._to_spool(records)
+            if time.monotonic() >= self._retry_at:
+                self._replay(deadline=time.monotonic() + 2.0)
+            return
+        failed = self._export(records)
+        self.counters[counter] += len(records) - len(failed)
+        if failed:
+            self._exporter_down(len(failed))
+            self._to_spool(failed)
+
+    def _export(self, records: Sequence[Record]) -> Sequence[Record]:
+        try:
+            return self.exporter.export(records)
+        except Exception:
+            log.warning("callscope: exporter raised; treating the batch as undelivered",
+                        exc_info=True)  # fmt: skip
+            return records
+
+    def _to_spool(self, records: Sequence[Record]) -> None:
+        assert self.spool is not None
+        written = self.spool.append(records)
+        self.counters["spooled"] += written
+        self._backlog = True
+        if written < len(records):
+            self._count_drop("dropped_spool_full", len(records) - written)
+
+    def _exporter_down(self, undelivered: int) -> None:
+        if not self._backlog:
+            log.warning(
+                "callscope: exporter unreachable; %d records go to the spool %s until it is back",
+                undelivered, self.spool.directory if self.spool else None,
+            )  # fmt: skip
+        self._retry_at = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, self._retry_max_s)
+
+    def _replay(self, deadline: float) -> None:
+        """Send the spool's backlog, oldest first, until it is empty or the exporter fails."""
+        spool = self.spool
+        assert spool is not None
+        replayed = 0
+        while time.monotonic() < deadline:
+            entries = spool.read(self.batch_size)
+            if not entries:
+                self._backlog = False
+                self._retry_s = _RETRY_MIN_S
+                log.info("callscope: exporter is back; the spool backlog is delivered")
+                break
+            failed = self._export(entries)
+            if failed:
+                spool.replay.rewind()  # at-least-once: the whole batch again next time
+                self._exporter_down(len(failed))
+                break
+            spool.commit()
+            replayed += len(entries)
+        self.counters["replayed"] += replayed
+
+    # -- drops ------------------------------------------------------------------
+    def _count_drop(self, reason: str, n: int) -> None:
+        with self._drop_lock:
+            self.counters[reason] += n
+            if reason != "dropped":
+                self.counters["dropped"] += n
+
+    def _report_drops(self) -> None:
+        dropped = self.counters["dropped"]
+        now = time.monotonic()
+        if dropped != self._reported_drops and (now >= self._next_report or self._stopping):
+            self._next_report = now + self.kpi_interval_s
+            log.error(
+                "callscope: dropped %d records so far (queue full %d, spool full %d, "
+                "undelivered %d, unencodable %d)",
+                dropped, self.counters["dropped_queue_full"], self.counters["dropped_spool_full"],
+                self.counters["dropped_undelivered"], self.counters["dropped_encode_error"],
+            )  # fmt: skip
+            self._reported_drops = dropped
