@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "callscope.stack.cli",
     "callscope.registry_cli",
     "callscope.run",
+    "callscope.collector_cli",
 )
 
 

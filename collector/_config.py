@@ -1,0 +1,46 @@
+"""Collector settings; the CLI fills them from options, tests and embedders from code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage import DEFAULT_URL
+
+__all__ = ["CollectorConfig"]
+
+
+@dataclass
+class CollectorConfig:
+    """Where to read, where to write, and how to batch and back off.
+
+    Sources: Kafka when ``kafka_bootstrap`` is set, the spool root ``spool_dir`` (embedded
+    mode), and the OTLP/HTTP receiver when ``http_port`` is not None (``/metrics`` is served
+    on the same port; 0 picks a free port). Dead letters go to ``callscope.spans.dlq`` with
+    Kafka, else to ``dlq_file``.
+    """
+
+    store_url: str = DEFAULT_URL
+    analytics_url: str | None = None  # default: store_url
+    kafka_bootstrap: str | None = None
+    group_id: str = "callscope-collector"
+    spans_topic: str = "callscope.spans"
+    kpis_topic: str = "callscope.kpis"
+    dlq_topic: str = "callscope.spans.dlq"
+    session_timeout_ms: int = 10_000
+    spool_dir: str | None = None
+    dlq_file: str = "callscope-dlq.jsonl"
+    http_host: str = "127.0.0.1"
+    http_port: int | None = 4318
+    otlp: bool = True
+    batch_size: int = 2000
+    batch_wait_s: float = 0.2
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+    kpi_interval_s: float = 10.0
+    otlp_ack_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff must be positive and its maximum at least its start")

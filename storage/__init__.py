@@ -1,0 +1,49 @@
+"""callscope storage: spans and analytics results in SQLite, Elasticsearch or HBase.
+
+Open a store by URL -- ``sqlite://callscope.db`` (the embedded default),
+``elasticsearch://127.0.0.1:9200``, ``hbase://127.0.0.1:9090`` -- with
+:func:`open_span_store` and :func:`open_analytics_store`. The contract every backend
+keeps is in :class:`SpanStore` (``storage/_api.py``); one conformance suite checks it on
+all three.
+"""
+
+from __future__ import annotations
+
+from ._analytics import AnalyticsStore
+from ._api import AnalyticsRow, AnalyticsTable, SpanStore
+from ._backends import (
+    DEFAULT_URL,
+    StoreUrl,
+    open_analytics_store,
+    open_span_store,
+    parse_url,
+    register_backend,
+)
+from ._codec import span_from_json, span_to_json
+from ._errors import BadQuery, RejectedSpans, StorageError, StorageUnavailable
+from ._model import CallerStat, DependencyEdge, Trace, TraceQuery, WeightChange, span_tags
+
+__all__ = [
+    "DEFAULT_URL",
+    "AnalyticsRow",
+    "AnalyticsStore",
+    "AnalyticsTable",
+    "BadQuery",
+    "CallerStat",
+    "DependencyEdge",
+    "RejectedSpans",
+    "SpanStore",
+    "StorageError",
+    "StorageUnavailable",
+    "StoreUrl",
+    "Trace",
+    "TraceQuery",
+    "WeightChange",
+    "open_analytics_store",
+    "open_span_store",
+    "parse_url",
+    "register_backend",
+    "span_from_json",
+    "span_tags",
+    "span_to_json",
+]

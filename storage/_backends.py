@@ -1,0 +1,101 @@
+"""Backends by URL scheme: ``sqlite://``, ``elasticsearch://``, ``hbase://``, and plugins.
+
+Built-ins are named here by module so a client library (elasticsearch, happybase) is
+imported only when its backend is used; others register with :func:`register_backend`
+or the ``callscope.storage`` entry-point group (an object with ``open_spans(url)`` and
+``open_analytics(url)``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ._analytics import AnalyticsStore
+from ._api import SpanStore
+from ._errors import BadQuery
+
+__all__ = [
+    "DEFAULT_URL",
+    "StoreUrl",
+    "open_analytics_store",
+    "open_span_store",
+    "parse_url",
+    "register_backend",
+]
+
+DEFAULT_URL = "sqlite://callscope.db"
+
+_BUILTIN = {
+    "sqlite": "storage.sqlite",
+    "elasticsearch": "storage.elastic",
+    "hbase": "storage.hbase",
+}
+_REGISTERED: dict[str, Any] = {}
+
+
+class StoreUrl:
+    """A parsed store URL: ``scheme://location?option=value&...``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parts = urlsplit(url)
+        if not parts.scheme:
+            raise BadQuery(
+                f"a store URL looks like sqlite://path or hbase://host:port, not {url!r}"
+            )
+        self.scheme = parts.scheme
+        self.location = url.split("://", 1)[1].split("?", 1)[0] if "://" in url else parts.path
+        self.options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+
+    def option(self, name: str, default: str) -> str:
+        return self.options.get(name, default)
+
+    def int_option(self, name: str, default: int) -> int:
+        try:
+            return int(self.options.get(name, default))
+        except ValueError:
+            raise BadQuery(f"store URL option {name} must be an integer") from None
+
+    def host_port(self, default_port: int) -> tuple[str, int]:
+        host, _, port = self.location.partition(":")
+        try:
+            return host or "127.0.0.1", int(port) if port else default_port
+        except ValueError:
+            raise BadQuery(f"bad port in store URL {self.url!r}") from None
+
+
+def parse_url(url: str) -> StoreUrl:
+    return StoreUrl(url)
+
+
+def register_backend(scheme: str, backend: Any) -> None:
+    """Serve ``scheme://`` URLs with ``backend.open_spans`` and ``backend.open_analytics``."""
+    _REGISTERED[scheme] = backend
+
+
+def _backend(scheme: str) -> Any:
+    if scheme in _REGISTERED:
+        return _REGISTERED[scheme]
+    if scheme in _BUILTIN:
+        return importlib.import_module(_BUILTIN[scheme])
+    for ep in entry_points(group="callscope.storage"):
+        if ep.name == scheme:
+            _REGISTERED[scheme] = ep.load()
+            return _REGISTERED[scheme]
+    known = ", ".join(sorted({*_BUILTIN, *_REGISTERED}))
+    raise BadQuery(f"no storage backend for {scheme}://; known: {known}")
+
+
+def open_span_store(url: str = DEFAULT_URL) -> SpanStore:
+    """The span store a URL names, ready to use (tables, indices, templates created)."""
+    parsed = parse_url(url)
+    return _backend(parsed.scheme).open_spans(parsed)
+
+
+def open_analytics_store(url: str = DEFAULT_URL) -> AnalyticsStore:
+    """The analytics store a URL names (the same URL as the span store is fine)."""
+    parsed = parse_url(url)
+    return AnalyticsStore(_backend(parsed.scheme).open_analytics(parsed))

@@ -1,0 +1,86 @@
+"""Analytics rows in Elasticsearch: one index, document id = kind + natural key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .._api import AnalyticsRow
+from .._backends import StoreUrl
+from .._errors import StorageUnavailable
+from ._client import connect, guarded
+from ._deleting import delete_matching
+from ._layout import ANALYTICS_MAPPINGS, analytics_index
+
+__all__ = ["ElasticAnalyticsTable"]
+
+MAX_ROWS = 10_000
+
+
+class ElasticAnalyticsTable:
+    def __init__(self, url: StoreUrl) -> None:
+        self.url = url.url
+        self.index = analytics_index(url.option("prefix", "callscope"))
+        self.client = connect(url)
+        exists = guarded(lambda: self.client.indices.exists(index=self.index), "check index")
+        if not exists:
+            from elasticsearch import BadRequestError
+
+            try:
+                self.client.indices.create(
+                    index=self.index,
+                    settings={"number_of_shards": 1,
+                              "number_of_replicas": url.int_option("replicas", 0)},
+                    mappings=ANALYTICS_MAPPINGS,
+                )  # fmt: skip
+            except BadRequestError as exc:  # created meanwhile by another process
+                if "resource_already_exists" not in str(exc):
+                    raise
+
+    def put(self, kind: str, rows: Iterable[AnalyticsRow]) -> None:
+        lines = []
+        for key, service, time_us, body in rows:
+            lines.append(json.dumps({"index": {"_index": self.index, "_id": f"{kind}|{key}"}}))
+            doc = {"kind": kind, "service": service, "time_us": time_us, "body": body}
+            lines.append(json.dumps(doc, default=str))
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode()
+        result = guarded(lambda: self.client.bulk(operations=data), "bulk analytics")
+        if result.get("errors"):
+            reasons = [i["index"]["error"] for i in result["items"] if "error" in i["index"]]
+            raise StorageUnavailable(f"elasticsearch refused analytics rows: {reasons[0]}")
+
+    def rows(
+        self, kind: str, service: str | None, start_us: int, end_us: int
+    ) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = [
+            {"term": {"kind": kind}},
+            {"range": {"time_us": {"gte": start_us, "lt": end_us}}},
+        ]
+        if service is not None:
+            filters.append({"term": {"service": service}})
+        result = guarded(
+            lambda: self.client.search(
+                index=self.index, query={"bool": {"filter": filters}}, size=MAX_ROWS,
+                sort=[{"time_us": "asc"}],
+            ),
+            "read analytics",
+        )  # fmt: skip
+        return [hit["_source"]["body"] for hit in result["hits"]["hits"]]
+
+    def delete_before(self, cutoff_us: int) -> None:
+        delete_matching(self.client, self.index, {"range": {"time_us": {"lt": cutoff_us}}})
+
+    def refresh(self) -> None:
+        guarded(lambda: self.client.indices.refresh(index=self.index), "refresh analytics")
+
+    def clear(self) -> None:
+        delete_matching(self.client, self.index, {"match_all": {}})
+
+    def drop(self) -> None:
+        guarded(lambda: self.client.indices.delete(index=self.index), "drop analytics")
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,57 @@
+"""Analytics rows in SQLite: one table keyed by (kind, natural key)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .._api import AnalyticsRow
+from ._connection import Database
+
+__all__ = ["SqliteAnalyticsTable"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS analytics (
+    kind TEXT NOT NULL, key TEXT NOT NULL, service TEXT NOT NULL, time_us INTEGER NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS analytics_by_service ON analytics (kind, service, time_us);
+CREATE INDEX IF NOT EXISTS analytics_by_time ON analytics (kind, time_us);
+"""
+
+
+class SqliteAnalyticsTable:
+    def __init__(self, path: str, url: str = "") -> None:
+        self.url = url or f"sqlite://{path}"
+        self.db = Database(path, SCHEMA)
+
+    def put(self, kind: str, rows: Iterable[AnalyticsRow]) -> None:
+        values = [(kind, key, svc, t, json.dumps(body)) for key, svc, t, body in rows]
+        with self.db.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO analytics VALUES (?,?,?,?,?)", values)
+
+    def rows(
+        self, kind: str, service: str | None, start_us: int, end_us: int
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT body FROM analytics WHERE kind=? AND time_us >= ? AND time_us < ?"
+        args: list[Any] = [kind, start_us, end_us]
+        if service is not None:
+            sql += " AND service=?"
+            args.append(service)
+        with self.db.reading() as conn:
+            return [json.loads(b) for (b,) in conn.execute(sql, args).fetchall()]
+
+    def delete_before(self, cutoff_us: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM analytics WHERE time_us < ?", (cutoff_us,))
+
+    def clear(self) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM analytics")
+
+    def refresh(self) -> None:
+        """Reads see every committed write already."""
+
+    def close(self) -> None:
+        self.db.close()
