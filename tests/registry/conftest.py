@@ -150,8 +150,14 @@ class ZooKeeperBackend:
         return f"zookeeper://{user}{self.hosts}{self.root}?session_timeout={ZK_SESSION}"
 
     def _stack(self, action: str) -> None:
-        # In a child process: the stack leaves its server's Popen behind, by design.
-        argv = [sys.executable, "-m", "callscope", "stack", action, "zookeeper"]
+        # In a child process: the stack leaves its server's Popen behind, by design. Through
+        # the API rather than ``callscope stack up``, which would pin ZooKeeper and keep this
+        # session from stopping it at its end.
+        argv = [
+            sys.executable,
+            "-c",
+            f"from callscope.stack import Stack; Stack().{action}(['zookeeper'])",
+        ]
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90)
         assert done.returncode == 0, done.stdout + done.stderr
 
