@@ -32,7 +32,7 @@ from ._propagation import RemoteParent, format_traceparent, parse_traceparent
 from ._sampling import Sampler, get_sampler, register_sampler
 from ._settings import Settings
 from ._setup import Instrumentation, configure, current
-from ._span import Resource, Span, SpanSink, encode_span
+from ._span import Resource, Span, SpanSink, SpanSite, encode_span
 from ._spool import Spool, SpoolEntry, SpoolReader, open_spool
 from ._tracer import Tracer, TracerProvider
 from .model import KpiSample, SpanEvent, SpanRecord, ValidationError
@@ -61,6 +61,7 @@ __all__ = [
     "SpanEvent",
     "SpanRecord",
     "SpanSink",
+    "SpanSite",
     "Spool",
     "SpoolEntry",
     "SpoolExporter",

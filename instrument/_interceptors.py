@@ -11,51 +11,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-
 import rpc
 
+from ._context import BAGGAGE_KEY, SPAN_KEY, Context, with_span
+from ._context import attach as _attach
+from ._context import current as _current
+from ._context import detach as _detach
 from ._kpi import KpiRecorder
 from ._propagation import (
     BAGGAGE,
     CALLER,
+    MAX_TRACESTATE,
+    SAMPLED_LAST_DIGITS,
     TRACEPARENT,
     TRACESTATE,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
     extract_baggage,
-    format_traceparent,
     inject_baggage,
-    parse_traceparent,
+    match_traceparent_00,
+    split_traceparent,
 )
+from ._span import Span, SpanSite
+from ._span import perf_ns as _perf_ns
 from ._tracer import TracerProvider
 
 __all__ = ["ClientTracing", "ServerTracing"]
 
-_get_current_span = trace.get_current_span
-_set_span_in_context = trace.set_span_in_context
-_attach = otel_context.attach
-_detach = otel_context.detach
+_MAX_SITES = 10_000  # generic calls with made-up names, many peers: stay bounded
+_EMPTY = Context()
 
 
-class _Names:
-    """Span name and base attributes per (service, method): built once, copied per span."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-
-    def get(self, service: str, method: str) -> tuple[str, dict[str, Any]]:
-        hit = self._cache.get((service, method))
-        if hit is None:
-            if len(self._cache) > 10_000:  # generic calls with made-up names: stay bounded
-                self._cache.clear()
-            hit = self._cache[(service, method)] = (
-                f"{service}/{method}",
-                {"rpc.system": "callscope", "rpc.service": service, "rpc.method": method},
-            )
-        return hit
-
-
-def _details(inv: rpc.Invocation, attributes: dict[str, Any]) -> None:
+def _details(inv: rpc.Invocation) -> dict[str, Any] | None:
+    """The attributes only some calls have (kept on the span; the site has the rest)."""
+    attributes: dict[str, Any] = {}
     if inv.attempt > 1:
         attributes["rpc.attempt"] = inv.attempt
     if inv.version:
@@ -64,6 +53,11 @@ def _details(inv: rpc.Invocation, attributes: dict[str, Any]) -> None:
         attributes["rpc.group"] = inv.group
     if inv.oneway:
         attributes["rpc.oneway"] = True
+    return attributes or None
+
+
+def _base_attributes(service: str, method: str) -> dict[str, Any]:
+    return {"rpc.system": "callscope", "rpc.service": service, "rpc.method": method}
 
 
 def _fail(span: Any, exc: BaseException) -> None:
@@ -77,48 +71,124 @@ def _fail(span: Any, exc: BaseException) -> None:
         span.fail(rpc.ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
-class ClientTracing:
-    """Client side: a CLIENT span per attempt (child of the current span) and consumer KPIs."""
+def _stats_end(recorder: Any, stats: Any, duration_ns: int) -> None:
+    recorder.end_ns(stats, duration_ns, False)
 
-    def __init__(self, provider: TracerProvider, recorder: KpiRecorder | None = None) -> None:
+
+def _finish_failed(span: Span, inv: rpc.Invocation, seen: int, exc: BaseException) -> None:
+    _fail(span, exc)
+    events = inv.events
+    if events and len(events) > seen:
+        span.add_events(events[seen:])
+    span.end()
+
+
+class _Tracing:
+    """What both sides share: sites per call shape, and how a call's span and KPIs end."""
+
+    def __init__(self, provider: TracerProvider, recorder: KpiRecorder | None) -> None:
         self.provider = provider
         self.recorder = recorder
+        self._sink = provider.sink
+        # With the export pipeline that owns our recorder, a call that went well only
+        # queues its span; the export thread closes its KPI counters with the batch.
+        self._deferred = recorder is not None and getattr(provider.sink, "recorder", None) is (
+            recorder
+        )
+        self._sites: dict[tuple[str, ...], tuple[SpanSite, tuple[str, str, str, str]]] = {}
+
+    def _finish(self, span: Span, inv: rpc.Invocation, seen: int, stats: Any) -> None:
+        events = inv.events
+        if events and len(events) > seen:
+            span.add_events(events[seen:])
+        if stats is not None and self._deferred and span.duration_ns < 0:
+            span.duration_ns = _perf_ns() - span.t0
+            span.kpi = stats
+            if self._sink.on_end(span):
+                return
+            span.kpi = None
+        else:
+            span.end()
+        if stats is not None:
+            self.recorder.end_ns(stats, span.duration_ns, False)  # type: ignore[union-attr]
+
+    def _failed(
+        self, span: Span, inv: rpc.Invocation, seen: int, stats: Any, exc: BaseException
+    ) -> None:
+        _finish_failed(span, inv, seen, exc)
+        if stats is not None:
+            self.recorder.end_ns(stats, span.duration_ns, True)  # type: ignore[union-attr]
+
+
+class ClientTracing(_Tracing):
+    """Client side: a CLIENT span per attempt (child of the current span) and consumer KPIs.
+
+    Per (service, method, provider) a :class:`~instrument.SpanSite` holds the span name,
+    peer and base attributes, and the KPI key: a call only draws ids, reads the clock
+    twice, and queues its span.
+    """
+
+    def __init__(self, provider: TracerProvider, recorder: KpiRecorder | None = None) -> None:
+        super().__init__(provider, recorder)
         self._caller = provider.resource.service
-        self._names = _Names()
+
+    def _site(self, key: tuple[str, ...]) -> tuple[SpanSite, tuple[str, str, str, str]]:
+        service, method, peer = key
+        if len(self._sites) >= _MAX_SITES:
+            self._sites.clear()
+        entry = self._sites[key] = (
+            self.provider.site(
+                f"{service}/{method}",
+                "CLIENT",
+                peer_service=service,
+                peer_instance=peer,
+                attributes=_base_attributes(service, method),
+            ),
+            (service, peer, method, "consumer"),
+        )
+        return entry
 
     async def __call__(self, inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
-        name, base = self._names.get(inv.service, inv.method)
-        attributes = dict(base)
+        key = (inv.service, inv.method, inv.peer)
+        site, kpi_key = self._sites.get(key) or self._site(key)
+        context = _current()
+        parent = context.get(SPAN_KEY)
+        if parent is None:
+            span = self.provider.start_root(site)
+        else:
+            span = self.provider.start(site, parent)  # type: ignore[arg-type]
         if inv.attempt > 1 or inv.version or inv.group or inv.oneway:
-            _details(inv, attributes)
-        span = self.provider.start_span(name, "CLIENT", _get_current_span(), attributes)
-        span.peer_service = inv.service
-        span.peer_instance = inv.peer
+            span.attributes = _details(inv)
         attachments = inv.attachments
-        attachments[TRACEPARENT] = format_traceparent(span.trace_id, span.span_id, span.sampled)
+        attachments[TRACEPARENT] = (
+            f"00-{span.trace_hex}-{span.span_hex}-{'01' if span.sampled else '00'}"
+        )
         if span.trace_state:
             attachments[TRACESTATE] = span.trace_state
         attachments[CALLER] = self._caller
-        inject_baggage(attachments)
-        seen = len(inv.events) if inv.events else 0
+        if context.get(BAGGAGE_KEY):
+            inject_baggage(attachments)
+        events = inv.events
+        seen = len(events) if events else 0
         recorder = self.recorder
-        stats = recorder.begin(inv.service, inv.peer, inv.method, "consumer") if recorder else None
-        error = False
+        stats = recorder.begin_key(kpi_key) if recorder is not None else None
         try:
-            return await call_next(inv)
+            result = await call_next(inv)
         except BaseException as exc:
-            error = True
-            _fail(span, exc)
+            self._failed(span, inv, seen, stats, exc)
             raise
-        finally:
-            if inv.events and len(inv.events) > seen:
-                span.add_events(inv.events[seen:])
-            span.end()
-            if stats is not None:
-                recorder.end(stats, span.duration_ns / 1e9, error)  # type: ignore[union-attr]
+        if inv.events is None and stats is not None and self._deferred:
+            span.duration_ns = _perf_ns() - span.t0  # the common case of _finish, inline
+            span.kpi = stats
+            if not self._sink.on_end(span):  # a full queue: close the counters here
+                span.kpi = None
+                _stats_end(self.recorder, stats, span.duration_ns)
+            return result
+        self._finish(span, inv, seen, stats)
+        return result
 
 
-class ServerTracing:
+class ServerTracing(_Tracing):
     """Server side: a SERVER span per call, current while the handler runs; provider KPIs.
 
     ``instance`` is this provider's ``host:port`` on spans and KPIs (default: the
@@ -131,55 +201,89 @@ class ServerTracing:
         recorder: KpiRecorder | None = None,
         instance: str | None = None,
     ) -> None:
-        self.provider = provider
-        self.recorder = recorder
+        super().__init__(provider, recorder)
         self.instance = instance or provider.resource.instance
-        self._names = _Names()
+
+    def _site(self, key: tuple[str, ...]) -> tuple[SpanSite, tuple[str, str, str, str]]:
+        service, method, caller, peer, instance = key
+        if len(self._sites) >= _MAX_SITES:
+            self._sites.clear()
+        entry = self._sites[key] = (
+            self.provider.site(
+                f"{service}/{method}",
+                "SERVER",
+                instance=instance,
+                peer_service=caller,
+                peer_instance=peer,
+                attributes=_base_attributes(service, method),
+            ),
+            (service, instance, method, "provider"),
+        )
+        return entry
 
     async def __call__(self, inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
-        name, base = self._names.get(inv.service, inv.method)
-        attributes = dict(base)
-        if inv.version or inv.group or inv.oneway:
-            _details(inv, attributes)
         attachments = inv.attachments
-        provider = self.provider
-        remote = (
-            parse_traceparent(attachments.get(TRACEPARENT), attachments.get(TRACESTATE))
-            if attachments
-            else None
-        )
-        if remote is not None:
-            span = provider.start_remote_child(
-                name, "SERVER", remote.trace_id, remote.span_id, remote.sampled,
-                remote.trace_state, attributes,
-            )  # fmt: skip
-        else:
-            span = provider.start_span(name, "SERVER", None, attributes)
         if attachments:
             caller = attachments.get(CALLER)
-            if isinstance(caller, str):
-                span.peer_service = caller
-        span.peer_instance = inv.peer
-        instance = inv.local or self.instance
-        span.instance = instance
-        context = otel_context.Context()
+            parent = attachments.get(TRACEPARENT)
+        else:
+            caller = parent = None
+        key = (
+            inv.service,
+            inv.method,
+            caller if caller.__class__ is str else "",
+            inv.peer,
+            inv.local or self.instance,
+        )
+        site, kpi_key = self._sites.get(key) or self._site(key)
+        provider = self.provider
+        # W3C version 00, the common case, checked and sliced here; the rest in the helper
+        if (
+            parent.__class__ is str
+            and len(parent) == 55
+            and match_traceparent_00(parent) is not None
+            and parent[3:35] != ZERO_TRACE_ID
+            and parent[36:52] != ZERO_SPAN_ID
+        ):
+            remote: tuple[str, str, bool] | None = (
+                parent[3:35],
+                parent[36:52],
+                parent[54] in SAMPLED_LAST_DIGITS,
+            )
+        else:
+            remote = split_traceparent(parent) if parent is not None else None
+        if remote is not None:
+            state = attachments.get(TRACESTATE)
+            span = provider.start_remote(
+                site,
+                *remote,
+                state if state.__class__ is str and len(state) <= MAX_TRACESTATE else "",
+            )
+        else:
+            span = provider.start_root(site)
+        if inv.version or inv.group or inv.oneway:
+            span.attributes = _details(inv)
         if attachments and BAGGAGE in attachments:
-            context = extract_baggage(attachments, context)
-        token = _attach(_set_span_in_context(span, context))
-        seen = len(inv.events) if inv.events else 0
+            token = _attach(with_span(span, extract_baggage(attachments, _EMPTY)))
+        else:
+            token = _attach(Context({SPAN_KEY: span}))
+        events = inv.events
+        seen = len(events) if events else 0
         recorder = self.recorder
-        stats = recorder.begin(inv.service, instance, inv.method, "provider") if recorder else None
-        error = False
+        stats = recorder.begin_key(kpi_key) if recorder is not None else None
         try:
-            return await call_next(inv)
+            result = await call_next(inv)
         except BaseException as exc:
-            error = True
-            _fail(span, exc)
-            raise
-        finally:
             _detach(token)
-            if inv.events and len(inv.events) > seen:
-                span.add_events(inv.events[seen:])
-            span.end()
-            if stats is not None:
-                recorder.end(stats, span.duration_ns / 1e9, error)  # type: ignore[union-attr]
+            self._failed(span, inv, seen, stats, exc)
+            raise
+        _detach(token)
+        if inv.events is None and stats is not None and self._deferred and span.duration_ns < 0:
+            span.duration_ns = _perf_ns() - span.t0  # the common case of _finish, inline
+            span.kpi = stats
+            if not self._sink.on_end(span):  # a full queue: close the counters here
+                span.kpi = None
+                _stats_end(self.recorder, stats, span.duration_ns)
+            return result
+        self._finish(span, inv, seen, stats)
+        return result

@@ -89,9 +89,11 @@ class ConfluentKafkaExporter:
         producer = self._producer
         self._failed = []
         sent = 0
+        produce = producer.produce
         for record in records:
+            topic, key, value = record
             try:
-                producer.produce(record.topic, record.value, record.key)
+                produce(topic, value, key)
             except BufferError:  # the local queue is full: Kafka has been away a while
                 break
             except Exception as exc:

@@ -13,7 +13,8 @@ import gc
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .model import KpiSample
 
@@ -29,13 +30,13 @@ Key = tuple[str, str, str, str]  # service, instance, method, role
 class CallStats:
     """Counters of one key; the window fields are reset at every collection."""
 
-    __slots__ = ("buckets", "count", "errors", "in_flight", "max_ms")
+    __slots__ = ("buckets", "count", "errors", "in_flight", "max_ns")
 
     def __init__(self, n_buckets: int) -> None:
         self.in_flight = 0
         self.count = 0
         self.errors = 0
-        self.max_ms = 0.0
+        self.max_ns = 0
         self.buckets = [0] * n_buckets
 
 
@@ -72,6 +73,7 @@ class KpiRecorder:
         self.app = app
         self.app_instance = app_instance
         self.bounds = tuple(bounds)
+        self._bounds_ns = tuple(round(b * 1_000_000) for b in self.bounds)
         self._labels = [_label(b) for b in self.bounds] + ["+Inf"]
         self._stats: dict[Key, CallStats] = {}
         self._lock = threading.Lock()
@@ -80,7 +82,10 @@ class KpiRecorder:
 
     def begin(self, service: str, instance: str, method: str, role: str) -> CallStats:
         """A call started; hand the result to :meth:`end` when it finishes."""
-        key = (service, instance, method, role)
+        return self.begin_key((service, instance, method, role))
+
+    def begin_key(self, key: Key) -> CallStats:
+        """:meth:`begin` with the key built once by the caller (the interceptors cache it)."""
         with self._lock:
             stats = self._stats.get(key)
             if stats is None:
@@ -89,16 +94,36 @@ class KpiRecorder:
         return stats
 
     def end(self, stats: CallStats, seconds: float, error: bool) -> None:
-        ms = seconds * 1000.0
-        i = bisect_left(self.bounds, ms)
+        self.end_ns(stats, int(seconds * 1e9), error)
+
+    def end_ns(self, stats: CallStats, duration_ns: int, error: bool) -> None:
+        """The call of ``stats`` finished after ``duration_ns``: O(1) but for a bisect over
+        the few bucket bounds, done outside the lock."""
+        i = bisect_left(self._bounds_ns, duration_ns)
         with self._lock:
             stats.in_flight -= 1
             stats.count += 1
             stats.buckets[i] += 1
             if error:
                 stats.errors += 1
-            if ms > stats.max_ms:
-                stats.max_ms = ms
+            if duration_ns > stats.max_ns:
+                stats.max_ns = duration_ns
+
+    def end_spans(self, spans: Iterable[Any]) -> None:
+        """Finish the successful calls whose spans the interceptors queued with their counters
+        (``span.kpi``): the export thread does this share of the work, one lock per batch."""
+        bounds = self._bounds_ns
+        with self._lock:
+            for span in spans:
+                stats = span.kpi
+                if stats is None:
+                    continue
+                ns = span.duration_ns
+                stats.in_flight -= 1
+                stats.count += 1
+                stats.buckets[bisect_left(bounds, ns)] += 1
+                if ns > stats.max_ns:
+                    stats.max_ns = ns
 
     def collect(self, process: Mapping[str, object] | None = None) -> list[KpiSample]:
         """Close the current window: one sample per key that saw calls or has some in flight."""
@@ -111,10 +136,9 @@ class KpiRecorder:
                 if not stats.count and not stats.in_flight:
                     del self._stats[key]  # idle for a whole window: forget it
                     continue
-                rows.append((key, stats.count, stats.errors, stats.in_flight, stats.max_ms,
-                             stats.buckets))  # fmt: skip
-                stats.count = stats.errors = 0
-                stats.max_ms = 0.0
+                rows.append((key, stats.count, stats.errors, stats.in_flight,
+                             stats.max_ns / 1e6, stats.buckets))  # fmt: skip
+                stats.count = stats.errors = stats.max_ns = 0
                 stats.buckets = list(empty)
         window_s = max(now - start, 1e-3)
         self.last_window = (int(start * 1e6), round(window_s, 3))

@@ -34,8 +34,8 @@ def stamp(record: logging.LogRecord) -> None:
     """Set ``record.trace_id`` / ``record.span_id`` (hex) from the current span."""
     span = trace.get_current_span()
     if isinstance(span, Span):
-        record.trace_id = f"{span.trace_id:032x}"
-        record.span_id = f"{span.span_id:016x}"
+        record.trace_id = span.trace_hex
+        record.span_id = span.span_hex
         return
     ctx = span.get_span_context()
     if ctx.is_valid:

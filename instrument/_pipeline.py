@@ -24,13 +24,14 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from ._exporters import Exporter, Record
 from ._kpi import KpiRecorder, ProcessStats
-from ._span import Span, encode_span
+from ._span import Span, encode_span, sync_clock
 from ._spool import Spool
 
 __all__ = ["ExportPipeline"]
 
 log = logging.getLogger("callscope.instrument")
 
+_new_record = tuple.__new__
 _RETRY_MIN_S = 0.5
 _RETRY_MAX_S = 5.0
 
@@ -47,7 +48,7 @@ class ExportPipeline:
         kpis_topic: str = "callscope.kpis",
         queue_size: int = 65536,
         flush_interval_s: float = 0.2,
-        batch_size: int = 512,
+        batch_size: int = 4096,
         recorder: KpiRecorder | None = None,
         kpi_interval_s: float = 10.0,
         process_stats: ProcessStats | None = None,
@@ -100,14 +101,18 @@ class ExportPipeline:
         self._thread.start()
 
     # -- the hot path ---------------------------------------------------------
-    def on_end(self, span: Span) -> None:
+    def on_end(self, span: Span) -> bool:
+        """Queue an ended span; ``False`` when the queue is full (an exportable span is then
+        counted as dropped; an interceptor closes the call's KPI counters itself)."""
         queue = self._queue
         if len(queue) < self._max:
             queue.append(span)
             if len(queue) == self._wake_at:
                 self._wake.set()
-        else:
+            return True
+        if span.sampled or span.status == "ERROR":
             self._count_drop("dropped_queue_full", 1)
+        return False
 
     # -- control ----------------------------------------------------------------
     def force_flush(self, timeout: float = 30.0) -> bool:
@@ -149,6 +154,7 @@ class ExportPipeline:
             with self._cond:
                 ticket = self._asked
             try:
+                sync_clock()
                 self._ship_spans()
                 if time.monotonic() >= self._next_kpi:
                     self._ship_kpis()
@@ -166,14 +172,23 @@ class ExportPipeline:
     def _ship_spans(self) -> None:
         queue = self._queue
         topic = self.spans_topic
+        recorder = self.recorder
+        popleft = queue.popleft
         left = len(queue)  # only what is queued now: KPIs and flushes must not starve
         while left > 0:
+            n = min(left, self.batch_size)
+            left -= n
+            spans = [popleft() for _ in range(n)]
+            if recorder is not None:
+                recorder.end_spans(spans)  # the calls queued only for their KPIs, too
             batch: list[Record] = []
-            while left > 0 and len(batch) < self.batch_size:
-                left -= 1
-                span = queue.popleft()
-                try:
-                    batch.append(Record(topic, f"{span.trace_id:032x}".encode(), encode_span(span)))
+            for span in spans:
+                if not (span.sampled or span.status == "ERROR"):
+                    continue
+                try:  # a Record without its Python-level __new__: one frame less per span
+                    batch.append(
+                        _new_record(Record, (topic, span.trace_hex.encode(), encode_span(span)))
+                    )
                 except Exception:
                     self._count_drop("dropped_encode_error", 1)
                     log.warning("callscope: could not encode %r; dropped", span, exc_info=True)

@@ -18,11 +18,17 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 __all__ = [
     "BAGGAGE",
     "CALLER",
+    "MAX_TRACESTATE",
+    "SAMPLED_LAST_DIGITS",
     "TRACEPARENT",
     "TRACESTATE",
+    "ZERO_SPAN_ID",
+    "ZERO_TRACE_ID",
     "RemoteParent",
     "format_traceparent",
+    "match_traceparent_00",
     "parse_traceparent",
+    "split_traceparent",
 ]
 
 TRACEPARENT = "traceparent"
@@ -30,11 +36,15 @@ TRACESTATE = "tracestate"
 BAGGAGE = "baggage"
 CALLER = "callscope-caller"
 
-_MAX_TRACESTATE = 512  # W3C: 32 members; a longer header is dropped, not the call
+MAX_TRACESTATE = 512  # W3C: 32 members; a longer header is dropped, not the call
 _baggage_propagator = W3CBaggagePropagator()
 _TRACEPARENT = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[ -~]*)?\Z"
 ).match
+match_traceparent_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z").match
+SAMPLED_LAST_DIGITS = frozenset("13579bdf")  # a flags byte with bit 0 set ends in one
+ZERO_TRACE_ID = "0" * 32
+ZERO_SPAN_ID = "0" * 16
 
 
 class RemoteParent(NamedTuple):
@@ -69,9 +79,27 @@ def parse_traceparent(value: Any, trace_state: Any = None) -> RemoteParent | Non
     if not trace_id or not span_id:
         return None
     state = (
-        trace_state if isinstance(trace_state, str) and len(trace_state) <= _MAX_TRACESTATE else ""
+        trace_state if isinstance(trace_state, str) and len(trace_state) <= MAX_TRACESTATE else ""
     )
     return RemoteParent(trace_id, span_id, bool(int(flags_hex, 16) & 1), state)
+
+
+def split_traceparent(value: Any) -> tuple[str, str, bool] | None:
+    """``(trace id hex, parent span id hex, sampled)`` from a ``traceparent``, or ``None``.
+
+    The hot path of a provider: version ``00`` is checked and sliced without
+    converting the ids; other versions go through :func:`parse_traceparent`.
+    """
+    if type(value) is str and len(value) == 55 and match_traceparent_00(value):
+        trace_hex = value[3:35]
+        parent_hex = value[36:52]
+        if trace_hex == ZERO_TRACE_ID or parent_hex == ZERO_SPAN_ID:
+            return None
+        return trace_hex, parent_hex, value[54] in SAMPLED_LAST_DIGITS
+    parent = parse_traceparent(value)
+    if parent is None:
+        return None
+    return f"{parent.trace_id:032x}", f"{parent.span_id:016x}", parent.sampled
 
 
 def inject_baggage(attachments: dict[str, Any]) -> None:

@@ -2,9 +2,13 @@
 
 Why not the SDK's span: on the RPC hot path every microsecond shows, and the
 SDK builds a ``SpanContext``, a ``BoundedAttributes``, a lock and a
-``ReadableSpan`` copy per span. Here ids stay integers, the API objects are
-built only when a library asks for them, and a finished span is queued as is:
-the export thread turns it into the JSON span record (:mod:`instrument.model`).
+``ReadableSpan`` copy per span. Here a span holds only what differs from one
+span to the next (ids as the hex the record and ``traceparent`` use, times,
+status); what every span of one call site shares (name, kind, process, peer,
+base attributes) lives once in a :class:`SpanSite`, encoded to JSON once. The
+API objects (``SpanContext``, integer ids) are built only when someone asks.
+Rarely set fields (status, events, attributes...) are class-level defaults, so
+a span that ends well never writes them.
 """
 
 from __future__ import annotations
@@ -24,18 +28,46 @@ from .model import SCHEMA_VERSION
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Resource", "Span", "SpanSink", "encode_span"]
+__all__ = [
+    "Resource",
+    "Span",
+    "SpanSink",
+    "SpanSite",
+    "encode_span",
+    "perf_ns",
+    "sync_clock",
+    "wall_ns",
+]
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _EMPTY_STATE = TraceState()
 KIND_NAMES = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")  # SpanKind values
 
+# -- one clock on the hot path ---------------------------------------------------------
+# A span reads the monotonic clock once at start and once at end; its wall-clock start
+# is that reading plus an offset, re-read by the export thread every round (so a
+# stepped wall clock is followed within a fraction of a second).
+perf_ns = _perf_ns = time.perf_counter_ns
+_wall_offset_ns = time.time_ns() - _perf_ns()
+
+
+def sync_clock() -> None:
+    """Re-read the offset between the wall clock and the monotonic clock."""
+    global _wall_offset_ns
+    _wall_offset_ns = time.time_ns() - _perf_ns()
+
+
+def wall_ns() -> int:
+    """Now, in ns since the epoch, from the monotonic clock (what span times use)."""
+    return _perf_ns() + _wall_offset_ns
+
 
 class SpanSink(Protocol):
-    """Where ended spans go (the export pipeline); must never block or raise."""
+    """Where ended spans go (the export pipeline); must never block or raise. It may answer
+    ``False`` when it could not take the span (a full queue)."""
 
-    def on_end(self, span: Span) -> None: ...
+    def on_end(self, span: Span) -> bool | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,31 +79,24 @@ class Resource:
     host: str
 
 
-class Span(trace.Span):
-    """A span that records cheaply; exported when sampled or when it ends in error."""
+class SpanSite:
+    """What all spans of one call site share: where they go, their name and kind, the
+    process and the peer, and base attributes (never changed once spans use them).
+
+    Its JSON fields are encoded once, by the export thread, on its first span.
+    """
 
     __slots__ = (
-        "_context",
         "attributes",
-        "duration_ns",
-        "error_code",
-        "error_message",
-        "events",
+        "fields",
+        "head",
         "instance",
         "kind",
         "name",
-        "parent_id",
         "peer_instance",
         "peer_service",
         "resource",
-        "sampled",
         "sink",
-        "span_id",
-        "start_ns",
-        "status",
-        "t0",
-        "trace_id",
-        "trace_state",
     )
 
     def __init__(
@@ -80,43 +105,166 @@ class Span(trace.Span):
         resource: Resource,
         name: str,
         kind: str,
-        trace_id: int,
-        span_id: int,
-        parent_id: int,
-        sampled: bool,
-        trace_state: str = "",
-        attributes: dict[str, Any] | None = None,
-        start_ns: int | None = None,
+        *,
+        instance: str = "",
+        peer_service: str = "",
+        peer_instance: str = "",
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self.sink = sink
         self.resource = resource
         self.name = name
         self.kind = kind
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent_id
+        self.instance = instance or resource.instance
+        self.peer_service = peer_service
+        self.peer_instance = peer_instance
+        self.attributes = dict(attributes) if attributes else None
+        self.head: str | None = None  # the record's site fields, as JSON members
+        self.fields: str | None = None  # head plus the attributes
+
+    def replace(self, **changes: Any) -> SpanSite:
+        """A copy with some fields changed (a span renamed or re-addressed after start)."""
+        values = {
+            "instance": self.instance,
+            "peer_service": self.peer_service,
+            "peer_instance": self.peer_instance,
+            "attributes": self.attributes,
+            "name": self.name,
+            "kind": self.kind,
+            **changes,
+        }
+        name, kind = values.pop("name"), values.pop("kind")
+        return SpanSite(self.sink, self.resource, name, kind, **values)
+
+    def _encode(self) -> str:
+        res = self.resource
+        head = _json(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "service": res.service,
+                "host": res.host,
+                "instance": self.instance,
+                "peer_service": self.peer_service,
+                "peer_instance": self.peer_instance,
+            }
+        )[1:-1]
+        attributes = self.attributes
+        self.fields = f'{head},"attributes":{_json(attributes) if attributes else "{}"}'
+        self.head = head
+        return self.fields
+
+    def __repr__(self) -> str:
+        return f"SpanSite({self.kind} {self.name!r} peer={self.peer_instance!r})"
+
+
+class Span(trace.Span):
+    """A span that records cheaply; exported when sampled or when it ends in error.
+
+    ``attributes`` are the span's own; the site's base attributes are merged at export.
+    """
+
+    __slots__ = (
+        "duration_ns",
+        "kpi",
+        "parent_hex",
+        "sampled",
+        "site",
+        "span_hex",
+        "start_ns",
+        "t0",
+        "trace_hex",
+    )
+
+    # Defaults, written per span only when they change (trace.Span gives us a __dict__).
+    attributes: dict[str, Any] | None = None
+    events: list[tuple[int, str, Mapping[str, Any]]] | None = None
+    status = "OK"
+    error_code = ""
+    error_message = ""
+    trace_state = ""
+    _context: SpanContext | None = None
+
+    def __init__(
+        self,
+        site: SpanSite,
+        trace_hex: str,
+        span_hex: str,
+        parent_hex: str = "",
+        sampled: bool = True,
+        trace_state: str = "",
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self.site = site
+        self.trace_hex = trace_hex
+        self.span_hex = span_hex
+        self.parent_hex = parent_hex
         self.sampled = sampled
-        self.trace_state = trace_state
-        self.attributes = attributes
-        self.events: list[tuple[int, str, Mapping[str, Any]]] | None = None
-        self.status = "OK"
-        self.error_code = ""
-        self.error_message = ""
-        self.peer_service = ""
-        self.peer_instance = ""
-        self.instance = resource.instance
-        self._context: SpanContext | None = None
+        if trace_state:
+            self.trace_state = trace_state
+        if attributes:
+            self.attributes = attributes
         self.duration_ns = -1
-        self.t0 = time.perf_counter_ns()
-        self.start_ns = time.time_ns() if start_ns is None else start_ns
+        self.kpi: Any = None  # the call's KPI counters, when the export thread is to close them
+        self.t0 = t0 = _perf_ns()
+        self.start_ns = t0 + _wall_offset_ns
+
+    # -- ids and site fields, as the rest of the API and the record name them ----
+    @property
+    def trace_id(self) -> int:
+        return int(self.trace_hex, 16)
+
+    @property
+    def span_id(self) -> int:
+        return int(self.span_hex, 16)
+
+    @property
+    def parent_id(self) -> int:
+        return int(self.parent_hex, 16) if self.parent_hex else 0
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    @property
+    def kind(self) -> str:
+        return self.site.kind
+
+    @property
+    def resource(self) -> Resource:
+        return self.site.resource
+
+    @property
+    def instance(self) -> str:
+        return self.site.instance
+
+    @instance.setter
+    def instance(self, value: str) -> None:
+        self.site = self.site.replace(instance=value)
+
+    @property
+    def peer_service(self) -> str:
+        return self.site.peer_service
+
+    @peer_service.setter
+    def peer_service(self, value: str) -> None:
+        self.site = self.site.replace(peer_service=value)
+
+    @property
+    def peer_instance(self) -> str:
+        return self.site.peer_instance
+
+    @peer_instance.setter
+    def peer_instance(self, value: str) -> None:
+        self.site = self.site.replace(peer_instance=value)
 
     # -- the OpenTelemetry API ---------------------------------------------
     def get_span_context(self) -> SpanContext:
         ctx = self._context
         if ctx is None:
             ctx = self._context = SpanContext(
-                self.trace_id,
-                self.span_id,
+                int(self.trace_hex, 16),
+                int(self.span_hex, 16),
                 False,
                 _SAMPLED if self.sampled else _NOT_SAMPLED,
                 TraceState.from_header([self.trace_state]) if self.trace_state else _EMPTY_STATE,
@@ -130,15 +278,16 @@ class Span(trace.Span):
             self.attributes.update(attributes)
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if self.attributes is None:
+        attributes = self.attributes
+        if attributes is None:
             self.attributes = {key: value}
         else:
-            self.attributes[key] = value
+            attributes[key] = value
 
     def add_event(
         self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None
     ) -> None:
-        event = ((timestamp or time.time_ns()) // 1000, name, attributes or {})
+        event = ((timestamp or wall_ns()) // 1000, name, attributes or {})
         if self.events is None:
             self.events = [event]
         else:
@@ -156,7 +305,7 @@ class Span(trace.Span):
         )
 
     def update_name(self, name: str) -> None:
-        self.name = name
+        self.site = self.site.replace(name=name)
 
     def is_recording(self) -> bool:
         return self.duration_ns < 0
@@ -194,11 +343,11 @@ class Span(trace.Span):
         if self.duration_ns >= 0:
             return
         if end_time is None:
-            self.duration_ns = time.perf_counter_ns() - self.t0
+            self.duration_ns = _perf_ns() - self.t0
         else:
             self.duration_ns = max(0, end_time - self.start_ns)
         if self.sampled or self.status == "ERROR":
-            self.sink.on_end(self)
+            self.site.sink.on_end(self)
 
     def __exit__(
         self,
@@ -220,7 +369,7 @@ class Span(trace.Span):
 
     def add_events(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Record governance decisions reported by the RPC chain (``Invocation.events``)."""
-        now = time.time_ns() // 1000
+        now = wall_ns() // 1000
         batch = [(now, name, attrs) for name, attrs in events]
         if self.events is None:
             self.events = batch
@@ -228,84 +377,87 @@ class Span(trace.Span):
             self.events.extend(batch)
 
     def __repr__(self) -> str:
-        return f"Span({self.kind} {self.name!r} {self.trace_id:032x}/{self.span_id:016x})"
+        return f"Span({self.kind} {self.name!r} {self.trace_hex}/{self.span_hex})"
 
 
+# -- the span record (instrument.model) as JSON ------------------------------------------
 try:
     from orjson import dumps as _orjson_dumps
 except ImportError:  # optional: the stdlib path below is the fallback
     _orjson_dumps = None
 
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode  # ASCII out
-_esc = json.encoder.encode_basestring_ascii  # the C string encoder: quotes and escapes
+_OK = '"status":"OK","error_code":"","error_message":"","events":[],'
 
 
-def _resource_fields(res: Resource) -> str:
-    return f'"service":{_esc(res.service)},"host":{_esc(res.host)},'
+def _json(value: Any) -> str:
+    """JSON text of ``value``: orjson when installed (and able), else the stdlib."""
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(value, default=str).decode()
+        except TypeError:  # e.g. an integer beyond 64 bits: the stdlib copes
+            pass
+    return _dumps(value)
 
 
 def encode_span(span: Span) -> bytes:
     """The span record of :mod:`instrument.model` as JSON bytes, built straight from the span.
 
-    This runs once per exported span on the export thread, holding the GIL the event
-    loop also wants: orjson when installed (about half the cost), else the stdlib.
+    Runs once per exported span on the export thread, holding the GIL the event loop
+    also wants. The site's fields are JSON already; a span that ended well with no
+    events or attributes of its own is one string format.
     """
-    if _orjson_dumps is not None:
-        try:
-            return _encode_orjson(span)
-        except TypeError:  # e.g. an integer attribute beyond 64 bits: the stdlib copes
-            pass
-    return _encode_stdlib(span)
-
-
-def _encode_orjson(span: Span) -> bytes:
-    res = span.resource
-    events = span.events
-    return _orjson_dumps(  # type: ignore[misc]
-        {
-            "schema": SCHEMA_VERSION,
-            "trace_id": f"{span.trace_id:032x}",
-            "span_id": f"{span.span_id:016x}",
-            "parent_span_id": f"{span.parent_id:016x}" if span.parent_id else "",
-            "name": span.name,
-            "kind": span.kind,
-            "service": res.service,
-            "host": res.host,
-            "instance": span.instance,
-            "peer_service": span.peer_service,
-            "peer_instance": span.peer_instance,
-            "start_us": span.start_ns // 1000,
-            "duration_us": span.duration_ns // 1000,
-            "status": span.status,
-            "error_code": span.error_code,
-            "error_message": span.error_message,
-            "attributes": span.attributes or {},
-            "events": [{"time_us": t, "name": n, "attributes": a} for t, n, a in events]
-            if events
-            else [],
-        },
-        default=str,
-    )
-
-
-def _encode_stdlib(span: Span) -> bytes:
-    """Field by field rather than through a dict: half the cost of ``json.dumps``."""
-    events = span.events
+    site = span.site
+    fields = site.fields or site._encode()
     attributes = span.attributes
-    parent = f"{span.parent_id:016x}" if span.parent_id else ""
+    if attributes:
+        base = site.attributes
+        merged = {**base, **attributes} if base else attributes
+        fields = f'{site.head},"attributes":{_json(merged)}'
+    if span.events is None and span.status == "OK" and not (span.error_code or span.error_message):
+        status = _OK
+    else:
+        status = _status_fields(span)
     return (
-        f'{{"schema":{SCHEMA_VERSION},"trace_id":"{span.trace_id:032x}",'
-        f'"span_id":"{span.span_id:016x}","parent_span_id":"{parent}",'
-        f'"name":{_esc(span.name)},"kind":"{span.kind}",{_resource_fields(span.resource)}'
-        f'"instance":{_esc(span.instance)},"peer_service":{_esc(span.peer_service)},'
-        f'"peer_instance":{_esc(span.peer_instance)},'
-        f'"start_us":{span.start_ns // 1000},"duration_us":{span.duration_ns // 1000},'
-        f'"status":"{span.status}","error_code":{_esc(span.error_code)},'
-        f'"error_message":{_esc(span.error_message)},'
-        f'"attributes":{_dumps(attributes) if attributes else "{}"},'
-        f'"events":{_encode_events(events) if events else "[]"}}}'
+        f'{{"schema":{SCHEMA_VERSION},"trace_id":"{span.trace_hex}","span_id":"{span.span_hex}",'
+        f'"parent_span_id":"{span.parent_hex}","start_us":{span.start_ns // 1000},'
+        f'"duration_us":{span.duration_ns // 1000},{status}{fields}}}'
     ).encode()
 
 
-def _encode_events(events: list[tuple[int, str, Mapping[str, Any]]]) -> str:
-    return _dumps([{"time_us": t, "name": n, "attributes": a} for t, n, a in events])
+def _status_fields(span: Span) -> str:
+    events = span.events
+    encoded = (
+        _json([{"time_us": t, "name": n, "attributes": a} for t, n, a in events])
+        if events
+        else "[]"
+    )
+    return (
+        f'"status":"{span.status}","error_code":{_json(span.error_code)},'
+        f'"error_message":{_json(span.error_message)},"events":{encoded},'
+    )
+
+
+def record_of(span: Span) -> dict[str, Any]:
+    """The span record as a plain dict: the reference :func:`encode_span` must agree with."""
+    site = span.site
+    return {
+        "schema": SCHEMA_VERSION,
+        "trace_id": span.trace_hex,
+        "span_id": span.span_hex,
+        "parent_span_id": span.parent_hex,
+        "name": site.name,
+        "kind": site.kind,
+        "service": site.resource.service,
+        "host": site.resource.host,
+        "instance": site.instance,
+        "peer_service": site.peer_service,
+        "peer_instance": site.peer_instance,
+        "start_us": span.start_ns // 1000,
+        "duration_us": span.duration_ns // 1000,
+        "status": span.status,
+        "error_code": span.error_code,
+        "error_message": span.error_message,
+        "attributes": {**(site.attributes or {}), **(span.attributes or {})},
+        "events": [{"time_us": t, "name": n, "attributes": a} for t, n, a in span.events or ()],
+    }

@@ -16,17 +16,23 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import Link, SpanKind
 
-from ._sampling import Sampler, get_sampler
-from ._span import KIND_NAMES, Resource, Span, SpanSink
+from ._context import SPAN_KEY, SUPPRESS_KEY, with_span
+from ._context import attach as _attach
+from ._context import current as _current
+from ._context import detach as _detach
+from ._sampling import AlwaysOn, ParentBased, Sampler, TraceIdRatio, get_sampler
+from ._span import KIND_NAMES, Resource, Span, SpanSink, SpanSite
 
 __all__ = ["Tracer", "TracerProvider", "new_span_id", "new_trace_id"]
 
 _random = random.Random()
 os.register_at_fork(after_in_child=_random.seed)  # forked workers must not share ids
 _getrandbits = _random.getrandbits
+_ZERO32 = "0" * 32
+_ZERO16 = "0" * 16
+_MAX_SITES = 10_000  # spans named after data (made-up names): stay bounded
 
 
 def new_trace_id() -> int:
@@ -43,6 +49,14 @@ def new_span_id() -> int:
             return value
 
 
+def new_span_hex() -> str:
+    """A span id as the 16 hex digits the record and ``traceparent`` carry (never all zero).
+
+    ``to_bytes().hex()`` is about twice as fast as ``format(value, "016x")``."""
+    value = _getrandbits(64).to_bytes(8, "big").hex()
+    return value if value != _ZERO16 else f"{new_span_id():016x}"
+
+
 class TracerProvider(trace.TracerProvider):
     """Hands out :class:`Tracer` objects that all feed one sink (the export pipeline)."""
 
@@ -54,7 +68,14 @@ class TracerProvider(trace.TracerProvider):
     ) -> None:
         self.resource = resource
         self.sink = sink
-        self.sampler = sampler or get_sampler()
+        self.sampler = sampler = sampler or get_sampler()
+        # The common samplers, decided without a call: follow the parent; keep every root.
+        self._follows_parent = type(sampler) is ParentBased
+        root = sampler.root if type(sampler) is ParentBased else sampler
+        self._keeps_roots = type(root) is AlwaysOn or (
+            type(root) is TraceIdRatio and root.ratio >= 1.0
+        )
+        self._sites: dict[tuple[str, str], SpanSite] = {}
         self._tracer = Tracer(self)
 
     def get_tracer(
@@ -66,6 +87,19 @@ class TracerProvider(trace.TracerProvider):
     ) -> Tracer:
         return self._tracer
 
+    def site(self, name: str, kind: str = "INTERNAL", **fields: Any) -> SpanSite:
+        """A new call site of this provider (see :class:`SpanSite`)."""
+        return SpanSite(self.sink, self.resource, name, kind, **fields)
+
+    def named_site(self, name: str, kind: str) -> SpanSite:
+        """The shared site of spans started by name through the API (cached, bounded)."""
+        site = self._sites.get((name, kind))
+        if site is None:
+            if len(self._sites) >= _MAX_SITES:
+                self._sites.clear()
+            site = self._sites[(name, kind)] = SpanSite(self.sink, self.resource, name, kind)
+        return site
+
     def start_span(
         self,
         name: str,
@@ -73,54 +107,62 @@ class TracerProvider(trace.TracerProvider):
         parent: trace.Span | None,
         attributes: dict[str, Any] | None = None,
     ) -> Span:
-        """The fast path for our interceptors: ``parent`` is the span to descend from."""
-        if isinstance(parent, Span):
-            trace_id, parent_id = parent.trace_id, parent.span_id
-            sampled = self.sampler.should_sample(trace_id, parent.sampled)
-            state = parent.trace_state
-        elif parent is not None and (ctx := parent.get_span_context()).is_valid:
-            trace_id, parent_id = ctx.trace_id, ctx.span_id
-            sampled = self.sampler.should_sample(trace_id, ctx.trace_flags.sampled)
-            state = ctx.trace_state.to_header() if ctx.trace_state else ""
-        else:
-            trace_id, parent_id, state = new_trace_id(), 0, ""
-            sampled = self.sampler.should_sample(trace_id, None)
-        return Span(
-            self.sink,
-            self.resource,
-            name,
-            kind,
-            trace_id,
-            _getrandbits(64) or new_span_id(),
-            parent_id,
-            sampled,
-            state,
-            attributes,
-        )
+        """A span named ``name`` descending from ``parent`` (a root when ``None``)."""
+        return self.start(self.named_site(name, kind), parent, attributes)
 
-    def start_remote_child(
+    def start(
         self,
-        name: str,
-        kind: str,
-        trace_id: int,
-        parent_id: int,
+        site: SpanSite,
+        parent: trace.Span | None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Span:
+        """The fast path for our interceptors: a span of ``site``, child of ``parent``."""
+        if isinstance(parent, Span):
+            trace_hex, parent_hex = parent.trace_hex, parent.span_hex
+            sampled = (
+                parent.sampled
+                if self._follows_parent
+                else self.sampler.should_sample(int(trace_hex, 16), parent.sampled)
+            )
+            return Span(
+                site, trace_hex, new_span_hex(), parent_hex, sampled, parent.trace_state, attributes
+            )
+        if parent is not None and (ctx := parent.get_span_context()).is_valid:
+            return self.start_remote(
+                site,
+                f"{ctx.trace_id:032x}",
+                f"{ctx.span_id:016x}",
+                ctx.trace_flags.sampled,
+                ctx.trace_state.to_header() if ctx.trace_state else "",
+                attributes,
+            )
+        return self.start_root(site, attributes)
+
+    def start_root(self, site: SpanSite, attributes: dict[str, Any] | None = None) -> Span:
+        """A span starting a new trace: both ids from one random draw."""
+        ids = _getrandbits(192).to_bytes(24, "big").hex()
+        trace_hex, span_hex = ids[:32], ids[32:]
+        if trace_hex == _ZERO32 or span_hex == _ZERO16:  # one draw in 2**64
+            trace_hex, span_hex = f"{new_trace_id():032x}", f"{new_span_id():016x}"
+        sampled = self._keeps_roots or self.sampler.should_sample(int(trace_hex, 16), None)
+        return Span(site, trace_hex, span_hex, "", sampled, "", attributes)
+
+    def start_remote(
+        self,
+        site: SpanSite,
+        trace_hex: str,
+        parent_hex: str,
         parent_sampled: bool,
         trace_state: str = "",
         attributes: dict[str, Any] | None = None,
     ) -> Span:
         """A span whose parent lives in another process (from a ``traceparent``)."""
-        return Span(
-            self.sink,
-            self.resource,
-            name,
-            kind,
-            trace_id,
-            _getrandbits(64) or new_span_id(),
-            parent_id,
-            self.sampler.should_sample(trace_id, parent_sampled),
-            trace_state,
-            attributes,
+        sampled = (
+            parent_sampled
+            if self._follows_parent
+            else self.sampler.should_sample(int(trace_hex, 16), parent_sampled)
         )
+        return Span(site, trace_hex, new_span_hex(), parent_hex, sampled, trace_state, attributes)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flush = getattr(self.sink, "force_flush", None)
@@ -149,16 +191,20 @@ class Tracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace.Span:
-        if otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY, context):
+        ctx = _current() if context is None else context
+        if ctx.get(SUPPRESS_KEY):
             return trace.INVALID_SPAN  # our own export calls are never traced
-        parent = trace.get_current_span(context)
-        span = self._provider.start_span(
-            name, KIND_NAMES[kind.value], parent, dict(attributes) if attributes else None
+        provider = self._provider
+        span = provider.start(
+            provider.named_site(name, KIND_NAMES[kind.value]),
+            ctx.get(SPAN_KEY),  # type: ignore[arg-type]
+            dict(attributes) if attributes else None,
         )
         if start_time is not None:
             span.start_ns = start_time
-        for link in links or ():
-            span.add_link(link.context, link.attributes)
+        if links:
+            for link in links:
+                span.add_link(link.context, link.attributes)
         return span
 
     def start_as_current_span(  # type: ignore[override]
@@ -200,11 +246,11 @@ class _CurrentSpan:
 
     def __enter__(self) -> trace.Span:
         self.span = span = self._tracer.start_span(*self._args)
-        self._token = otel_context.attach(trace.set_span_in_context(span))
+        self._token = _attach(with_span(span, _current()))
         return span
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        otel_context.detach(self._token)  # type: ignore[arg-type]
+        _detach(self._token)  # type: ignore[arg-type]
         span = self.span
         if isinstance(exc, Exception) and span.is_recording():
             if self._record:

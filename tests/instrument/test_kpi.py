@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
-from instrument import LATENCY_BOUNDS_MS, KpiRecorder, ProcessStats, quantile
+import rpc
+from instrument import (
+    LATENCY_BOUNDS_MS,
+    ClientTracing,
+    ExportPipeline,
+    KpiRecorder,
+    MemoryExporter,
+    ProcessStats,
+    Resource,
+    SpoolEntry,
+    TracerProvider,
+    get_sampler,
+    quantile,
+)
 
 
 def test_quantiles_interpolate_within_buckets() -> None:
@@ -50,3 +70,52 @@ def test_process_stats_read_psutil_and_gc() -> None:
     sample = stats.sample("app", "h:1", 1, 10.0, {"dropped": 3}, reading)
     assert sample.role == "process" and sample.counters == {"dropped": 3}
     assert sample.gc_collections["gen0"] >= 0
+
+
+def _calls(interceptor: Any, n: int, fail_every: int = 0) -> None:
+    async def ok(inv: rpc.Invocation) -> str:
+        return "done"
+
+    async def broken(inv: rpc.Invocation) -> str:
+        raise rpc.RpcError("nope")
+
+    async def run() -> None:
+        for i in range(n):
+            inv = rpc.Invocation("svc.S", "m", [], peer="10.0.0.1:7000")
+            failing = bool(fail_every) and i % fail_every == 0
+            with contextlib.suppress(rpc.RpcError):
+                await interceptor(inv, broken if failing else ok)
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("sampler", ["always_on", "always_off"])
+def test_interceptor_kpis_are_exact_whatever_the_queue_and_sampling(sampler: str) -> None:
+    """Calls that went well close their KPI counters on the export thread; a full queue
+    or an unsampled trace must not lose a call from the counts."""
+    gate = threading.Event()
+
+    class Stuck(MemoryExporter):
+        def export(self, records: Sequence[SpoolEntry]) -> Sequence[SpoolEntry]:
+            gate.wait(10)
+            return super().export(records)
+
+    recorder = KpiRecorder("app", "h:1")
+    exporter = Stuck()
+    pipeline = ExportPipeline(exporter, queue_size=50, batch_size=10, recorder=recorder)
+    provider = TracerProvider(Resource("app", "h:1", "h"), pipeline, get_sampler(sampler))
+    client = ClientTracing(provider, recorder)
+    _calls(client, 10)  # the export thread takes some and blocks on the gate
+    time.sleep(0.1)
+    _calls(client, 290, fail_every=10)
+    gate.set()
+    assert pipeline.force_flush()
+    (sample,) = [s for s in recorder.collect() if s.role == "consumer"]
+    assert (sample.count, sample.errors, sample.in_flight) == (300, 29, 0)
+    assert sum(sample.latency_ms["buckets"].values()) == 300
+    exported = len(exporter.spans())
+    if sampler == "always_on":
+        assert pipeline.counters["dropped_queue_full"] == 300 - exported > 0
+    else:  # only the errors are exported; the rest went through the queue for their KPIs
+        assert exported + pipeline.counters["dropped_queue_full"] == 29
+    pipeline.shutdown()

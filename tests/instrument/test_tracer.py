@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from opentelemetry import context as otel_context
@@ -146,15 +147,61 @@ def test_end_is_idempotent_and_stops_recording() -> None:
     assert not span.is_recording() and len(sink.spans) == 1
 
 
-def test_both_encoders_write_the_same_record() -> None:
-    from instrument._span import _encode_orjson, _encode_stdlib
+@pytest.mark.parametrize("with_orjson", [True, False])
+def test_encoded_record_matches_the_reference(
+    with_orjson: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from instrument import _span
 
+    if not with_orjson:
+        monkeypatch.setattr(_span, "_orjson_dumps", None)
     prov, _sink = provider()
     span = prov.start_span("a/b", "CLIENT", None, {"k": "v\u00e9", "b": b"\x01", "n": [1, 2]})
     span.add_event("retry", {"attempt": 2})
     span.fail("TIMEOUT", 'slow "quoted"')
     span.end()
-    assert decode_span(_encode_orjson(span)) == decode_span(_encode_stdlib(span))
     big = prov.start_span("x", "INTERNAL", None, {"huge": 1 << 70})
     big.end()
     assert decode_span(encode_span(big)).attributes == {"huge": 1 << 70}
+    site = prov.site(
+        "svc.S/m", "SERVER", instance="h:7", peer_service="caller", peer_instance="p:1",
+        attributes={"rpc.system": "callscope", "rpc.method": "m"},
+    )  # fmt: skip
+    plain = prov.start_root(site)
+    plain.end()
+    own = prov.start(site, plain, {"rpc.attempt": 2, "rpc.method": "mm"})
+    own.end()
+    renamed = prov.start(site, plain)
+    renamed.update_name("other")
+    renamed.peer_service = "someone"
+    renamed.end()
+    for s in (span, big, plain, own, renamed):
+        got = decode_span(encode_span(s))
+        reference = _span.record_of(s)
+        reference["attributes"] = {
+            k: (str(v) if isinstance(v, bytes) else v) for k, v in reference["attributes"].items()
+        }
+        assert got == decode_span(json.dumps(reference).encode()), s
+    assert decode_span(encode_span(own)).attributes == {
+        "rpc.system": "callscope",
+        "rpc.method": "mm",
+        "rpc.attempt": 2,
+    }
+    assert decode_span(encode_span(plain)).instance == "h:7"
+    renamed_rec = decode_span(encode_span(renamed))
+    assert (renamed_rec.name, renamed_rec.peer_service, renamed_rec.instance) == (
+        "other",
+        "someone",
+        "h:7",
+    )
+    assert site.name == "svc.S/m" and site.peer_service == "caller"  # the site is shared: kept
+
+
+def test_span_start_time_is_the_wall_clock() -> None:
+    import time
+
+    prov, _sink = provider()
+    before = time.time_ns()
+    span = prov.start_span("t", "INTERNAL", None)
+    after = time.time_ns()
+    assert before - 1_000_000 <= span.start_ns <= after + 1_000_000
