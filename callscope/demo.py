@@ -8,10 +8,13 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import rpc
+from instrument import environment
 
 
 @dataclass
@@ -57,6 +60,9 @@ class ShopApi:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run a provider and a consumer and print the calls")
     p.add_argument("--calls", type=int, default=20, help="how many calls the consumer makes")
+    p.add_argument(
+        "--workdir", help="where the spool and the SQLite store go (default: a temp dir)"
+    )
     p.set_defaults(handler=run_demo)
     p = sub.add_parser("demo-provider", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0)
@@ -64,6 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_provider(args: argparse.Namespace) -> int:
+    import instrument.auto  # noqa: F401 - traced through the CALLSCOPE_* variables it was given
+
     server = rpc.Server("127.0.0.1", args.port)
     server.export(Shop())
     server.run(ready=lambda address: print(address, flush=True))
@@ -71,12 +79,18 @@ def run_provider(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    print("callscope demo: starting a provider process ...", flush=True)
+    """Provider and consumer, traced to the local spool; the collector files the spans
+    into SQLite; the newest trace is printed: the whole loop on embedded defaults."""
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="callscope-demo-"))
+    spool = workdir / "spool"
+    embedded = {environment.CALLSCOPE_SPOOL_DIR: str(spool), "PYTHONUNBUFFERED": "1"}
+    base_env = {k: v for k, v in os.environ.items() if k != environment.CALLSCOPE_KAFKA_BOOTSTRAP}
+    print(f"callscope demo: working in {workdir}; starting a provider process ...", flush=True)
     provider = subprocess.Popen(
         [sys.executable, "-m", "callscope", "demo-provider"],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**base_env, **embedded, environment.CALLSCOPE_SERVICE_NAME: "demo-provider"},
     )
     try:
         assert provider.stdout is not None
@@ -84,33 +98,84 @@ def run_demo(args: argparse.Namespace) -> int:
         if not address:
             print("callscope demo: the provider did not start", file=sys.stderr)
             return 1
+        os.environ.pop(environment.CALLSCOPE_KAFKA_BOOTSTRAP, None)
+        os.environ.update({**embedded, environment.CALLSCOPE_SERVICE_NAME: "demo-consumer"})
+        import instrument.auto
+
         print(f"provider pid {provider.pid} serving demo.Shop on {address}")
         print(f"consumer pid {os.getpid()} calling it {args.calls} times:\n")
-        latencies = []
-        with rpc.Client([address], timeout=5.0) as client:
-            shop = client.proxy("demo.Shop", ShopApi, version="1.0")
-            items = ["tea", "coffee", "cake", "scones"]
-            for i in range(args.calls):
-                item = items[i % len(items)]
-                start = time.perf_counter()
-                try:
-                    if i % 2:
-                        result = shop.order(Order(item, 1 + i % 3))
-                        what = f"order({item!r}, {1 + i % 3})"
-                    else:
-                        result = shop.price(item)
-                        what = f"price({item!r})"
-                    outcome = f"-> {result}"
-                except rpc.RpcError as err:
-                    what, outcome = f"call for {item!r}", f"!! {err.code}: {err.message}"
-                ms = (time.perf_counter() - start) * 1000
-                latencies.append(ms)
-                print(f"  #{i + 1:<3} {ms:7.3f} ms  {what} {outcome}")
-        print(
-            f"\n{len(latencies)} calls; latency p50 {statistics.median(latencies):.3f} ms, "
-            f"max {max(latencies):.3f} ms"
-        )
-        return 0
+        _call_the_shop(address, args.calls)
+        if instrument.auto.instrumentation is not None:
+            instrument.auto.instrumentation.force_flush(10)
     finally:
-        provider.terminate()
-        provider.wait(timeout=10)
+        provider.terminate()  # a graceful stop: it drains, then flushes its spans at exit
+        provider.wait(timeout=15)
+    _collect_and_show(workdir, expected_spans=2 * args.calls)
+    return 0
+
+
+def _call_the_shop(address: str, calls: int) -> None:
+    latencies = []
+    with rpc.Client([address], timeout=5.0) as client:
+        shop = client.proxy("demo.Shop", ShopApi, version="1.0")
+        items = ["tea", "coffee", "cake", "scones"]
+        for i in range(calls):
+            item = items[i % len(items)]
+            start = time.perf_counter()
+            try:
+                if i % 2:
+                    result = shop.order(Order(item, 1 + i % 3))
+                    what = f"order({item!r}, {1 + i % 3})"
+                else:
+                    result = shop.price(item)
+                    what = f"price({item!r})"
+                outcome = f"-> {result}"
+            except rpc.RpcError as err:
+                what, outcome = f"call for {item!r}", f"!! {err.code}: {err.message}"
+            ms = (time.perf_counter() - start) * 1000
+            latencies.append(ms)
+            print(f"  #{i + 1:<3} {ms:7.3f} ms  {what} {outcome}")
+    print(
+        f"\n{len(latencies)} calls; latency p50 {statistics.median(latencies):.3f} ms, "
+        f"max {max(latencies):.3f} ms"
+    )
+
+
+def _collect_and_show(workdir: Path, expected_spans: int) -> None:
+    from collector import Collector, CollectorConfig
+    from storage import TraceQuery, open_span_store
+
+    url = f"sqlite://{workdir / 'spans.db'}"
+    print(f"\ncollector: spool -> {url} ...", flush=True)
+    collector = Collector(
+        CollectorConfig(
+            store_url=url,
+            spool_dir=str(workdir / "spool"),
+            dlq_file=str(workdir / "dlq.jsonl"),
+            http_port=None,
+            otlp=False,
+        )
+    ).start()
+    store = open_span_store(url)
+    try:
+        deadline = time.monotonic() + 30
+        while store.count() < expected_spans and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        collector.stop()
+    print(f"collector: {store.count()} spans stored (expected {expected_spans})")
+    traces = store.find_traces(TraceQuery("demo-consumer", limit=1))
+    if not traces:
+        print("no trace found", file=sys.stderr)
+        return
+    trace = traces[0]
+    print(f"\nnewest trace {trace.trace_id}, {trace.duration_us / 1000:.3f} ms:")
+    depth = {}
+    for span in sorted(trace.spans, key=lambda s: s.start_us):
+        depth[span.span_id] = depth.get(span.parent_span_id or "", -1) + 1
+        status = span.status if not span.error_code else f"{span.status} {span.error_code}"
+        print(
+            f"  {'  ' * depth[span.span_id]}{span.kind:<6} {span.name:<20} "
+            f"{span.service:<14} {span.duration_us / 1000:7.3f} ms  {status}"
+        )
+    print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite)")
