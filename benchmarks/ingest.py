@@ -6,7 +6,10 @@
    consumed to the last batch stored).
 2. Peer, same run, same store: the naive writer -- one ``write_spans([span])`` call per
    span (unbatched, one round trip / transaction each) on a sample of ``--naive`` spans.
-   ``ratio_vs_unbatched`` = collector spans/s / naive spans/s.
+   ``ratio_vs_unbatched`` = collector spans/s / naive spans/s. ``--workers N`` (N > 1)
+   runs N collector processes in one consumer group instead (``CollectorPool``; the
+   topic has max(4, N) partitions); the time starts at the first message any of them
+   consumed.
 3. The store is filled up to ``--stored`` spans with direct batched writes, then
    ``get_trace`` (200 random traces) and ``find_traces`` (100 searches: service, plus an
    operation, a tag, a duration or a time range, limit 20, whole traces fetched) are timed.
@@ -14,6 +17,7 @@
 The last line is one JSON object. Services come from ``callscope stack`` (already up).
 
     python benchmarks/ingest.py --backend sqlite --spans 20000
+    python benchmarks/ingest.py --backend sqlite --spans 100000 --workers 2
     python benchmarks/ingest.py --backend elasticsearch --spans 100000 --stored 1000000
 """
 
@@ -33,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector import Collector, CollectorConfig, ensure_topics  # noqa: E402
+from collector import Collector, CollectorConfig, CollectorPool, ensure_topics  # noqa: E402
 from instrument.model import SpanRecord  # noqa: E402
 from storage import SpanStore, TraceQuery, open_analytics_store, open_span_store  # noqa: E402
 
@@ -93,12 +97,28 @@ def produce(topic: str, batch: list[SpanRecord]) -> None:
     producer.close()
 
 
-def ingest(url: str, topic: str, group: str, n: int) -> float:
+def ingest(url: str, topic: str, group: str, n: int, workers: int = 1) -> float:
     config = CollectorConfig(
         store_url=url, kafka_bootstrap=KAFKA, group_id=group, spans_topic=topic,
         kpis_topic=topic + ".kpis", dlq_topic=topic + ".dlq", http_port=None,
-        batch_size=2000, batch_wait_s=0.2, kpi_interval_s=3600,
+        batch_size=2000, batch_wait_s=0.2, kpi_interval_s=3600, workers=workers,
     )  # fmt: skip
+    if workers > 1:
+        pool = CollectorPool(config).start()
+        try:
+            while pool.total("consumed") == 0:
+                time.sleep(0.002)
+            first = time.perf_counter()
+            while pool.total("stored_spans") < n:
+                if pool.failed():
+                    raise RuntimeError(f"collector workers {pool.failed()} died")
+                time.sleep(0.002)
+            rate = n / (time.perf_counter() - first)
+            per = [pool.count(i, "stored_spans") for i in range(workers)]
+            print(f"stored per worker: {per}", flush=True)
+            return rate
+        finally:
+            pool.stop()
     collector = Collector(config).start()
     try:
         while collector.metrics.total("consumed") == 0:
@@ -155,6 +175,8 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=1000, help="spans for the unbatched peer")
     parser.add_argument("--stored", type=int, default=0, help="fill to this many (default N)")
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="collector processes in one consumer group")  # fmt: skip
     args = parser.parse_args()
     n = args.spans - args.spans % 10
     stored = max(args.stored - args.stored % 10, n)
@@ -162,12 +184,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="callscope-ingest-"))
     url = store_url(args.backend, tmp, tag)
     topic = f"csbench.{tag}.spans"
-    ensure_topics(KAFKA, [topic, topic + ".kpis", topic + ".dlq"], partitions=3)
+    partitions = max(4, args.workers)
+    ensure_topics(KAFKA, [topic, topic + ".kpis", topic + ".dlq"], partitions=partitions)
     print(f"producing {n} spans to {topic}", flush=True)
     # Same seed per trace as queries() uses: trace k is spans(10k, 10, Random(k)).
     produce(topic, [s for k in range(n // 10) for s in spans(k * 10, 10, random.Random(k))])
     print(f"ingesting into {url}", flush=True)
-    rate = ingest(url, topic, f"csbench-{tag}", n)
+    rate = ingest(url, topic, f"csbench-{tag}", n, args.workers)
     print(f"collector: {rate:,.0f} spans/s", flush=True)
     store = open_span_store(url)
     try:
@@ -197,7 +220,7 @@ def main() -> None:
                     drop()
         store.close()
     print(json.dumps({
-        "backend": args.backend, "spans": n, "stored": stored,
+        "backend": args.backend, "spans": n, "stored": stored, "workers": args.workers,
         "spans_per_s": round(rate), "peer": "one write_spans([span]) per span (unbatched)",
         "peer_spans_per_s": round(peer), "ratio_vs_unbatched": round(rate / peer, 2),
         "get_trace_p99_ms": round(get_p99, 2), "find_traces_p99_ms": round(find_p99, 2),

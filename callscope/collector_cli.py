@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=2000)
     p.add_argument("--batch-wait-ms", type=int, default=200)
     p.add_argument("--session-timeout-ms", type=int, default=10_000)
+    p.add_argument("--workers", type=int, default=1,
+                   help="collector processes in one consumer group (the spans topic needs "
+                   "at least as many partitions); only the first serves HTTP")  # fmt: skip
     p.set_defaults(handler=run)
 
 
@@ -63,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
         otlp=not args.no_otlp,
         batch_size=args.batch_size,
         batch_wait_s=args.batch_wait_ms / 1000,
+        workers=args.workers,
     )
-    Collector(config).run_until_signalled()
-    return 0
+    return Collector(config).run_until_signalled()

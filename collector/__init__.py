@@ -3,7 +3,8 @@
 Validation sends bad records to a dead-letter queue with a stable code and a reason;
 batches are stored idempotently before offsets are committed (at-least-once, effectively
 once); a failing store pauses consumption and is retried with backoff, so nothing is
-dropped. ``/metrics`` shows the collector's counters in Prometheus text format.
+dropped. ``workers`` > 1 runs that many collector processes in one consumer group
+(:class:`CollectorPool`). ``/metrics`` shows the collector's counters in Prometheus text format.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ._kafka_source import KafkaSource, ensure_topics
 from ._metrics import CollectorMetrics
 from ._otlp import OtlpError, decode_request, otlp_spans
 from ._otlp_source import OtlpSource
+from ._pool import CollectorPool
 from ._records import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC, Message, Rejection, decode
 from ._source import Source
 from ._spool_source import SpoolSource
@@ -28,6 +30,7 @@ __all__ = [
     "CollectorConfig",
     "CollectorHttpServer",
     "CollectorMetrics",
+    "CollectorPool",
     "DeadLetters",
     "FileDeadLetters",
     "KafkaDeadLetters",

@@ -93,6 +93,8 @@ class Collector:
 
     def start(self) -> Collector:
         cfg = self.config
+        if cfg.workers > 1:
+            raise ValueError("a Collector is one process; run workers > 1 with CollectorPool")
         self._open_stores()
         assert self.span_store is not None and self.analytics is not None
         self.dlq = (
@@ -152,8 +154,14 @@ class Collector:
                 if store is not None:
                     store.close()
 
-    def run_until_signalled(self) -> None:
-        """Start, then stop gracefully on SIGTERM or SIGINT (the CLI's main loop)."""
+    def run_until_signalled(self) -> int:
+        """Start, then stop gracefully on SIGTERM or SIGINT (the CLI's main loop); the exit
+        status. With ``workers`` > 1, runs a :class:`CollectorPool` of processes instead."""
+        if self.config.workers > 1:
+            from ._pool import CollectorPool
+
+            return CollectorPool(self.config).run_until_signalled()
+        status = 0
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             log.info("callscope collector: signal %d, shutting down", signum)
@@ -165,8 +173,10 @@ class Collector:
             while not self.stopping.wait(1.0):
                 if not any(w.thread.is_alive() for w in self.workers):
                     log.error("callscope collector: every source stopped")
+                    status = 1
                     break
         finally:
             self.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        return status

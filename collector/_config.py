@@ -16,7 +16,8 @@ class CollectorConfig:
     Sources: Kafka when ``kafka_bootstrap`` is set, the spool root ``spool_dir`` (embedded
     mode), and the OTLP/HTTP receiver when ``http_port`` is not None (``/metrics`` is served
     on the same port; 0 picks a free port). Dead letters go to ``callscope.spans.dlq`` with
-    Kafka, else to ``dlq_file``.
+    Kafka, else to ``dlq_file``. ``workers`` > 1 runs that many collector processes in one
+    consumer group (:class:`CollectorPool`; only the first serves HTTP and reads the spool).
     """
 
     store_url: str = DEFAULT_URL
@@ -38,9 +39,12 @@ class CollectorConfig:
     backoff_max_s: float = 5.0
     kpi_interval_s: float = 10.0
     otlp_ack_timeout_s: float = 10.0
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
         if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff must be positive and its maximum at least its start")

@@ -74,7 +74,8 @@ class KafkaSource:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": session_timeout_ms,
-                "heartbeat.interval.ms": max(1000, session_timeout_ms // 3),
+                # A member learns of a rebalance (another collector joined) from a heartbeat.
+                "heartbeat.interval.ms": max(500, session_timeout_ms // 10),
                 "max.partition.fetch.bytes": max_partition_fetch_bytes,
                 "fetch.max.bytes": 16 << 20,
                 "queued.max.messages.kbytes": 16 << 10,  # bounds the prefetch buffer (16 MiB)
