@@ -101,8 +101,11 @@ class ConfluentKafkaExporter:
                 self._failed.append(record)
             sent += 1
         left = producer.flush(self.settle_s)  # every send settles within message.timeout.ms
+        if left:  # never sent ones are withdrawn, so they come back exactly, as failures
+            producer.purge(in_queue=True, in_flight=False, blocking=False)
+            left = producer.flush(1.0)
         failed = self._failed + list(records[sent:])
-        if left:  # unsettled even after the wait: count the newest as failed (at-least-once)
+        if left:  # in flight even after the wait: count the newest as failed (at-least-once)
             failed += list(records[max(0, sent - left) : sent])
         return failed
 

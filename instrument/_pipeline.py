@@ -89,6 +89,7 @@ class ExportPipeline:
                 "kpis_exported",
                 "spooled",
                 "replayed",
+                "respooled",
                 "dropped",
                 "dropped_queue_full",
                 "dropped_spool_full",
@@ -273,13 +274,27 @@ class ExportPipeline:
                 log.info("callscope: exporter is back; the spool backlog is delivered")
                 break
             failed = self._export(entries)
-            if failed:
-                spool.replay.rewind()  # at-least-once: the whole batch again next time
+            if len(failed) == len(entries):
+                spool.replay.rewind()  # nothing went out: the same batch again next time
                 self._exporter_down(len(failed))
                 break
+            # What Kafka acknowledged is never sent again (a broker still waking up refuses
+            # some partitions and takes others; rewinding the batch duplicated the others).
+            # The refused records go back to the spool's tail: later, not in order, once.
             spool.commit()
-            replayed += len(entries)
+            replayed += len(entries) - len(failed)
+            if failed:
+                self._respool(failed)
+                self._exporter_down(len(failed))
+                break
         self.counters["replayed"] += replayed
+
+    def _respool(self, records: Sequence[Record]) -> None:
+        assert self.spool is not None
+        written = self.spool.append(records)
+        self.counters["respooled"] += written
+        if written < len(records):
+            self._count_drop("dropped_spool_full", len(records) - written)
 
     # -- drops ------------------------------------------------------------------
     def _count_drop(self, reason: str, n: int) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,10 +14,27 @@ from .._errors import StorageError, StorageUnavailable
 
 __all__ = ["Database", "database_path"]
 
+BUSY_TIMEOUT_S = 10.0
+
 
 def database_path(location: str) -> str:
     """``sqlite://callscope.db`` -> ``callscope.db``; ``sqlite:///tmp/x.db`` -> ``/tmp/x.db``."""
     return location or "callscope.db"
+
+
+def _retry_while_locked(step: Callable[[], object]) -> None:
+    """Collector workers open one new file together. Switching it to WAL and creating the
+    schema upgrade a shared lock to an exclusive one, and SQLite answers BUSY at once,
+    without its busy handler, when two connections race for that (it could deadlock)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + random.random() * 0.05)
 
 
 class Database:
@@ -27,12 +46,13 @@ class Database:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+        )
+        _retry_while_locked(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
-        self._conn.executescript(schema)
+        _retry_while_locked(lambda: self._conn.executescript(schema))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

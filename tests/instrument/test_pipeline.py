@@ -80,6 +80,40 @@ def test_outage_spools_then_replays_everything_in_order(tmp_path: Path) -> None:
     pipeline.shutdown()
 
 
+class RefusesEveryOther(Flaky):
+    """Once, while ``half_up``: acknowledges every other record and refuses the rest, as a
+    broker still electing leaders takes some partitions' records and times out others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.half_up = False
+
+    def export(self, records: Sequence[SpoolEntry]) -> Sequence[SpoolEntry]:
+        if not self.half_up:
+            return super().export(records)
+        self.half_up = False
+        self.calls += 1
+        super().export(records[0::2])
+        return records[1::2]
+
+
+def test_a_partly_refused_replay_sends_each_span_once(tmp_path: Path) -> None:
+    exporter = RefusesEveryOther()
+    pipeline, provider = make(exporter, Spool(tmp_path))
+    exporter.up = False
+    emit(provider, 0, 400)
+    assert pipeline.force_flush()
+    assert pipeline.counters["spooled"] == 400
+    exporter.up, exporter.half_up = True, True
+    wait_until(lambda: not pipeline.spool.pending() and not pipeline._backlog)  # type: ignore[union-attr]
+    names = [s.name for s in exporter.spans()]
+    assert sorted(names) == sorted(f"op-{i}" for i in range(400))  # once each: no duplicate
+    assert pipeline.counters["replayed"] == 400
+    assert pipeline.counters["respooled"] == 200
+    assert pipeline.counters["dropped"] == 0
+    pipeline.shutdown()
+
+
 def test_spool_cap_drops_are_counted_logged_and_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

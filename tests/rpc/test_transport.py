@@ -188,6 +188,7 @@ async def test_too_many_attachments_is_a_protocol_error(make_server, make_client
 @pytest.fixture(scope="module")
 def tls_contexts():
     import trustme  # a dev dependency: certificates for the TLS tests
+
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
