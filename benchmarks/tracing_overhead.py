@@ -14,9 +14,17 @@
     to its JSON record, the SDK's discarding exporter serializes nothing. Ratio: our
     CPU µs per span / the SDK's.
 
+Both sides' CPU time per call is read from /proc over the measured window of every
+echo round, so the cost of tracing shows per side (``added_cpu_us_per_call_*``).
+
+``--decompose`` runs only (a), with two stand-ins besides (see ``_tracing_variants``):
+``context-only`` (carry a traceparent, nothing else) and ``floor`` (the least a
+pure-Python tracer can do), to show which part of the cost is whose.
+
 Usage::
 
     .venv/bin/python benchmarks/tracing_overhead.py [--seconds 5] [--kafka 127.0.0.1:9092]
+    .venv/bin/python benchmarks/tracing_overhead.py --decompose --rounds 4 --seconds 3
 
 Kafka comes from ``--kafka``, else ``CALLSCOPE_KAFKA_BOOTSTRAP``, else 127.0.0.1:9092
 (``callscope stack up kafka``). Progress lines first; the last line is one JSON object.
@@ -50,8 +58,16 @@ class Echo:
         return data
 
 
-def instrument_process(name: str, kafka: str) -> Any:
-    """What ``import instrument.auto`` does, with the benchmark's service name and topics."""
+def instrument_process(name: str, kafka: str, variant: str) -> Any:
+    """What ``import instrument.auto`` does, with the benchmark's service name and topics
+    (``variant`` "callscope"); or one of the stand-ins; or nothing ("untraced")."""
+    if variant == "untraced":
+        return None
+    if variant != "callscope":
+        from _tracing_variants import install
+
+        install(variant, name)
+        return None
     from instrument import Settings, configure
 
     settings = Settings(
@@ -68,8 +84,8 @@ def instrument_process(name: str, kafka: str) -> Any:
 
 
 # -- (a) the two processes ------------------------------------------------------------
-async def serve(traced: bool, kafka: str) -> None:
-    inst = instrument_process("bench-server", kafka) if traced else None
+async def serve(variant: str, kafka: str) -> None:
+    inst = instrument_process("bench-server", kafka, variant)
     server = rpc.Server("127.0.0.1", 0, injvm=False)
     server.export(Echo())
     await server.start()
@@ -80,8 +96,16 @@ async def serve(traced: bool, kafka: str) -> None:
         inst.shutdown()
 
 
-async def load(address: str, traced: bool, kafka: str, inflight: int, seconds: float) -> None:
-    inst = instrument_process("bench-client", kafka) if traced else None
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of another process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    address: str, variant: str, kafka: str, inflight: int, seconds: float, server_pid: int
+) -> None:
+    inst = instrument_process("bench-client", kafka, variant)
     client = rpc.AsyncClient([address], injvm=False)
     proxy = client.proxy(SERVICE)
     payload = b"x" * 64
@@ -100,13 +124,20 @@ async def load(address: str, traced: bool, kafka: str, inflight: int, seconds: f
     await asyncio.sleep(1.0)  # warm-up
     counting = True
     started = time.perf_counter()
+    cpu_started, server_cpu_started = time.process_time(), process_cpu_s(server_pid)
     await asyncio.sleep(seconds)
     counting = False
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - cpu_started
+    server_cpu = process_cpu_s(server_pid) - server_cpu_started
     running = False
     await asyncio.gather(*tasks)
     await client.close()
-    result: dict[str, Any] = {"qps": done / elapsed}
+    result: dict[str, Any] = {
+        "qps": done / elapsed,
+        "client_cpu_us": 1e6 * client_cpu / max(done, 1),
+        "server_cpu_us": 1e6 * server_cpu / max(done, 1),
+    }
     if inst is not None:
         inst.force_flush(30)
         result["counters"] = dict(inst.pipeline.counters)
@@ -114,8 +145,8 @@ async def load(address: str, traced: bool, kafka: str, inflight: int, seconds: f
     print(json.dumps(result), flush=True)
 
 
-def echo_round(traced: bool, kafka: str, inflight: int, seconds: float) -> dict[str, Any]:
-    flag = ["--traced"] if traced else []
+def echo_round(variant: str, kafka: str, inflight: int, seconds: float) -> dict[str, Any]:
+    flag = ["--variant", variant]
     server = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--role", "server", "--kafka", kafka, *flag],
         stdin=subprocess.PIPE,
@@ -127,7 +158,8 @@ def echo_round(traced: bool, kafka: str, inflight: int, seconds: float) -> dict[
         address = json.loads(server.stdout.readline())["address"]
         out = subprocess.run(
             [sys.executable, str(SCRIPT), "--role", "client", "--kafka", kafka, "--address",
-             address, "--inflight", str(inflight), "--seconds", str(seconds), *flag],
+             address, "--inflight", str(inflight), "--seconds", str(seconds),
+             "--server-pid", str(server.pid), *flag],
             capture_output=True, text=True, timeout=seconds + 120, check=True,
         )  # fmt: skip
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -188,6 +220,46 @@ def span_costs(rounds: int, n: int) -> dict[str, tuple[float, float]]:
     }
 
 
+def echo_rounds(variants: list[str], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """``args.rounds`` rounds, each running every variant once, in order; results by variant.
+    Each result also has the round's untraced figures (``base``), for paired ratios."""
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for i in range(args.rounds):
+        base: dict[str, Any] = {}
+        for variant in variants:
+            res = echo_round(variant, args.kafka, args.inflight, args.seconds)
+            base = base or res
+            res["base"] = base
+            results[variant].append(res)
+            counters = res.get("counters", {})
+            if counters.get("spooled") or counters.get("dropped"):
+                print(f"  warning: Kafka did not take everything: {counters}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            print(f"  round {i + 1} {variant:12s} {res['qps']:9.0f} calls/s  CPU/call client "
+                  f"{res['client_cpu_us']:5.1f} µs server {res['server_cpu_us']:5.1f} µs",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return results
+
+
+def summarize(rounds: dict[str, list[dict[str, Any]]], variant: str) -> dict[str, float]:
+    """Medians over the rounds of a variant, each paired with its round's untraced run."""
+    rows = rounds[variant]
+
+    def median(values: Any) -> float:
+        return round(statistics.median(values), 3)
+
+    return {
+        "qps": median(r["qps"] for r in rows),
+        "ratio_qps_vs_untraced": median(r["qps"] / r["base"]["qps"] for r in rows),
+        "added_cpu_us_per_call_client": median(
+            r["client_cpu_us"] - r["base"]["client_cpu_us"] for r in rows
+        ),
+        "added_cpu_us_per_call_server": median(
+            r["server_cpu_us"] - r["base"]["server_cpu_us"] for r in rows
+        ),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per round")
@@ -198,50 +270,59 @@ def main() -> int:
         "--kafka",
         default=os.environ.get("CALLSCOPE_KAFKA_BOOTSTRAP") or "127.0.0.1:9092",
     )
+    parser.add_argument(
+        "--decompose", action="store_true",
+        help="echo rounds only: untraced, context-only, floor and callscope, alternating",
+    )  # fmt: skip
     parser.add_argument("--role", choices=["server", "client"], help=argparse.SUPPRESS)
-    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="untraced", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "server":
-        rpc.run(serve(args.traced, args.kafka))
+        rpc.run(serve(args.variant, args.kafka))
         return 0
     if args.role == "client":
-        rpc.run(load(args.address, args.traced, args.kafka, args.inflight, args.seconds))
+        rpc.run(
+            load(args.address, args.variant, args.kafka, args.inflight, args.seconds,
+                 args.server_pid)
+        )  # fmt: skip
         return 0
 
     print(f"tracing overhead: echo over loopback, {args.inflight} in flight, "
           f"Kafka at {args.kafka}", file=sys.stderr, flush=True)  # fmt: skip
-    untraced, traced, exported = [], [], 0
-    for i in range(args.rounds):
-        for is_traced in (False, True):
-            res = echo_round(is_traced, args.kafka, args.inflight, args.seconds)
-            (traced if is_traced else untraced).append(res["qps"])
-            counters = res.get("counters", {})
-            if is_traced:
-                exported += counters.get("spans_exported", 0) + counters.get("replayed", 0)
-                if counters.get("spooled") or counters.get("dropped"):
-                    print(f"  warning: Kafka did not take everything: {counters}",
-                          file=sys.stderr, flush=True)  # fmt: skip
-            label = "traced  " if is_traced else "untraced"
-            print(f"  round {i + 1} {label} {res['qps']:9.0f} calls/s {counters or ''}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+    variants = ["untraced", "context-only", "floor", "callscope"]
+    rounds = echo_rounds(variants if args.decompose else variants[::3], args)
+    if args.decompose:
+        parts = {v: summarize(rounds, v) for v in variants[1:]}
+        machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
+        print(json.dumps({"benchmark": "tracing_overhead_decomposed", **parts, **machine}))
+        return 0
+    traced = summarize(rounds, "callscope")
+    untraced = [r["qps"] for r in rounds["untraced"]]
+    exported = sum(
+        r.get("counters", {}).get("spans_exported", 0) + r.get("counters", {}).get("replayed", 0)
+        for r in rounds["callscope"]
+    )
     costs = span_costs(rounds=5, n=args.spans)
     our_us, sdk_us = costs["cpu"]
     our_wall, sdk_wall = costs["wall"]
     print(f"  cost per span (CPU, all threads): callscope {our_us:.2f} µs, OpenTelemetry SDK "
           f"{sdk_us:.2f} µs; wall {our_wall:.2f} / {sdk_wall:.2f} µs",
           file=sys.stderr, flush=True)  # fmt: skip
-    qps_untraced, qps_traced = statistics.median(untraced), statistics.median(traced)
+    qps_untraced = statistics.median(untraced)
     summary = {
         "benchmark": "tracing_overhead",
         "qps_untraced": round(qps_untraced, 1),
-        "qps_traced": round(qps_traced, 1),
+        "qps_traced": traced["qps"],
+        "added_cpu_us_per_call_client": traced["added_cpu_us_per_call_client"],
+        "added_cpu_us_per_call_server": traced["added_cpu_us_per_call_server"],
         "client_spans_exported_to_kafka": exported,
         "us_per_span_callscope": round(our_us, 3),
         "us_per_span_otel_sdk": round(sdk_us, 3),
         "wall_us_per_span_callscope": round(our_wall, 3),
         "wall_us_per_span_otel_sdk": round(sdk_wall, 3),
-        "ratio_qps_traced_vs_untraced": round(qps_traced / qps_untraced, 3),
+        "ratio_qps_traced_vs_untraced": traced["ratio_qps_vs_untraced"],
         "span_cost_ratio_vs_otel_sdk": round(our_us / sdk_us, 3),
         "span_wall_ratio_vs_otel_sdk": round(our_wall / sdk_wall, 3),
         "goals": {

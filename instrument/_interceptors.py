@@ -39,6 +39,7 @@ from ._tracer import TracerProvider
 __all__ = ["ClientTracing", "ServerTracing"]
 
 _MAX_SITES = 10_000  # generic calls with made-up names, many peers: stay bounded
+_Site = tuple[SpanSite, tuple[str, ...], str]  # site, KPI key, the site's encoded fields
 _EMPTY = Context()
 
 
@@ -95,7 +96,45 @@ class _Tracing:
         self._deferred = recorder is not None and getattr(provider.sink, "recorder", None) is (
             recorder
         )
-        self._sites: dict[tuple[str, ...], tuple[SpanSite, tuple[str, str, str, str]]] = {}
+        self._sites: dict[tuple[str, ...], _Site] = {}
+
+    def _keep(self, key: tuple[str, ...], site: SpanSite, kpi_key: tuple[str, ...]) -> _Site:
+        """Remember a call shape's site, KPI key and encoded site fields (bounded)."""
+        if len(self._sites) >= _MAX_SITES:
+            self._sites.clear()
+        entry = self._sites[key] = (site, kpi_key, site.fields or site._encode())
+        return entry
+
+    def _queue_plain(
+        self, span: Span, site: SpanSite, fields: str, kpi_key: tuple[str, ...], stats: Any
+    ) -> None:
+        """Queue a span that ended well with nothing of its own as an :data:`Ended` tuple
+        (see there: the garbage collector never walks it), else as the span itself."""
+        duration = span.duration_ns = _perf_ns() - span.t0
+        if (
+            span.attributes is None
+            and span.events is None
+            and span.status == "OK"
+            and span.site is site
+        ):
+            queued = self._sink.on_end(
+                (
+                    fields if span.sampled else None,
+                    span.trace_hex,
+                    span.span_hex,
+                    span.parent_hex,
+                    span.start_ns,
+                    duration,
+                    kpi_key,
+                )
+            )
+        else:
+            span.kpi = stats
+            queued = self._sink.on_end(span)
+            if not queued:
+                span.kpi = None
+        if not queued:  # a full queue: close the counters here
+            _stats_end(self.recorder, stats, duration)
 
     def _finish(self, span: Span, inv: rpc.Invocation, seen: int, stats: Any) -> None:
         events = inv.events
@@ -132,25 +171,20 @@ class ClientTracing(_Tracing):
         super().__init__(provider, recorder)
         self._caller = provider.resource.service
 
-    def _site(self, key: tuple[str, ...]) -> tuple[SpanSite, tuple[str, str, str, str]]:
+    def _site(self, key: tuple[str, ...]) -> _Site:
         service, method, peer = key
-        if len(self._sites) >= _MAX_SITES:
-            self._sites.clear()
-        entry = self._sites[key] = (
-            self.provider.site(
-                f"{service}/{method}",
-                "CLIENT",
-                peer_service=service,
-                peer_instance=peer,
-                attributes=_base_attributes(service, method),
-            ),
-            (service, peer, method, "consumer"),
+        site = self.provider.site(
+            f"{service}/{method}",
+            "CLIENT",
+            peer_service=service,
+            peer_instance=peer,
+            attributes=_base_attributes(service, method),
         )
-        return entry
+        return self._keep(key, site, (service, peer, method, "consumer"))
 
     async def __call__(self, inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
         key = (inv.service, inv.method, inv.peer)
-        site, kpi_key = self._sites.get(key) or self._site(key)
+        site, kpi_key, fields = self._sites.get(key) or self._site(key)
         context = _current()
         parent = context.get(SPAN_KEY)
         if parent is None:
@@ -178,11 +212,7 @@ class ClientTracing(_Tracing):
             self._failed(span, inv, seen, stats, exc)
             raise
         if inv.events is None and stats is not None and self._deferred:
-            span.duration_ns = _perf_ns() - span.t0  # the common case of _finish, inline
-            span.kpi = stats
-            if not self._sink.on_end(span):  # a full queue: close the counters here
-                span.kpi = None
-                _stats_end(self.recorder, stats, span.duration_ns)
+            self._queue_plain(span, site, fields, kpi_key, stats)  # the common case
             return result
         self._finish(span, inv, seen, stats)
         return result
@@ -204,22 +234,17 @@ class ServerTracing(_Tracing):
         super().__init__(provider, recorder)
         self.instance = instance or provider.resource.instance
 
-    def _site(self, key: tuple[str, ...]) -> tuple[SpanSite, tuple[str, str, str, str]]:
+    def _site(self, key: tuple[str, ...]) -> _Site:
         service, method, caller, peer, instance = key
-        if len(self._sites) >= _MAX_SITES:
-            self._sites.clear()
-        entry = self._sites[key] = (
-            self.provider.site(
-                f"{service}/{method}",
-                "SERVER",
-                instance=instance,
-                peer_service=caller,
-                peer_instance=peer,
-                attributes=_base_attributes(service, method),
-            ),
-            (service, instance, method, "provider"),
+        site = self.provider.site(
+            f"{service}/{method}",
+            "SERVER",
+            instance=instance,
+            peer_service=caller,
+            peer_instance=peer,
+            attributes=_base_attributes(service, method),
         )
-        return entry
+        return self._keep(key, site, (service, instance, method, "provider"))
 
     async def __call__(self, inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
         attachments = inv.attachments
@@ -235,7 +260,7 @@ class ServerTracing(_Tracing):
             inv.peer,
             inv.local or self.instance,
         )
-        site, kpi_key = self._sites.get(key) or self._site(key)
+        site, kpi_key, fields = self._sites.get(key) or self._site(key)
         provider = self.provider
         # W3C version 00, the common case, checked and sliced here; the rest in the helper
         if (
@@ -279,11 +304,7 @@ class ServerTracing(_Tracing):
             raise
         _detach(token)
         if inv.events is None and stats is not None and self._deferred and span.duration_ns < 0:
-            span.duration_ns = _perf_ns() - span.t0  # the common case of _finish, inline
-            span.kpi = stats
-            if not self._sink.on_end(span):  # a full queue: close the counters here
-                span.kpi = None
-                _stats_end(self.recorder, stats, span.duration_ns)
+            self._queue_plain(span, site, fields, kpi_key, stats)  # the common case
             return result
         self._finish(span, inv, seen, stats)
         return result

@@ -113,12 +113,20 @@ class KpiRecorder:
         """Finish the successful calls whose spans the interceptors queued with their counters
         (``span.kpi``): the export thread does this share of the work, one lock per batch."""
         bounds = self._bounds_ns
+        stats_of = self._stats.get
         with self._lock:
             for span in spans:
-                stats = span.kpi
-                if stats is None:
-                    continue
-                ns = span.duration_ns
+                if span.__class__ is tuple:  # an Ended tuple: its KPI key is last
+                    key = span[6]
+                    stats = stats_of(key) if key is not None else None
+                    if stats is None:
+                        continue
+                    ns = span[5]
+                else:
+                    stats = span.kpi
+                    if stats is None:
+                        continue
+                    ns = span.duration_ns
                 stats.in_flight -= 1
                 stats.count += 1
                 stats.buckets[bisect_left(bounds, ns)] += 1

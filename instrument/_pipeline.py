@@ -24,7 +24,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from ._exporters import Exporter, Record
 from ._kpi import KpiRecorder, ProcessStats
-from ._span import Span, encode_span, sync_clock
+from ._span import Ended, Span, encode_ended, encode_span, sync_clock
 from ._spool import Spool
 
 __all__ = ["ExportPipeline"]
@@ -67,7 +67,7 @@ class ExportPipeline:
         self.kpi_interval_s = kpi_interval_s
         self.flush_interval_s = flush_interval_s
         self.batch_size = batch_size
-        self._queue: collections.deque[Span] = collections.deque()
+        self._queue: collections.deque[Span | Ended] = collections.deque()
         self._max = queue_size
         self._wake_at = batch_size
         self._wake = threading.Event()
@@ -102,8 +102,9 @@ class ExportPipeline:
         self._thread.start()
 
     # -- the hot path ---------------------------------------------------------
-    def on_end(self, span: Span) -> bool:
-        """Queue an ended span; ``False`` when the queue is full (an exportable span is then
+    def on_end(self, span: Span | Ended) -> bool:
+        """Queue an ended span, or an :data:`~instrument._span.Ended` tuple (what our
+        interceptors queue); ``False`` when the queue is full (an exportable span is then
         counted as dropped; an interceptor closes the call's KPI counters itself)."""
         queue = self._queue
         if len(queue) < self._max:
@@ -111,7 +112,11 @@ class ExportPipeline:
             if len(queue) == self._wake_at:
                 self._wake.set()
             return True
-        if span.sampled or span.status == "ERROR":
+        if (
+            span[0] is not None
+            if span.__class__ is tuple
+            else span.sampled or span.status == "ERROR"  # type: ignore[union-attr]
+        ):
             self._count_drop("dropped_queue_full", 1)
         return False
 
@@ -184,12 +189,16 @@ class ExportPipeline:
                 recorder.end_spans(spans)  # the calls queued only for their KPIs, too
             batch: list[Record] = []
             for span in spans:
-                if not (span.sampled or span.status == "ERROR"):
-                    continue
                 try:  # a Record without its Python-level __new__: one frame less per span
-                    batch.append(
-                        _new_record(Record, (topic, span.trace_hex.encode(), encode_span(span)))
-                    )
+                    if span.__class__ is tuple:
+                        if span[0] is None:  # queued for its KPIs only
+                            continue
+                        record = (topic, span[1].encode(), encode_ended(span))
+                    elif span.sampled or span.status == "ERROR":
+                        record = (topic, span.trace_hex.encode(), encode_span(span))
+                    else:
+                        continue
+                    batch.append(_new_record(Record, record))
                 except Exception:
                     self._count_drop("dropped_encode_error", 1)
                     log.warning("callscope: could not encode %r; dropped", span, exc_info=True)

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "Ended",
     "Resource",
     "Span",
     "SpanSink",
     "SpanSite",
+    "encode_ended",
     "encode_span",
     "perf_ns",
     "sync_clock",
@@ -83,7 +85,8 @@ class SpanSite:
     """What all spans of one call site share: where they go, their name and kind, the
     process and the peer, and base attributes (never changed once spans use them).
 
-    Its JSON fields are encoded once, by the export thread, on its first span.
+    Its JSON fields are encoded once: by the RPC interceptors when they make the site, else
+    by the export thread on its first span.
     """
 
     __slots__ = (
@@ -400,6 +403,42 @@ def _json(value: Any) -> str:
     return _dumps(value)
 
 
+# -- what the export thread receives -------------------------------------------------
+Ended = tuple[str | None, str, str, str, int, int, tuple[str, ...] | None]
+"""A plain span that ended: (site fields as JSON members or None when only its KPIs are
+wanted, trace id, span id, parent span id, start ns, duration ns, KPI key or None).
+
+Why a tuple and not the span: the queue holds spans for up to a flush interval,
+long enough for the cyclic garbage collector to promote them to the old
+generations, which every full collection walks. A tuple of strings and integers
+is untracked by the collector the first time it sees it, and is smaller than a
+span. (Measured over 120k traced echo calls in one process: full collections
+6 → 4; the change in CPU per call was within the machine's noise.)
+"""
+
+
+def encode_ended(item: Ended) -> bytes:
+    """The span record of a plain span (see :data:`Ended`) as JSON bytes."""
+    fields, trace_hex, span_hex, parent_hex, start_ns, duration_ns, _ = item
+    return _record(trace_hex, span_hex, parent_hex, start_ns, duration_ns, _OK, fields)  # type: ignore[arg-type]
+
+
+def _record(
+    trace_hex: str,
+    span_hex: str,
+    parent_hex: str,
+    start_ns: int,
+    duration_ns: int,
+    status: str,
+    fields: str,
+) -> bytes:
+    return (
+        f'{{"schema":{SCHEMA_VERSION},"trace_id":"{trace_hex}","span_id":"{span_hex}",'
+        f'"parent_span_id":"{parent_hex}","start_us":{start_ns // 1000},'
+        f'"duration_us":{duration_ns // 1000},{status}{fields}}}'
+    ).encode()
+
+
 def encode_span(span: Span) -> bytes:
     """The span record of :mod:`instrument.model` as JSON bytes, built straight from the span.
 
@@ -418,11 +457,10 @@ def encode_span(span: Span) -> bytes:
         status = _OK
     else:
         status = _status_fields(span)
-    return (
-        f'{{"schema":{SCHEMA_VERSION},"trace_id":"{span.trace_hex}","span_id":"{span.span_hex}",'
-        f'"parent_span_id":"{span.parent_hex}","start_us":{span.start_ns // 1000},'
-        f'"duration_us":{span.duration_ns // 1000},{status}{fields}}}'
-    ).encode()
+    return _record(
+        span.trace_hex, span.span_hex, span.parent_hex, span.start_ns, span.duration_ns,
+        status, fields,
+    )  # fmt: skip
 
 
 def _status_fields(span: Span) -> str:

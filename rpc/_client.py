@@ -31,7 +31,6 @@ from ._errors import CancelledError, ProtocolError, RpcError, TimeoutError, Unav
 from ._frame import (
     DEFAULT_LIMITS,
     FLAG_ERROR,
-    H_ATTACHMENTS,
     H_GROUP,
     H_METHOD,
     H_SERVICE,
@@ -249,7 +248,10 @@ class AsyncClient:
                 raise TimeoutError(f"{inv.service}/{inv.method}: deadline passed before sending")
             timeout_ms = math.ceil(remaining * 1000)
         header = self._header(inv, timeout_ms)
-        body = codec.encode([inv.args, inv.kwargs] if inv.kwargs else [inv.args])
+        if inv.attachments:  # last in the body, so the header stays cacheable (see _server)
+            body = codec.encode([inv.args, inv.kwargs, inv.attachments])
+        else:
+            body = codec.encode([inv.args, inv.kwargs] if inv.kwargs else [inv.args])
         if conn._write_paused:
             await conn.drain()
         rid, fut = conn.send(inv.oneway, codec.id, header, body)
@@ -273,28 +275,22 @@ class AsyncClient:
         return decoded
 
     def _header(self, inv: Invocation, timeout_ms: int | None) -> bytes:
-        """The encoded header map; cached when nothing but the call's identity is in it."""
-        if inv.attachments:
-            key = None
-        else:
-            key = (inv.service, inv.method, inv.version, inv.group, timeout_ms)
-            cached = self._headers.get(key)
-            if cached is not None:
-                return cached
+        """The encoded header map: the call's identity only, so it is cached."""
+        key = (inv.service, inv.method, inv.version, inv.group, timeout_ms)
+        cached = self._headers.get(key)
+        if cached is not None:
+            return cached
         header: dict[str, Any] = {H_SERVICE: inv.service, H_METHOD: inv.method}
         if inv.version:
             header[H_VERSION] = inv.version
         if inv.group:
             header[H_GROUP] = inv.group
-        if inv.attachments:
-            header[H_ATTACHMENTS] = inv.attachments
         if timeout_ms is not None:
             header[H_TIMEOUT_MS] = timeout_ms
         encoded = self.codec.encode(header)
-        if key is not None:
-            if len(self._headers) >= 512:
-                self._headers.clear()
-            self._headers[key] = encoded
+        if len(self._headers) >= 512:
+            self._headers.clear()
+        self._headers[key] = encoded
         return encoded
 
     def _start_deadlines(self) -> Deadlines:

@@ -513,12 +513,16 @@ class ServerConnection(Connection):
                 payload = codec.decode(body) if body else []
             except Exception as exc:
                 raise BadRequestError(f"undecodable body: {exc}") from None
-            if not isinstance(payload, list) or len(payload) > 2:
-                raise BadRequestError("body must be [args] or [args, kwargs]")
+            if payload.__class__ is not list or len(payload) > 3:
+                raise BadRequestError(
+                    "body must be [args], [args, kwargs] or [args, kwargs, attachments]"
+                )
             args = payload[0] if payload else []
             kwargs = payload[1] if len(payload) > 1 else None
             if not isinstance(args, list) or not (kwargs is None or isinstance(kwargs, dict)):
                 raise BadRequestError("args must be a list and kwargs a map")
+            if len(payload) == 3:
+                attachments = self._body_attachments(payload[2], attachments)
             inv = Invocation(
                 service,
                 method,
@@ -556,6 +560,15 @@ class ServerConnection(Connection):
             if deadline_key[0]:
                 server._deadlines.discard(deadline_key[0])
             server._end()
+
+    def _body_attachments(self, carried: Any, in_header: dict[str, Any] | None) -> dict[str, Any]:
+        """Attachments ride at the end of the body (as Dubbo's do): the header of a traced
+        call then stays the same bytes from call to call, and both sides reuse its parse."""
+        if carried.__class__ is not dict or len(carried) > self.limits.max_attachments:
+            raise BadRequestError(
+                f"attachments must be a map of at most {self.limits.max_attachments} entries"
+            )
+        return {**in_header, **carried} if in_header else carried
 
     def _reply_error(self, codec: Codec, rid: int, err: RpcError) -> None:
         try:

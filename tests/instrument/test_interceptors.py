@@ -222,3 +222,34 @@ async def test_a_broken_exporter_never_fails_a_call(
         assert inst.pipeline.counters["dropped_undelivered"] == 20
     finally:
         inst.shutdown()
+
+
+async def test_queued_rpc_spans_stay_out_of_the_garbage_collector(
+    memory: MemoryExporter, tmp_path: Any, make_server: Any, make_client: Any
+) -> None:
+    """Spans wait in the export queue up to a flush interval; as objects the collector
+    tracks, they were promoted and walked by every full collection. Queued as tuples
+    of strings and integers, the collector untracks them the first time it sees them."""
+    import gc
+
+    from instrument import Settings, configure
+
+    settings = Settings(service_name="svc", kpi_interval_s=60, flush_interval_s=3600,
+                        spool_dir=str(tmp_path / "spool"))  # fmt: skip
+    inst = configure(settings, exporter=memory)
+    inst.pipeline.batch_size = inst.pipeline._wake_at = 10**9  # nothing leaves the queue
+    try:
+        server = await make_server(interceptors=[inst.server_interceptor])
+        client = make_client([server.address], interceptors=[inst.client_interceptor])
+        for i in range(20):
+            assert await client.proxy("test.Echo").echo(i) == i
+        queued = list(inst.pipeline._queue)
+        assert len(queued) == 40  # a CLIENT and a SERVER span per call
+        gc.collect()  # untracks the per-site KPI keys first (once per site in a service's life)
+        gc.collect()
+        assert [gc.is_tracked(item) for item in queued] == [False] * 40
+    finally:
+        inst.pipeline.batch_size = inst.pipeline._wake_at = 4096
+        inst.shutdown()
+    kinds = sorted(s.kind for s in memory.spans())
+    assert kinds == ["CLIENT"] * 20 + ["SERVER"] * 20  # and every one still exported

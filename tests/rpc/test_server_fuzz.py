@@ -472,16 +472,21 @@ def bad_content(src: Source, codec: rpc.Codec) -> tuple[str, dict[Any, Any], byt
                 break
         return kind, hdr, body, "BAD_REQUEST"
     if kind == "body-shape":
-        shape = src.integer(0, 3)
+        shape = src.integer(0, 5)
         if shape == 0:  # not a list
             body = value_where(src, codec, lambda v: not isinstance(v, list), {"k": 1})
         elif shape == 1:  # too long
-            body = [value(src, codec) for _ in range(src.integer(3, 5))]
+            body = [value(src, codec) for _ in range(src.integer(4, 6))]
         elif shape == 2:  # args not a list
             body = [value_where(src, codec, lambda v: not isinstance(v, list), 1)]
-        else:  # kwargs not a map (None means "no kwargs" and is fine)
+        elif shape == 3:  # kwargs not a map (None means "no kwargs" and is fine)
             bad = value_where(src, codec, lambda v: not isinstance(v, dict | None), [])
             body = [[value(src, codec)], bad]
+        elif shape == 4:  # attachments (last in the body) not a map
+            bad = value_where(src, codec, lambda v: not isinstance(v, dict), [])
+            body = [[value(src, codec)], None, bad]
+        else:  # more attachments than the limit
+            body = [[value(src, codec)], None, {f"k{i}": i for i in range(65 + src.integer(0, 9))}]
         return kind, hdr, enc(body), "BAD_REQUEST"
     if kind == "timeout-type":
         # Not a number, negative, NaN, or absurdly large (which once overflowed, or

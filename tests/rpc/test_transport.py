@@ -176,11 +176,11 @@ async def test_oversized_frame_closes_only_that_connection(make_server, make_cli
     assert await good.echo("still served") == "still served"
 
 
-async def test_too_many_attachments_is_a_protocol_error(make_server, make_client):
+async def test_too_many_attachments_is_a_bad_request(make_server, make_client):
     server = await make_server(limits=rpc.Limits(max_attachments=2))
     client = make_client([server.address])
     many = client.proxy("test.Echo", attachments={"a": 1, "b": 2, "c": 3})
-    with pytest.raises(rpc.UnavailableError):
+    with pytest.raises(rpc.BadRequestError, match="at most 2"):
         await many.echo(1)
     assert await client.proxy("test.Echo", attachments={"a": 1}).echo(2) == 2
 
