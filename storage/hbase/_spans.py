@@ -4,7 +4,8 @@
 packed with msgpack): ``get_trace`` is one row read. ``trace_index`` holds, per
 (service, start, trace), one column ``i:<span_id>`` with what a search filters on (name,
 duration, error, tags), so a search is a row-range scan per salt bucket -- the buckets scanned in
-parallel, each on its own pooled connection -- filtered in the client and merged.
+parallel, each on its own pooled connection, cells pruned by an HBase filter where the query
+allows, checked in the client, merged.
 ``operations`` keeps a row per service with a column per operation.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import orjson
@@ -87,39 +89,31 @@ class HBaseSpanStore(SpanStore):
         return [found[t] for t in dict.fromkeys(trace_ids) if t in found]
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
-        """Scan the salt buckets in parallel (each on its own pooled connection), merge."""
-        per_bucket = self._scans.map(lambda b: self._search_bucket(b, query), range(self.buckets))
+        """The newest ``limit`` matching traces, newest first.
+
+        Each salt bucket holds a service's index rows newest first. Every bucket is first
+        asked for about twice its fair share of ``limit`` (in parallel, each on its own
+        pooled connection); the hits are merged, and only a bucket whose last hit is not
+        older than the ``limit``-th newest trace so far can still hold a better one, so
+        only such buckets are asked for more. (Asking each bucket for ``limit`` traces
+        read and decoded 16 times the rows needed: 482 ms p99 at 1M stored spans.)
+        """
+        terms = set(query.tag_terms())
+        search = _BucketSearch.factory(query, terms, self.buckets)
+        buckets = [search(b) for b in range(self.buckets)]
+        want = query.limit
+        share = max(2, -(-2 * want // self.buckets))
+        pending = buckets
         found: dict[str, None] = {}
-        for _, trace_id in heapq.merge(*per_bucket):
-            found[trace_id] = None
-            if len(found) >= query.limit:
-                break
+        while pending:
+            list(self._scans.map(partial(self._advance, traces=share), pending))
+            found, cutoff = _newest(buckets, want)
+            pending = [b for b in buckets if not b.done and (cutoff is None or b.last <= cutoff)]
+            share *= 2
         return list(found)
 
-    def _search_bucket(self, bucket: int, query: TraceQuery) -> list[tuple[int, str]]:
-        """This bucket's newest matching (-start, trace id), up to ``limit`` distinct traces."""
-        terms = set(query.tag_terms())
-        start, stop = index_range(bucket, query.service, query.start_min_us, query.start_max_us)
-        # Unfiltered searches need only ``limit`` rows a bucket: do not fetch 500 of them.
-        filtered = bool(query.operation or terms or query.min_duration_us or query.errors_only
-                        or query.max_duration_us is not None)  # fmt: skip
-        batch_size = SCAN_BATCH if filtered else min(SCAN_BATCH, query.limit + 1)
-
-        def search(conn: Any) -> list[tuple[int, str]]:
-            hits: list[tuple[int, str]] = []
-            traces: set[str] = set()
-            scan = conn.table(INDEX).scan(row_start=start, row_stop=stop, batch_size=batch_size)
-            for row, columns in scan:
-                start_us = index_start_us(row)
-                if _any_span_matches(query, terms, start_us, columns.values()):
-                    hits.append((-start_us, index_trace_id(row)))
-                    traces.add(hits[-1][1])
-                    if len(traces) >= query.limit:
-                        scan.close()
-                        break
-            return hits
-
-        return self.hbase.run("find traces", search)
+    def _advance(self, bucket: _BucketSearch, traces: int) -> None:
+        self.hbase.run("find traces", lambda conn: bucket.advance(conn, traces))
 
     def services(self) -> list[str]:
         rows = self.hbase.run(
@@ -167,6 +161,83 @@ class HBaseSpanStore(SpanStore):
     def close(self) -> None:
         self._scans.shutdown()
         self.hbase.close()
+
+
+def _newest(buckets: Sequence[_BucketSearch], want: int) -> tuple[dict[str, None], Any]:
+    """The first ``want`` distinct traces over all buckets' hits, and the sort key of the
+    hit that completed them (``None`` while fewer were found)."""
+    found: dict[str, None] = {}
+    for hit in heapq.merge(*(b.hits for b in buckets)):
+        found[hit[1]] = None
+        if len(found) >= want:
+            return found, hit
+    return found, None
+
+
+class _BucketSearch:
+    """One salt bucket's scan for a query, resumable: hits so far are ``(-start, trace)``,
+    newest first; ``last`` is the newest-first sort key of the last row read."""
+
+    def __init__(
+        self, query: TraceQuery, terms: set[str], server_filter: bytes | None, rows: tuple
+    ) -> None:
+        self.query, self.terms, self.server_filter = query, terms, server_filter
+        self.next_row, self.stop = rows
+        self.hits: list[tuple[int, str]] = []
+        self.traces: set[str] = set()
+        self.last: tuple[int, str] = (-(1 << 63), "")
+        self.done = False
+
+    @classmethod
+    def factory(cls, query: TraceQuery, terms: set[str], buckets: int) -> Any:
+        server_filter = _server_filter(query, terms)
+        return lambda bucket: cls(
+            query, terms, server_filter,
+            index_range(bucket, query.service, query.start_min_us, query.start_max_us),
+        )  # fmt: skip
+
+    def advance(self, conn: Any, traces: int) -> None:
+        """Read on until ``traces`` more distinct traces matched, or the bucket ends."""
+        query, terms = self.query, self.terms
+        # Rows the server did not filter may mostly fail the client's checks: read more.
+        exact = self.server_filter is not None or not (
+            query.min_duration_us or query.max_duration_us is not None
+        )
+        batch = min(SCAN_BATCH, traces + 1 if exact else 8 * (traces + 1))
+        goal = len(self.traces) + traces
+        scan = conn.table(INDEX).scan(
+            row_start=self.next_row, row_stop=self.stop, batch_size=batch,
+            filter=self.server_filter,
+        )  # fmt: skip
+        for row, columns in scan:
+            start_us = index_start_us(row)
+            trace_id = index_trace_id(row)
+            self.last = (-start_us, trace_id)
+            self.next_row = row + b"\x00"
+            if _any_span_matches(query, terms, start_us, columns.values()):
+                self.hits.append(self.last)
+                self.traces.add(trace_id)
+                if len(self.traces) >= goal:
+                    scan.close()
+                    return
+        self.done = True
+
+
+def _server_filter(query: TraceQuery, terms: set[str]) -> bytes | None:
+    """An HBase filter that drops index cells which cannot match (operation, tags, errors),
+    so they are never sent or decoded. ``SubstringComparator`` ignores case, so it only
+    prunes: the client still checks every cell it gets."""
+    needles = []
+    if query.operation:
+        needles.append(b'"n":' + orjson.dumps(query.operation))
+    needles.extend(orjson.dumps(term) for term in sorted(terms))
+    if query.errors_only:
+        needles.append(b'"e":true')
+    if not needles:
+        return None
+    return b" AND ".join(
+        b"ValueFilter(=, 'substring:" + needle.replace(b"'", b"''") + b"')" for needle in needles
+    )
 
 
 def _any_span_matches(q: TraceQuery, terms: set[str], start_us: int, summaries: Any) -> bool:

@@ -84,6 +84,31 @@ def test_find_by_operation(span_store: SpanStore) -> None:
     assert span_store.find_trace_ids(TraceQuery("orders", operation="orders/cancel")) == [b]
 
 
+def test_find_the_newest_matches_among_many_traces(span_store: SpanStore) -> None:
+    # Enough traces that every HBase salt bucket holds several, and a limit below the
+    # matches: the newest ones must come back, in order, whatever bucket they sit in.
+    ids = [trace_id() for _ in range(240)]
+    written(span_store, [
+        span(t, start_us=BASE_US + i * MS, duration_us=(i % 4) * MS,
+             name="orders/cancel" if i % 3 == 0 else "orders/create",
+             attributes={"zone": "it's" if i % 5 == 0 else "b"},
+             status="ERROR" if i % 7 == 0 else "OK")
+        for i, t in enumerate(ids)
+    ])  # fmt: skip
+    newest = ids[::-1]
+    find = span_store.find_trace_ids
+    assert find(TraceQuery("orders", limit=20)) == newest[:20]
+    cancels = [t for i, t in enumerate(ids) if i % 3 == 0][::-1]
+    assert find(TraceQuery("orders", operation="orders/cancel", limit=20)) == cancels[:20]
+    assert find(TraceQuery("orders", operation="ORDERS/CANCEL", limit=20)) == []
+    quoted = [t for i, t in enumerate(ids) if i % 5 == 0][::-1]
+    assert find(TraceQuery("orders", tags={"zone": "it's"}, limit=7)) == quoted[:7]
+    errors = [t for i, t in enumerate(ids) if i % 7 == 0][::-1]
+    assert find(TraceQuery("orders", errors_only=True, limit=30)) == errors[:30]
+    slow = [t for i, t in enumerate(ids) if i % 4 == 3][::-1]
+    assert find(TraceQuery("orders", min_duration_us=3 * MS, limit=25)) == slow[:25]
+
+
 def test_find_by_tags(span_store: SpanStore) -> None:
     a, b, c = trace_id(), trace_id(), trace_id()
     written(span_store, [
