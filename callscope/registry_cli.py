@@ -21,6 +21,7 @@ from rpc.registry import (
     connect,
     default_db_path,
     load_tokens,
+    server_tls,
     validate_document,
 )
 
@@ -70,6 +71,8 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--tokens", type=Path, help="JSON file of tokens and their grants")
+    p.add_argument("--tls-cert", type=Path, help="serve TLS: certificate chain (PEM)")
+    p.add_argument("--tls-key", type=Path, help="serve TLS: the certificate's private key (PEM)")
 
 
 def _client_options(p: argparse.ArgumentParser) -> None:
@@ -97,7 +100,14 @@ def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _serve(args: argparse.Namespace) -> int:
     tokens = load_tokens(args.tokens) if args.tokens else None
-    server = RegistryServer(args.db or default_db_path(), args.host, args.port, tokens=tokens)
+    options: dict[str, Any] = {}
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        options["ssl"] = server_tls(str(args.tls_cert), str(args.tls_key))
+    server = RegistryServer(
+        args.db or default_db_path(), args.host, args.port, tokens=tokens, **options
+    )
     server.run(ready=lambda address: print(f"callscope registry on {address}", flush=True))
     return 0
 

@@ -165,6 +165,7 @@ class Channel:
         self._connect_timeout = connect_timeout
         self._backoff = backoff or Backoff()
         self.conn: ClientConnection | None = None
+        self._closing: ClientConnection | None = None  # closed by close(), not yet gone
         self._connecting: asyncio.Future[ClientConnection] | None = None
         self._failures = 0
         self._retry_at = 0.0
@@ -248,8 +249,17 @@ class Channel:
             self._connecting = None
         if self.conn is not None:
             self.conn.close()
+            self._closing = self.conn
             self.conn = None
 
-    async def wait_closed(self) -> None:
-        if self.conn is not None:
-            await self.conn.closed_future
+    async def wait_closed(self, grace: float = 1.0) -> None:
+        """Until the closed connection's transport is gone. A TLS close waits for the peer's
+        close_notify; past ``grace`` it is aborted, so the loop can be closed after this."""
+        conn, self._closing = self._closing, None
+        if conn is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(conn.closed_future), grace)
+        except asyncio.TimeoutError:
+            conn.abort()
+            await conn.closed_future

@@ -372,8 +372,7 @@ class AsyncClient:
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             channel.close()
-        for channel in channels:
-            await channel.wait_closed()
+        await asyncio.gather(*(channel.wait_closed() for channel in channels))
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -19,7 +19,7 @@ from ._publish import Publication, publish
 from ._server import DEFAULT_PORT, RegistryServer
 from ._state import validate_document
 from ._store import default_path as default_db_path
-from ._url import REGISTRY_URL_ENV, connect
+from ._url import REGISTRY_URL_ENV, client_tls, connect, server_tls
 from ._zookeeper import ZooKeeperRegistry
 
 __all__ = [
@@ -38,9 +38,11 @@ __all__ = [
     "RegistryServer",
     "ServiceInstance",
     "ZooKeeperRegistry",
+    "client_tls",
     "connect",
     "default_db_path",
     "load_tokens",
     "publish",
+    "server_tls",
     "validate_document",
 ]

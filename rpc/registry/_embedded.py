@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl as ssl_
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ class EmbeddedRegistry:
         heartbeat: float = 1.0,
         timeout: float = 3.0,
         poll_wait: float = 10.0,
+        ssl: ssl_.SSLContext | None = None,
     ) -> None:
         self.address = address
         self.heartbeat = heartbeat
@@ -52,6 +54,7 @@ class EmbeddedRegistry:
         self._rpc = Client(
             [address],
             token=token,
+            ssl=ssl,
             timeout=timeout,
             injvm=False,
             connect_timeout=min(timeout, 2.0),

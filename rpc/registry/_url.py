@@ -2,11 +2,14 @@
 
 Credentials ride in the URL's user part (``callscope://TOKEN@host:port``,
 ``zookeeper://user:password@host:port/root``) or as keyword options; query
-parameters become options (``?heartbeat=0.5``).
+parameters become options (``?heartbeat=0.5``). The embedded registry speaks TLS
+with ``?tls=1`` (the system's trusted CAs) or ``?ca=/path/ca.pem`` (that CA only),
+to a server started with ``callscope registry --tls-cert ... --tls-key ...``.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -19,6 +22,26 @@ REGISTRY_URL_ENV = "CALLSCOPE_REGISTRY"
 _FLOATS = {"heartbeat", "timeout", "poll_wait", "session_timeout", "connect_timeout"}
 _named_memory: dict[str, Any] = {}
 _lock = threading.Lock()
+
+
+def client_tls(ca_file: str | None = None) -> ssl.SSLContext:
+    """A client TLS context that checks the registry's certificate and host name against
+    ``ca_file``, or the system's trusted CAs."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the registry CA file {ca_file!r}: {exc}") from None
+
+
+def server_tls(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server TLS context from a certificate chain and its private key (PEM files)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the TLS certificate {cert_file!r} / key {key_file!r}: "
+                         f"{exc}") from None  # fmt: skip
+    return context
 
 
 def connect(url: str = "memory://", **options: Any) -> Registry:
@@ -40,6 +63,9 @@ def connect(url: str = "memory://", **options: Any) -> Registry:
 
         if parts.username:
             options.setdefault("token", unquote(parts.username))
+        tls, ca = options.pop("tls", ""), options.pop("ca", None)
+        if ca or tls.lower() in ("1", "true", "yes"):
+            options.setdefault("ssl", client_tls(ca))
         return EmbeddedRegistry(f"{parts.hostname}:{parts.port}", **options)
     if parts.scheme == "zookeeper":
         from ._zookeeper import ZooKeeperRegistry

@@ -198,6 +198,19 @@ def tls_contexts():
     return server_ctx, client_ctx
 
 
+async def test_closing_a_tls_client_waits_until_its_connections_are_gone(make_server, tls_contexts):
+    # A TLS close is a round trip (close_notify); a client that returned before it ended
+    # left transports open, and the sync client's loop then failed to close (EBUSY).
+    server_ctx, client_ctx = tls_contexts
+    server = await make_server(ssl=server_ctx)
+    client = rpc.AsyncClient([server.address], ssl=client_ctx, injvm=False)
+    assert await client.proxy("test.Echo").echo(1) == 1
+    connections = [channel.conn for channel in client._channels.values()]
+    assert connections and all(conn is not None for conn in connections)
+    await client.close()
+    assert all(conn.closed_future.done() for conn in connections)
+
+
 async def test_tls_with_token(make_server, make_client, tls_contexts):
     server_ctx, client_ctx = tls_contexts
     server = await make_server(ssl=server_ctx, tokens={"s3cret": "svc"})
