@@ -64,7 +64,7 @@ def connect(url: str = "memory://", **options: Any) -> Registry:
         if parts.username:
             options.setdefault("token", unquote(parts.username))
         tls, ca = options.pop("tls", ""), options.pop("ca", None)
-        if ca or tls.lower() in ("1", "true", "yes"):
+        if ca or str(tls).lower() in ("1", "true", "yes"):
             options.setdefault("ssl", client_tls(ca))
         return EmbeddedRegistry(f"{parts.hostname}:{parts.port}", **options)
     if parts.scheme == "zookeeper":
