@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "callscope.registry_cli",
     "callscope.run",
     "callscope.collector_cli",
+    "callscope.traces_cli",
 )
 
 

@@ -145,6 +145,8 @@ def _collect_and_show(workdir: Path, expected_spans: int) -> None:
     from collector import Collector, CollectorConfig
     from storage import TraceQuery, open_span_store
 
+    from ._render import trace_tree
+
     url = f"sqlite://{workdir / 'spans.db'}"
     print(f"\ncollector: spool -> {url} ...", flush=True)
     collector = Collector(
@@ -170,12 +172,7 @@ def _collect_and_show(workdir: Path, expected_spans: int) -> None:
         return
     trace = traces[0]
     print(f"\nnewest trace {trace.trace_id}, {trace.duration_us / 1000:.3f} ms:")
-    depth = {}
-    for span in sorted(trace.spans, key=lambda s: s.start_us):
-        depth[span.span_id] = depth.get(span.parent_span_id or "", -1) + 1
-        status = span.status if not span.error_code else f"{span.status} {span.error_code}"
-        print(
-            f"  {'  ' * depth[span.span_id]}{span.kind:<6} {span.name:<20} "
-            f"{span.service:<14} {span.duration_us / 1000:7.3f} ms  {status}"
-        )
-    print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite)")
+    for line in trace_tree(trace):
+        print(f"  {line}")
+    print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite); browse them with")
+    print(f"  callscope traces --store {url} --service demo-consumer")

@@ -1,0 +1,141 @@
+"""``callscope trace ID`` and ``callscope traces --service S``: read stored traces back.
+
+The same store URLs as ``callscope collector`` (``--store`` or ``$CALLSCOPE_STORE``,
+default ``sqlite://callscope.db``): SQLite, Elasticsearch or HBase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+STORE_ENV = "CALLSCOPE_STORE"
+DEFAULT_STORE = "sqlite://callscope.db"
+_SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    one = sub.add_parser("trace", help="print one stored trace as a span tree")
+    one.add_argument("trace_id", help="32 hex digits")
+    _store_option(one)
+    one.add_argument("--json", action="store_true", help="the span records, one JSON per line")
+    one.set_defaults(handler=_guard(_trace))
+
+    many = sub.add_parser("traces", help="search stored traces, newest first")
+    many.add_argument("--service", required=True, help="traces with a span of this service")
+    many.add_argument("--operation", default="", help="... whose span has this name")
+    many.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                      help="... and this attribute (repeatable)")  # fmt: skip
+    many.add_argument("--min-duration-ms", type=float, help="... lasting at least this long")
+    many.add_argument("--max-duration-ms", type=float, help="... lasting at most this long")
+    many.add_argument("--errors", action="store_true", help="... that failed")
+    many.add_argument("--since", help="... started within this much time: 30s, 15m, 2h, 1d")
+    many.add_argument("--limit", type=int, default=20)
+    _store_option(many)
+    many.add_argument("--json", action="store_true", help="one JSON summary per line")
+    many.set_defaults(handler=_guard(_traces))
+
+
+def _store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=os.environ.get(STORE_ENV, DEFAULT_STORE),
+                   help=f"span store URL (env {STORE_ENV}, default {DEFAULT_STORE})")  # fmt: skip
+
+
+def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from storage import StorageError
+
+        try:
+            return run(args)
+        except (StorageError, ValueError) as err:
+            print(f"callscope {args.command}: {err}", file=sys.stderr)
+            return 2
+
+    return handler
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from storage import open_span_store
+
+    from ._render import trace_tree
+
+    if not re.fullmatch(r"[0-9a-f]{32}", args.trace_id):
+        raise ValueError(f"a trace id is 32 lowercase hex digits, not {args.trace_id!r}")
+    with open_span_store(args.store) as store:
+        trace = store.get_trace(args.trace_id)
+    if trace is None:
+        print(f"callscope trace: no trace {args.trace_id} in {args.store}", file=sys.stderr)
+        return 1
+    if args.json:
+        for span in trace.spans:
+            print(span.to_json().decode())
+        return 0
+    print(f"trace {trace.trace_id}, {len(trace.spans)} spans, {trace.duration_us / 1000:.3f} ms")
+    for line in trace_tree(trace):
+        print(f"  {line}")
+    return 0
+
+
+def _traces(args: argparse.Namespace) -> int:
+    from storage import TraceQuery, open_span_store
+
+    from ._render import trace_summary
+
+    query = TraceQuery(
+        args.service,
+        operation=args.operation,
+        tags=TraceQuery.parse_tags(args.tag),
+        min_duration_us=_us(args.min_duration_ms),
+        max_duration_us=_us(args.max_duration_ms),
+        start_min_us=_since_us(args.since),
+        errors_only=args.errors,
+        limit=args.limit,
+    )
+    with open_span_store(args.store) as store:
+        traces = store.find_traces(query)
+    for trace in traces:
+        if args.json:
+            print(json.dumps(_summary_dict(trace)))
+        else:
+            print(trace_summary(trace))
+    if not traces and not args.json:
+        print(f"no traces of {args.service!r} match in {args.store}", file=sys.stderr)
+    return 0
+
+
+def _us(ms: float | None) -> int | None:
+    if ms is None:
+        return None
+    if ms < 0:
+        raise ValueError(f"a duration is not negative: {ms}")
+    return int(ms * 1000)
+
+
+def _since_us(since: str | None) -> int | None:
+    if since is None:
+        return None
+    match = _SINCE.match(since)
+    if match is None:
+        raise ValueError(f"--since is a number and a unit (s, m, h, d), like 15m; not {since!r}")
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    return int((time.time() - seconds) * 1e6)
+
+
+def _summary_dict(trace: Any) -> dict[str, Any]:
+    root = trace.root
+    return {
+        "trace_id": trace.trace_id,
+        "start_us": trace.start_us,
+        "duration_us": trace.duration_us,
+        "spans": len(trace.spans),
+        "root_service": root.service,
+        "root_name": root.name,
+        "error": trace.has_error,
+    }

@@ -1,0 +1,81 @@
+"""`callscope trace` and `callscope traces` read what the collector stored."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from callscope.cli import main
+from storage import open_span_store
+from tests.storage.spans import span, trace_id
+
+MS = 1000
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path / 'spans.db'}"
+
+
+def test_a_trace_prints_as_a_tree_and_as_json(store_url: str, capsys) -> None:
+    t = trace_id()
+    root = span(t, service="gateway", name="gateway/checkout", kind="SERVER", duration_us=9 * MS)
+    child = span(t, parent=root.span_id, service="orders", name="orders/create",
+                 kind="CLIENT", start_us=root.start_us + 10, status="ERROR")  # fmt: skip
+    with open_span_store(store_url) as store:
+        store.write_spans([child, root])
+    assert main(["trace", t, "--store", store_url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"trace {t}, 2 spans, 9.000 ms"
+    assert out[1].startswith("  SERVER gateway/checkout") and "9.000 ms  OK" in out[1]
+    assert out[2].startswith("    CLIENT orders/create")  # a child, indented under its parent
+    assert main(["trace", t, "--store", store_url, "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["span_id"] for r in records] == [root.span_id, child.span_id]
+
+
+def test_unknown_and_malformed_trace_ids(store_url: str, capsys) -> None:
+    assert main(["trace", trace_id(), "--store", store_url]) == 1
+    assert "no trace" in capsys.readouterr().err
+    assert main(["trace", "not-hex", "--store", store_url]) == 2
+    assert "32 lowercase hex digits" in capsys.readouterr().err
+
+
+def test_search_filters_and_newest_first(store_url: str, capsys) -> None:
+    now_us = int(time.time() * 1e6)
+    old, slow, failed, tagged = (trace_id() for _ in range(4))
+    with open_span_store(store_url) as store:
+        store.write_spans([
+            span(old, start_us=now_us - 3 * 3600 * 1_000_000),
+            span(slow, start_us=now_us - 3000, duration_us=80 * MS),
+            span(failed, start_us=now_us - 2000, status="ERROR"),
+            span(tagged, start_us=now_us - 1000, attributes={"zone": "b"}),
+        ])  # fmt: skip
+
+    def ids(*extra: str) -> list[str]:
+        assert main(["traces", "--service", "orders", "--store", store_url, "--json", *extra]) == 0
+        return [json.loads(line)["trace_id"] for line in capsys.readouterr().out.splitlines()]
+
+    assert ids() == [tagged, failed, slow, old]
+    assert ids("--since", "1h") == [tagged, failed, slow]
+    assert ids("--errors") == [failed]
+    assert ids("--min-duration-ms", "50") == [slow]
+    assert ids("--tag", "zone=b") == [tagged]
+    assert ids("--limit", "1") == [tagged]
+    assert main(["traces", "--service", "orders", "--store", store_url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and tagged in lines[0] and "ERROR" in lines[1]
+
+
+def test_bad_search_options_are_clear_errors(store_url: str, capsys) -> None:
+    for argv, message in [
+        (["--since", "yesterday"], "--since is a number and a unit"),
+        (["--tag", "novalue"], "a tag filter is key=value"),
+        (["--limit", "0"], "limit must be within"),
+        (["--min-duration-ms", "-1"], "not negative"),
+    ]:
+        assert main(["traces", "--service", "orders", "--store", store_url, *argv]) == 2
+        assert message in capsys.readouterr().err
