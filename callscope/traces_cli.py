@@ -1,12 +1,15 @@
-"""``callscope trace ID`` and ``callscope traces --service S``: read stored traces back.
+"""``callscope trace ID``, ``callscope traces --service S`` and ``callscope kpis --service S``:
+read back what the collector stored.
 
 The same store URLs as ``callscope collector`` (``--store`` or ``$CALLSCOPE_STORE``,
-default ``sqlite://callscope.db``): SQLite, Elasticsearch or HBase.
+default ``sqlite://callscope.db``): SQLite, Elasticsearch or HBase. For ``kpis`` it is
+the store the collector wrote KPI samples into (its ``--analytics``, else its ``--store``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -19,6 +22,7 @@ STORE_ENV = "CALLSCOPE_STORE"
 DEFAULT_STORE = "sqlite://callscope.db"
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ROW = "{:<19}  {:<21} {:<16} {:<8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     _store_option(many)
     many.add_argument("--json", action="store_true", help="one JSON summary per line")
     many.set_defaults(handler=_guard(_traces))
+
+    kpis = sub.add_parser("kpis", help="print the health KPI samples of a service")
+    kpis.add_argument("--service", required=True)
+    kpis.add_argument("--method", help="only this method")
+    kpis.add_argument("--role", choices=["provider", "consumer"], help="only this side")
+    kpis.add_argument("--since", default="15m", help="windows started within: 30s, 15m, 2h, 1d")
+    _store_option(kpis)
+    kpis.add_argument("--json", action="store_true", help="the samples, one JSON per line")
+    kpis.set_defaults(handler=_guard(_kpis))
 
 
 def _store_option(p: argparse.ArgumentParser) -> None:
@@ -108,6 +121,40 @@ def _traces(args: argparse.Namespace) -> int:
     if not traces and not args.json:
         print(f"no traces of {args.service!r} match in {args.store}", file=sys.stderr)
     return 0
+
+
+def _kpis(args: argparse.Namespace) -> int:
+    from storage import open_analytics_store
+
+    start_us = _since_us(args.since)
+    assert start_us is not None
+    with open_analytics_store(args.store) as analytics:
+        samples = analytics.kpis(
+            args.service, start_us, int(time.time() * 1e6) + 1, method=args.method, role=args.role
+        )
+    if args.json:
+        for sample in samples:
+            print(sample.to_json().decode())
+        return 0
+    if not samples:
+        print(f"no KPI samples of {args.service!r} since {args.since} in {args.store}",
+              file=sys.stderr)  # fmt: skip
+        return 0
+    header = ("window (UTC)", "instance", "method", "role", "calls", "errors", "qps",
+              "p50 ms", "p95 ms", "p99 ms", "in-flight")  # fmt: skip
+    print(_ROW.format(*header))
+    for s in samples:
+        latency = s.latency_ms
+        print(_ROW.format(
+            _utc(s.window_start_us), s.instance[:21], s.method[:16], s.role, s.count, s.errors,
+            f"{s.qps:.1f}", *(f"{latency.get(q, 0):.3f}" for q in ("p50", "p95", "p99")),
+            s.in_flight,
+        ))  # fmt: skip
+    return 0
+
+
+def _utc(us: int) -> str:
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _us(ms: float | None) -> int | None:

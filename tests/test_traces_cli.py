@@ -79,3 +79,34 @@ def test_bad_search_options_are_clear_errors(store_url: str, capsys) -> None:
     ]:
         assert main(["traces", "--service", "orders", "--store", store_url, *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_kpis_print_the_recent_windows_of_a_service(store_url: str, capsys) -> None:
+    from instrument.model import KpiSample
+    from storage import open_analytics_store
+
+    now_us = int(time.time() * 1e6)
+
+    def sample(method: str, role: str, start_us: int, count: int) -> KpiSample:
+        latency = {"p50": 1.5, "p95": 4.0, "p99": 9.25}
+        return KpiSample(service="orders", instance="10.0.0.7:7001", method=method, role=role,
+                         window_start_us=start_us, window_s=10.0, count=count, errors=1,
+                         qps=count / 10, latency_ms=latency)  # fmt: skip
+
+    with open_analytics_store(store_url) as analytics:
+        analytics.write_kpis([
+            sample("create", "provider", now_us - 20_000_000, 120),
+            sample("create", "consumer", now_us - 10_000_000, 80),
+            sample("cancel", "provider", now_us - 5_000_000, 7),
+            sample("create", "provider", now_us - 3 * 3600 * 1_000_000, 999),  # too old
+        ])  # fmt: skip
+    assert main(["kpis", "--service", "orders", "--store", store_url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["window", "(UTC)", "instance"]
+    assert len(lines) == 4 and "9.250" in lines[1] and " 120 " in lines[1]
+    assert main(["kpis", "--service", "orders", "--store", store_url, "--role", "provider",
+                 "--method", "create", "--since", "1h", "--json"]) == 0  # fmt: skip
+    counts = [json.loads(line)["count"] for line in capsys.readouterr().out.splitlines()]
+    assert counts == [120]
+    assert main(["kpis", "--service", "nobody", "--store", store_url]) == 0
+    assert "no KPI samples" in capsys.readouterr().err
