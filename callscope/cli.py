@@ -45,3 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except (ValueError, OSError) as err:  # bad input, a file or port that is not there
+        print(f"callscope {args.command}: {err}", file=sys.stderr)
+        return 2

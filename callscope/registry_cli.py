@@ -88,12 +88,9 @@ def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
     def handler(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except rpc.RpcError as err:
+        except rpc.RpcError as err:  # bad input and missing files: see cli.main
             print(f"callscope {args.command}: {err.code}: {err.message}", file=sys.stderr)
             return 1
-        except (ValueError, OSError) as err:
-            print(f"callscope {args.command}: {err}", file=sys.stderr)
-            return 2
 
     return handler
 

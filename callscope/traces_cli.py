@@ -67,7 +67,7 @@ def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
         try:
             return run(args)
-        except (StorageError, ValueError) as err:
+        except StorageError as err:  # a bad query, or the store is not there (ValueError: cli)
             print(f"callscope {args.command}: {err}", file=sys.stderr)
             return 2
 

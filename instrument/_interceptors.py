@@ -106,34 +106,36 @@ class _Tracing:
         return entry
 
     def _queue_plain(
-        self, span: Span, site: SpanSite, fields: str, kpi_key: tuple[str, ...], stats: Any
+        self,
+        span: Span,
+        inv: rpc.Invocation,
+        site: SpanSite,
+        fields: str,
+        kpi_key: tuple[str, ...],
+        stats: Any,
     ) -> None:
-        """Queue a span that ended well with nothing of its own as an :data:`Ended` tuple
-        (see there: the garbage collector never walks it), else as the span itself."""
-        duration = span.duration_ns = _perf_ns() - span.t0
-        if (
+        """End a call that went well. A span with nothing of its own beyond ids and times is
+        queued as an :data:`Ended` tuple (see there: the garbage collector never walks it);
+        any other goes the general way (:meth:`_finish`)."""
+        if not (
             span.attributes is None
             and span.events is None
             and span.status == "OK"
             and span.site is site
         ):
-            queued = self._sink.on_end(
-                (
-                    fields if span.sampled else None,
-                    span.trace_hex,
-                    span.span_hex,
-                    span.parent_hex,
-                    span.start_ns,
-                    duration,
-                    kpi_key,
-                )
-            )
-        else:
-            span.kpi = stats
-            queued = self._sink.on_end(span)
-            if not queued:
-                span.kpi = None
-        if not queued:  # a full queue: close the counters here
+            self._finish(span, inv, 0, stats)
+            return
+        duration = span.duration_ns = _perf_ns() - span.t0
+        ended = (
+            fields if span.sampled else None,
+            span.trace_hex,
+            span.span_hex,
+            span.parent_hex,
+            span.start_ns,
+            duration,
+            kpi_key,
+        )
+        if not self._sink.on_end(ended):  # a full queue: close the counters here
             _stats_end(self.recorder, stats, duration)
 
     def _finish(self, span: Span, inv: rpc.Invocation, seen: int, stats: Any) -> None:
@@ -212,7 +214,7 @@ class ClientTracing(_Tracing):
             self._failed(span, inv, seen, stats, exc)
             raise
         if inv.events is None and stats is not None and self._deferred:
-            self._queue_plain(span, site, fields, kpi_key, stats)  # the common case
+            self._queue_plain(span, inv, site, fields, kpi_key, stats)  # the common case
             return result
         self._finish(span, inv, seen, stats)
         return result
@@ -304,7 +306,7 @@ class ServerTracing(_Tracing):
             raise
         _detach(token)
         if inv.events is None and stats is not None and self._deferred and span.duration_ns < 0:
-            self._queue_plain(span, site, fields, kpi_key, stats)  # the common case
+            self._queue_plain(span, inv, site, fields, kpi_key, stats)  # the common case
             return result
         self._finish(span, inv, seen, stats)
         return result
