@@ -4,11 +4,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# pyproject.toml, setup.py and the C hot path: a change to any reinstalls (rebuilds the C).
+BUILD   = pyproject.toml setup.py instrument/_hotpath.c
+STAMP   = $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(BUILD)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -24,6 +24,7 @@ __all__ = [
     "SUPPRESS_KEY",
     "Context",
     "attach",
+    "context_var",
     "current",
     "detach",
     "with_span",
@@ -40,6 +41,7 @@ _var: ContextVar[Context] | None = getattr(
 )
 if not isinstance(_var, ContextVar):
     _var = None
+context_var = _var  # None when another runtime context is configured
 
 if _var is not None:
     current = _var.get

@@ -13,9 +13,10 @@ import gc
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._native import hotpath
 from .model import KpiSample
 
 __all__ = ["LATENCY_BOUNDS_MS", "CallStats", "KpiRecorder", "ProcessStats", "quantile"]
@@ -27,17 +28,77 @@ LATENCY_BOUNDS_MS: tuple[float, ...] = (
 Key = tuple[str, str, str, str]  # service, instance, method, role
 
 
-class CallStats:
-    """Counters of one key; the window fields are reset at every collection."""
+class _PyCallStats:
+    """Counters of one key (the pure-Python path); the window fields are reset by
+    :meth:`take`. Every change happens under ``_LOCK``: threads share the table."""
 
-    __slots__ = ("buckets", "count", "errors", "in_flight", "max_ns")
+    __slots__ = ("bounds", "buckets", "count", "errors", "in_flight", "max_ns")
 
-    def __init__(self, n_buckets: int) -> None:
+    def __init__(self, bounds_ns: Sequence[int]) -> None:
+        self.bounds = tuple(bounds_ns)
         self.in_flight = 0
         self.count = 0
         self.errors = 0
         self.max_ns = 0
-        self.buckets = [0] * n_buckets
+        self.buckets = [0] * (len(self.bounds) + 1)
+
+    def begin(self) -> None:
+        with _LOCK:
+            self.in_flight += 1
+
+    def end(self, duration_ns: int, error: bool) -> None:
+        """The call finished after ``duration_ns``."""
+        i = bisect_left(self.bounds, duration_ns)
+        with _LOCK:
+            self.in_flight -= 1
+            self.count += 1
+            self.buckets[i] += 1
+            if error:
+                self.errors += 1
+            if duration_ns > self.max_ns:
+                self.max_ns = duration_ns
+
+    def take(self) -> tuple[int, int, int, int, list[int]]:
+        """(count, errors, in_flight, max_ns, buckets) of the window, and a new window."""
+        with _LOCK:
+            row = (self.count, self.errors, self.in_flight, self.max_ns, self.buckets)
+            self.count = self.errors = self.max_ns = 0
+            self.buckets = [0] * len(row[4])
+        return row
+
+
+_LOCK = threading.Lock()
+
+
+def _py_stats_begin(stats: dict[Key, Any], key: Key, bounds_ns: Sequence[int]) -> Any:
+    """``stats[key]`` (made when missing) with one more call in flight."""
+    with _LOCK:
+        entry = stats.get(key)
+        if entry is None:
+            entry = stats[key] = _PyCallStats(bounds_ns)
+        entry.in_flight += 1
+    return entry
+
+
+def _py_take_all(stats: dict[Key, Any]) -> list[tuple[Key, int, int, int, int, list[int]]]:
+    """Close every key's window; keys idle for the whole window are forgotten."""
+    rows = []
+    with _LOCK:
+        for key, entry in list(stats.items()):
+            if not entry.count and not entry.in_flight:
+                del stats[key]
+                continue
+            rows.append((key, entry.count, entry.errors, entry.in_flight, entry.max_ns,
+                         entry.buckets))  # fmt: skip
+            entry.count = entry.errors = entry.max_ns = 0
+            entry.buckets = [0] * len(entry.buckets)
+    return rows
+
+
+# The C hot path's counters when it is built: its functions are atomic under the GIL.
+CallStats: type = hotpath.CallStats if hotpath is not None else _PyCallStats
+stats_begin: Callable[..., Any] = hotpath.stats_begin if hotpath is not None else _py_stats_begin
+take_all: Callable[..., Any] = hotpath.take_all if hotpath is not None else _py_take_all
 
 
 def quantile(
@@ -75,84 +136,51 @@ class KpiRecorder:
         self.bounds = tuple(bounds)
         self._bounds_ns = tuple(round(b * 1_000_000) for b in self.bounds)
         self._labels = [_label(b) for b in self.bounds] + ["+Inf"]
-        self._stats: dict[Key, CallStats] = {}
+        self._stats: dict[Key, Any] = {}
         self._lock = threading.Lock()
         self._window_start = time.time()
         self.last_window: tuple[int, float] = (int(self._window_start * 1e6), 0.0)
 
-    def begin(self, service: str, instance: str, method: str, role: str) -> CallStats:
+    def begin(self, service: str, instance: str, method: str, role: str) -> Any:
         """A call started; hand the result to :meth:`end` when it finishes."""
         return self.begin_key((service, instance, method, role))
 
-    def begin_key(self, key: Key) -> CallStats:
+    def begin_key(self, key: Key) -> Any:
         """:meth:`begin` with the key built once by the caller (the interceptors cache it)."""
-        with self._lock:
-            stats = self._stats.get(key)
-            if stats is None:
-                stats = self._stats[key] = CallStats(len(self.bounds) + 1)
-            stats.in_flight += 1
-        return stats
+        return stats_begin(self._stats, key, self._bounds_ns)
 
-    def end(self, stats: CallStats, seconds: float, error: bool) -> None:
-        self.end_ns(stats, int(seconds * 1e9), error)
+    def end(self, stats: Any, seconds: float, error: bool) -> None:
+        stats.end(int(seconds * 1e9), error)
 
-    def end_ns(self, stats: CallStats, duration_ns: int, error: bool) -> None:
-        """The call of ``stats`` finished after ``duration_ns``: O(1) but for a bisect over
-        the few bucket bounds, done outside the lock."""
-        i = bisect_left(self._bounds_ns, duration_ns)
-        with self._lock:
-            stats.in_flight -= 1
-            stats.count += 1
-            stats.buckets[i] += 1
-            if error:
-                stats.errors += 1
-            if duration_ns > stats.max_ns:
-                stats.max_ns = duration_ns
+    def end_ns(self, stats: Any, duration_ns: int, error: bool) -> None:
+        """The call of ``stats`` finished after ``duration_ns``."""
+        stats.end(duration_ns, error)
 
     def end_spans(self, spans: Iterable[Any]) -> None:
         """Finish the successful calls whose spans the interceptors queued with their counters
-        (``span.kpi``): the export thread does this share of the work, one lock per batch."""
-        bounds = self._bounds_ns
+        (``span.kpi``, or an Ended tuple's KPI key): the export thread's share of the work."""
         stats_of = self._stats.get
-        with self._lock:
-            for span in spans:
-                if span.__class__ is tuple:  # an Ended tuple: its KPI key is last
-                    key = span[6]
-                    stats = stats_of(key) if key is not None else None
-                    if stats is None:
-                        continue
-                    ns = span[5]
-                else:
-                    stats = span.kpi
-                    if stats is None:
-                        continue
-                    ns = span.duration_ns
-                stats.in_flight -= 1
-                stats.count += 1
-                stats.buckets[bisect_left(bounds, ns)] += 1
-                if ns > stats.max_ns:
-                    stats.max_ns = ns
+        for span in spans:
+            if span.__class__ is tuple:  # an Ended tuple: its KPI key is last
+                key = span[6]
+                stats = stats_of(key) if key is not None else None
+                if stats is not None:
+                    stats.end(span[5], False)
+            elif span.kpi is not None:
+                span.kpi.end(span.duration_ns, False)
 
     def collect(self, process: Mapping[str, object] | None = None) -> list[KpiSample]:
         """Close the current window: one sample per key that saw calls or has some in flight."""
         now = time.time()
-        empty = [0] * (len(self.bounds) + 1)
-        rows = []
         with self._lock:
             start, self._window_start = self._window_start, now
-            for key, stats in list(self._stats.items()):
-                if not stats.count and not stats.in_flight:
-                    del self._stats[key]  # idle for a whole window: forget it
-                    continue
-                rows.append((key, stats.count, stats.errors, stats.in_flight,
-                             stats.max_ns / 1e6, stats.buckets))  # fmt: skip
-                stats.count = stats.errors = stats.max_ns = 0
-                stats.buckets = list(empty)
+            rows = take_all(self._stats)
         window_s = max(now - start, 1e-3)
         self.last_window = (int(start * 1e6), round(window_s, 3))
         proc = dict(process or {})
         samples = []
-        for (service, instance, method, role), count, errors, in_flight, max_ms, buckets in rows:
+        for (service, instance, method, role), count, errors, in_flight, max_ns, buckets in rows:
+            max_ms = max_ns / 1e6
             latency = {
                 "p50": quantile(buckets, self.bounds, 0.50, max_ms),
                 "p95": quantile(buckets, self.bounds, 0.95, max_ms),

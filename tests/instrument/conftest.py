@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +19,18 @@ def memory() -> MemoryExporter:
     return MemoryExporter()
 
 
-@pytest.fixture
-def tracing(memory: MemoryExporter, tmp_path: Path) -> Iterator[Instrumentation]:
-    """Instrumentation into ``memory``, not installed globally (tests pass its interceptors)."""
+def native_turned_off() -> bool:
+    return os.environ.get("CALLSCOPE_NATIVE", "1").strip().lower() in ("0", "false", "no", "off")
+
+
+@pytest.fixture(params=["c", "python"])
+def tracing(
+    request: pytest.FixtureRequest, memory: MemoryExporter, tmp_path: Path
+) -> Iterator[Instrumentation]:
+    """Instrumentation into ``memory``, not installed globally (tests pass its interceptors).
+
+    Twice: with the interceptors' C fast path (which must be built, unless
+    ``CALLSCOPE_NATIVE=0``), and with the Python reference path alone."""
     settings = Settings(
         service_name="svc",
         instance="127.0.0.1:1",
@@ -30,5 +40,10 @@ def tracing(memory: MemoryExporter, tmp_path: Path) -> Iterator[Instrumentation]
         spool_dir=str(tmp_path / "spool"),
     )
     inst = configure(settings, exporter=memory)
+    hot = (inst.client_interceptor._hot, inst.server_interceptor._hot)
+    if request.param == "python":
+        inst.client_interceptor._hot = inst.server_interceptor._hot = None
+    elif not native_turned_off():
+        assert None not in hot, "the C hot path (instrument/_hotpath.c) is not built or not used"
     yield inst
     inst.shutdown()
