@@ -94,6 +94,7 @@ async def serve(variant: str, kafka: str) -> None:
     await server.stop(grace=1.0)
     if inst is not None:
         inst.shutdown()
+        print(json.dumps({"counters": inst.pipeline.counters}), flush=True)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -162,9 +163,13 @@ def echo_round(variant: str, kafka: str, inflight: int, seconds: float) -> dict[
              "--server-pid", str(server.pid), *flag],
             capture_output=True, text=True, timeout=seconds + 120, check=True,
         )  # fmt: skip
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        server.communicate(input="", timeout=60)
+        rest, _ = server.communicate(input="", timeout=60)
+    lines = rest.strip().splitlines()
+    if lines:  # the traced server's export counters, after its last flush
+        result["server_counters"] = json.loads(lines[-1])["counters"]
+    return result
 
 
 # -- (b) cost per span --------------------------------------------------------------------
@@ -231,10 +236,11 @@ def echo_rounds(variants: list[str], args: argparse.Namespace) -> dict[str, list
             base = base or res
             res["base"] = base
             results[variant].append(res)
-            counters = res.get("counters", {})
-            if counters.get("spooled") or counters.get("dropped"):
-                print(f"  warning: Kafka did not take everything: {counters}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+            for side in ("counters", "server_counters"):
+                counters = res.get(side, {})
+                if counters.get("spooled") or counters.get("dropped"):
+                    print(f"  warning: Kafka did not take everything ({side}): {counters}",
+                          file=sys.stderr, flush=True)  # fmt: skip
             print(f"  round {i + 1} {variant:12s} {res['qps']:9.0f} calls/s  CPU/call client "
                   f"{res['client_cpu_us']:5.1f} µs server {res['server_cpu_us']:5.1f} µs",
                   file=sys.stderr, flush=True)  # fmt: skip
@@ -304,6 +310,14 @@ def main() -> int:
         r.get("counters", {}).get("spans_exported", 0) + r.get("counters", {}).get("replayed", 0)
         for r in rounds["callscope"]
     )
+    server_exported = sum(
+        r.get("server_counters", {}).get("spans_exported", 0) for r in rounds["callscope"]
+    )
+    dropped = sum(
+        r.get(side, {}).get("dropped", 0)
+        for r in rounds["callscope"]
+        for side in ("counters", "server_counters")
+    )
     costs = span_costs(rounds=5, n=args.spans)
     our_us, sdk_us = costs["cpu"]
     our_wall, sdk_wall = costs["wall"]
@@ -318,6 +332,8 @@ def main() -> int:
         "added_cpu_us_per_call_client": traced["added_cpu_us_per_call_client"],
         "added_cpu_us_per_call_server": traced["added_cpu_us_per_call_server"],
         "client_spans_exported_to_kafka": exported,
+        "server_spans_exported_to_kafka": server_exported,
+        "spans_dropped": dropped,
         "us_per_span_callscope": round(our_us, 3),
         "us_per_span_otel_sdk": round(sdk_us, 3),
         "wall_us_per_span_callscope": round(our_wall, 3),

@@ -476,6 +476,81 @@ static PyObject *mod_encode_ended(PyObject *m, PyObject *item) {
     return out;
 }
 
+/* records_of(spans, topic, record_type, stats): the export thread's share for a batch.
+ * Ended tuples close their KPI counters (when they carry a key) and become records
+ * record_type(topic, trace id as bytes, JSON record); the rest (span objects, and any
+ * tuple that does not encode) are returned for Python to handle. */
+static PyObject *mod_records_of(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyList_CheckExact(args[0]) || !PyType_Check(args[2]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[2], &PyTuple_Type) ||
+        (args[3] != Py_None && !PyDict_CheckExact(args[3]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "records_of(spans: list, topic, record_type: tuple type, stats: dict|None)");
+        return NULL;
+    }
+    PyObject *spans = args[0], *topic = args[1], *stats = args[3];
+    PyTypeObject *record_type = (PyTypeObject *)args[2];
+    Py_ssize_t n = PyList_GET_SIZE(spans);
+    PyObject *records = PyList_New(0), *rest = PyList_New(0);
+    if (records == NULL || rest == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(spans, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 7) {
+            if (PyList_Append(rest, item) < 0) goto fail;
+            continue;
+        }
+        PyObject *key = PyTuple_GET_ITEM(item, 6);
+        if (key != Py_None && stats != Py_None) {
+            PyObject *s = PyDict_GetItemWithError(stats, key);
+            if (s == NULL && PyErr_Occurred()) goto fail;
+            if (s != NULL && Py_IS_TYPE(s, &CallStatsType)) {
+                long long ns = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 5));
+                if (ns == -1 && PyErr_Occurred()) {
+                    PyErr_Clear();
+                    ns = 0;
+                }
+                stats_end((CallStats *)s, ns, 0);
+            }
+        }
+        if (PyTuple_GET_ITEM(item, 0) == Py_None) continue; /* queued for its KPIs only */
+        PyObject *value = mod_encode_ended(NULL, item);
+        const char *trace;
+        Py_ssize_t nt;
+        if (value == NULL || utf8_of(PyTuple_GET_ITEM(item, 1), &trace, &nt) < 0) {
+            Py_XDECREF(value);
+            PyErr_Clear(); /* Python encodes it again and counts the failure */
+            PyObject *unclosed = PyTuple_Pack(7, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
+                                              PyTuple_GET_ITEM(item, 2), PyTuple_GET_ITEM(item, 3),
+                                              PyTuple_GET_ITEM(item, 4), PyTuple_GET_ITEM(item, 5),
+                                              Py_None); /* its KPIs are closed now */
+            if (unclosed == NULL || PyList_Append(rest, unclosed) < 0) {
+                Py_XDECREF(unclosed);
+                goto fail;
+            }
+            Py_DECREF(unclosed);
+            continue;
+        }
+        PyObject *key_bytes = PyBytes_FromStringAndSize(trace, nt);
+        PyObject *record = key_bytes ? record_type->tp_alloc(record_type, 3) : NULL;
+        if (record == NULL) {
+            Py_XDECREF(key_bytes);
+            Py_DECREF(value);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(record, 0, Py_NewRef(topic));
+        PyTuple_SET_ITEM(record, 1, key_bytes);
+        PyTuple_SET_ITEM(record, 2, value);
+        int bad = PyList_Append(records, record);
+        Py_DECREF(record);
+        if (bad) goto fail;
+    }
+    return Py_BuildValue("(NN)", records, rest);
+fail:
+    Py_XDECREF(records);
+    Py_XDECREF(rest);
+    return NULL;
+}
+
 /* -- reading Invocation's slots without a getattr each ------------------------------ */
 enum { I_SERVICE, I_METHOD, I_PEER, I_LOCAL, I_ATTEMPT, I_VERSION, I_GROUP, I_ONEWAY, I_EVENTS,
        I_ATTACHMENTS, I_COUNT };
@@ -995,6 +1070,8 @@ static PyMethodDef module_methods[] = {
      "take_all(stats): close every key's window (idle keys are forgotten)."},
     {"encode_ended", (PyCFunction)mod_encode_ended, METH_O,
      "encode_ended(item): the JSON span record of an Ended tuple."},
+    {"records_of", (PyCFunction)(void (*)(void))mod_records_of, METH_FASTCALL,
+     "records_of(spans, topic, record_type, stats): (records, what Python must handle)."},
     {"set_wall_offset", (PyCFunction)mod_set_wall_offset, METH_O,
      "set_wall_offset(ns): wall clock minus the monotonic clock."},
     {"set_schema", (PyCFunction)mod_set_schema, METH_O, "set_schema(version)"},

@@ -24,6 +24,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from ._exporters import Exporter, Record
 from ._kpi import KpiRecorder, ProcessStats
+from ._native import hotpath
 from ._span import Ended, Span, encode_ended, encode_span, sync_clock
 from ._spool import Spool
 
@@ -181,13 +182,17 @@ class ExportPipeline:
         recorder = self.recorder
         popleft = queue.popleft
         left = len(queue)  # only what is queued now: KPIs and flushes must not starve
+        records_of = hotpath.records_of if hotpath is not None else None
+        stats = recorder._stats if recorder is not None else None
         while left > 0:
             n = min(left, self.batch_size)
             left -= n
             spans = [popleft() for _ in range(n)]
+            batch: list[Record] = []
+            if records_of is not None:  # the Ended tuples, in C; the rest below
+                batch, spans = records_of(spans, topic, Record, stats)
             if recorder is not None:
                 recorder.end_spans(spans)  # the calls queued only for their KPIs, too
-            batch: list[Record] = []
             for span in spans:
                 try:  # a Record without its Python-level __new__: one frame less per span
                     if span.__class__ is tuple:

@@ -341,3 +341,25 @@ def test_the_instrument_suite_passes_without_the_c_path() -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+@needs_c
+def test_the_c_batch_makes_the_python_records_and_closes_kpis() -> None:
+    """The export thread's share: records of Ended tuples in C, KPI counters closed once,
+    everything else (span objects, a tuple that does not encode) left to Python."""
+    from instrument._exporters import Record
+
+    bounds = (1_000, 10**9)
+    stats: dict[Any, Any] = {}
+    hotpath.stats_begin(stats, "k", bounds)  # type: ignore[union-attr]
+    hotpath.stats_begin(stats, "k", bounds)  # type: ignore[union-attr]
+    plain = ("{}", "a" * 32, "b" * 16, "", 5_000, 2_000, "k")
+    kpi_only = (None, "c" * 32, "d" * 16, "", 5_000, 500, "k")
+    odd = ("{}", "e" * 32, "f" * 16, "", "not an int", 1, None)
+    span = object()
+    records, rest = hotpath.records_of([plain, kpi_only, span, odd], "t", Record, stats)  # type: ignore[union-attr]
+    assert records == [Record("t", b"a" * 32, encode_ended_python(plain))]
+    assert type(records[0]) is Record
+    assert rest == [span, odd]
+    count, errors, in_flight, max_ns, buckets = stats["k"].take()
+    assert (count, errors, in_flight, max_ns, buckets) == (2, 0, 0, 2_000, [1, 1, 0])
