@@ -11,6 +11,7 @@ STAMP   = $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 .PHONY: demo test lint bench clean
 
 $(STAMP): $(BUILD)
+	@sh deploy/c-compiler.sh $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

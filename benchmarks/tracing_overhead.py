@@ -19,7 +19,8 @@ echo round, so the cost of tracing shows per side (``added_cpu_us_per_call_*``).
 
 ``--decompose`` runs only (a), with two stand-ins besides (see ``_tracing_variants``):
 ``context-only`` (carry a traceparent, nothing else) and ``floor`` (the least a
-pure-Python tracer can do), to show which part of the cost is whose.
+pure-Python tracer can do), and callscope without its C hot path (``callscope-python``,
+``CALLSCOPE_NATIVE=0``), to show which part of the cost is whose.
 
 Usage::
 
@@ -63,7 +64,7 @@ def instrument_process(name: str, kafka: str, variant: str) -> Any:
     (``variant`` "callscope"); or one of the stand-ins; or nothing ("untraced")."""
     if variant == "untraced":
         return None
-    if variant != "callscope":
+    if not variant.startswith("callscope"):
         from _tracing_variants import install
 
         install(variant, name)
@@ -142,17 +143,22 @@ async def load(
     if inst is not None:
         inst.force_flush(30)
         result["counters"] = dict(inst.pipeline.counters)
+        result["hot_path"] = inst.hot_path
         inst.shutdown()
     print(json.dumps(result), flush=True)
 
 
 def echo_round(variant: str, kafka: str, inflight: int, seconds: float) -> dict[str, Any]:
     flag = ["--variant", variant]
+    env = dict(os.environ)
+    if variant == "callscope-python":  # the same instrumentation without its C hot path
+        env["CALLSCOPE_NATIVE"] = "0"
     server = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--role", "server", "--kafka", kafka, *flag],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env=env,
     )
     try:
         assert server.stdout is not None
@@ -161,7 +167,7 @@ def echo_round(variant: str, kafka: str, inflight: int, seconds: float) -> dict[
             [sys.executable, str(SCRIPT), "--role", "client", "--kafka", kafka, "--address",
              address, "--inflight", str(inflight), "--seconds", str(seconds),
              "--server-pid", str(server.pid), *flag],
-            capture_output=True, text=True, timeout=seconds + 120, check=True,
+            capture_output=True, text=True, timeout=seconds + 120, check=True, env=env,
         )  # fmt: skip
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
@@ -278,7 +284,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--decompose", action="store_true",
-        help="echo rounds only: untraced, context-only, floor and callscope, alternating",
+        help="echo rounds only: untraced, context-only, floor, callscope without its C hot "
+        "path (callscope-python) and callscope, alternating",
     )  # fmt: skip
     parser.add_argument("--role", choices=["server", "client"], help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="untraced", help=argparse.SUPPRESS)
@@ -297,8 +304,8 @@ def main() -> int:
 
     print(f"tracing overhead: echo over loopback, {args.inflight} in flight, "
           f"Kafka at {args.kafka}", file=sys.stderr, flush=True)  # fmt: skip
-    variants = ["untraced", "context-only", "floor", "callscope"]
-    rounds = echo_rounds(variants if args.decompose else variants[::3], args)
+    variants = ["untraced", "context-only", "floor", "callscope-python", "callscope"]
+    rounds = echo_rounds(variants if args.decompose else ["untraced", "callscope"], args)
     if args.decompose:
         parts = {v: summarize(rounds, v) for v in variants[1:]}
         machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
@@ -334,6 +341,7 @@ def main() -> int:
         "client_spans_exported_to_kafka": exported,
         "server_spans_exported_to_kafka": server_exported,
         "spans_dropped": dropped,
+        "hot_path": sorted({r.get("hot_path", "") for r in rounds["callscope"]}),
         "us_per_span_callscope": round(our_us, 3),
         "us_per_span_otel_sdk": round(sdk_us, 3),
         "wall_us_per_span_callscope": round(our_wall, 3),

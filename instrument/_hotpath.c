@@ -608,6 +608,8 @@ typedef struct {
     PyObject *span_key, *baggage_key, *context_type;
     PyTypeObject *span_type;
     PyObject *name;         /* client: our service (the callee's "caller"); server: instance */
+    int keep_roots;         /* every new trace is sampled */
+    unsigned long long root_bound; /* else: kept when its id's low 64 bits are below this */
 } Hot;
 
 #define HOT_OBJECTS(X)                                                                 \
@@ -626,17 +628,25 @@ static PyObject *Hot_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"server", "sites", "stats", "bounds", "queue", "queue_max",
                              "wake_at", "wake", "on_full", "finish", "detach", "var",
                              "span_key", "baggage_key", "context_type", "span_type",
-                             "name", "invocation_type", NULL};
+                             "name", "invocation_type", "root_bound", NULL};
     int server;
     PyObject *sites, *stats, *bounds, *queue, *wake, *on_full, *finish, *detach, *var,
-        *span_key, *baggage_key, *context_type, *span_type, *name, *invocation_type;
+        *span_key, *baggage_key, *context_type, *span_type, *name, *invocation_type, *root_bound;
     Py_ssize_t queue_max, wake_at;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "pO!O!OOnnOOOOOOOO!O!UO:Hot", kwlist, &server, &PyDict_Type, &sites,
+            args, kwds, "pO!O!OOnnOOOOOOOO!O!UOO!:Hot", kwlist, &server, &PyDict_Type, &sites,
             &PyDict_Type, &stats, &bounds, &queue, &queue_max, &wake_at, &wake, &on_full,
             &finish, &detach, &var, &span_key, &baggage_key, &PyType_Type, &context_type,
-            &PyType_Type, &span_type, &name, &invocation_type))
+            &PyType_Type, &span_type, &name, &invocation_type, &PyLong_Type, &root_bound))
         return NULL;
+    /* root_bound: 0..2**64 (TraceIdRatio's bound; 2**64 keeps every root) */
+    int keep_roots = 0;
+    unsigned long long bound = PyLong_AsUnsignedLongLong(root_bound);
+    if (bound == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError) || Py_SIZE(root_bound) < 0) return NULL;
+        PyErr_Clear(); /* 2**64 or more: keep every root */
+        keep_roots = 1;
+    }
     if (!PyContextVar_CheckExact(var)) {
         PyErr_SetString(PyExc_TypeError, "var must be a contextvars.ContextVar");
         return NULL;
@@ -673,7 +683,20 @@ static PyObject *Hot_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     self->context_type = Py_NewRef(context_type);
     self->span_type = (PyTypeObject *)Py_NewRef(span_type);
     self->name = Py_NewRef(name);
+    self->keep_roots = keep_roots;
+    self->root_bound = bound;
     return (PyObject *)self;
+}
+
+/* A new trace's id on span, and whether the root sampler keeps it (TraceIdRatio). */
+static int new_root(Hot *self, SpanCore *span) {
+    uint64_t hi = rng_next(), lo = rng_next();
+    while (!(hi | lo)) lo = rng_next();
+    PyObject *trace_hex = hex_str(hi, lo, 2);
+    if (trace_hex == NULL) return -1;
+    Py_SETREF(span->trace_hex, trace_hex);
+    span->sampled = self->keep_roots || lo < self->root_bound;
+    return 0;
 }
 
 /* A new span of entry's site, begun now; its KPI counters have one more call in flight. */
@@ -779,9 +802,7 @@ static PyObject *client_begin(Hot *self, PyObject *inv) {
         span->sampled = p->sampled;
         Py_CLEAR(parent);
     } else {
-        PyObject *trace_hex = new_trace_hex();
-        if (trace_hex == NULL) goto fail_span;
-        Py_SETREF(span->trace_hex, trace_hex);
+        if (new_root(self, span) < 0) goto fail_span;
     }
     /* traceparent: 00-<32 hex>-<16 hex>-<flags> */
     PyObject *tp = PyUnicode_New(55, 127);
@@ -887,9 +908,7 @@ static PyObject *server_begin(Hot *self, PyObject *inv) {
         if (state != NULL && PyUnicode_CheckExact(state) && PyUnicode_GET_LENGTH(state) <= 512)
             Py_SETREF(span->trace_state, Py_NewRef(state));
     } else {
-        PyObject *trace_hex = new_trace_hex();
-        if (trace_hex == NULL) goto fail_span;
-        Py_SETREF(span->trace_hex, trace_hex);
+        if (new_root(self, span) < 0) goto fail_span;
     }
     /* the span is current while the handler runs: a new Context holding only it */
     PyTypeObject *ct = (PyTypeObject *)self->context_type;

@@ -40,6 +40,7 @@ from ._propagation import (
     match_traceparent_00,
     split_traceparent,
 )
+from ._sampling import AlwaysOff, AlwaysOn, ParentBased, TraceIdRatio
 from ._span import Span, SpanSite
 from ._span import perf_ns as _perf_ns
 from ._tracer import TracerProvider
@@ -92,6 +93,22 @@ def _finish_failed(span: Span, inv: rpc.Invocation, seen: int, exc: BaseExceptio
     span.end()
 
 
+def _root_bound(provider: TracerProvider) -> int | None:
+    """How the C path samples new traces, for the samplers it knows (parent-based, roots
+    always, never, or by trace id ratio): kept when the id's low 64 bits are below this."""
+    sampler = provider.sampler
+    if type(sampler) is not ParentBased:
+        return None
+    root = sampler.root
+    if type(root) is AlwaysOn:
+        return 1 << 64
+    if type(root) is AlwaysOff:
+        return 0
+    if type(root) is TraceIdRatio:
+        return root._bound
+    return None
+
+
 class _Tracing:
     """What both sides share: sites per call shape, and how a call's span and KPIs end."""
 
@@ -111,12 +128,13 @@ class _Tracing:
         """The C fast path for this interceptor, when built and when what it assumes holds:
         the export pipeline closes our KPIs, the sampler follows parents and keeps roots,
         the OpenTelemetry context is the API's default ``ContextVar``."""
-        sink, provider = self._sink, self.provider
+        sink = self._sink
+        root_bound = _root_bound(self.provider)
         if (
             hotpath is None
             or not self._deferred
             or context_var is None
-            or not (provider._follows_parent and provider._keeps_roots)
+            or root_bound is None
             or not hasattr(sink, "_queue")
         ):
             return None
@@ -139,6 +157,7 @@ class _Tracing:
             span_type=Span,
             name=name,
             invocation_type=rpc.Invocation,
+            root_bound=root_bound,
         )
 
     async def __call__(self, inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:

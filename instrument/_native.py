@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+from .environment import CALLSCOPE_NATIVE
+
 __all__ = ["hotpath"]
 
 
 def _load() -> ModuleType | None:
-    if os.environ.get("CALLSCOPE_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+    if os.environ.get(CALLSCOPE_NATIVE, "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
         from . import _hotpath

@@ -62,6 +62,14 @@ class Instrumentation:
     def tracer(self) -> trace.Tracer:
         return self.provider.get_tracer("callscope")
 
+    @property
+    def hot_path(self) -> str:
+        """``"c"`` when the interceptors' common calls run in C, else ``"python"`` (not
+        built, ``CALLSCOPE_NATIVE=0``, or a setting the C path does not cover: a sampler
+        that is not parent-based, or a plugin sampler for roots)."""
+        hot = self.client_interceptor._hot is not None and self.server_interceptor._hot is not None
+        return "c" if hot else "python"
+
     def install(self) -> Instrumentation:
         """Make this the process's instrumentation (see the module docstring), and turn on the
         installed OpenTelemetry library instrumentations. Idempotent."""

@@ -39,6 +39,48 @@ def test_the_c_hot_path_is_built() -> None:
         assert hotpath is not None, "instrument/_hotpath.c was not built at install"
 
 
+def test_hot_path_says_which_path_runs(tmp_path: Any) -> None:
+    inst = _instrumentation(MemoryExporter(), tmp_path, True)
+    try:
+        assert inst.hot_path == ("python" if native_turned_off() else "c")
+        inst.client_interceptor._hot = None
+        assert inst.hot_path == "python"
+    finally:
+        inst.shutdown()
+    plain_ratio = configure(
+        Settings(service_name="s", exporter="none", sampler="traceidratio", sample_ratio=0.5,
+                 spool_dir=str(tmp_path / "r"))
+    )  # fmt: skip
+    try:
+        assert plain_ratio.hot_path == "python"  # not parent-based: the Python path decides
+    finally:
+        plain_ratio.shutdown()
+
+
+@needs_c
+async def test_the_c_path_samples_new_traces_by_ratio_as_python_does(tmp_path: Any) -> None:
+    memory = MemoryExporter()
+    inst = configure(
+        Settings(service_name="s", sample_ratio=0.25, kpi_interval_s=60,
+                 spool_dir=str(tmp_path / "s")),
+        exporter=memory,
+    )  # fmt: skip
+    assert inst.hot_path == "c"
+    sampler = inst.provider.sampler
+    try:
+        roots = [await inst.server_interceptor(_server_call({}), _terminal) for _ in range(400)]
+        assert inst.force_flush() and inst.pipeline.emit_kpis_now()
+    finally:
+        inst.shutdown()
+    for span in roots:
+        assert span.sampled == sampler.should_sample(int(span.trace_hex, 16), None)
+    kept = {s.trace_id for s in memory.spans()}
+    assert kept == {s.trace_hex for s in roots if s.sampled}
+    assert 40 < len(kept) < 160  # about a quarter
+    (provider,) = [k for k in memory.kpis() if k.role == "provider"]
+    assert provider.count == 400  # KPIs count every call, sampled or not
+
+
 def _instrumentation(memory: MemoryExporter, tmp_path: Any, native: bool) -> Instrumentation:
     settings = Settings(service_name="svc", instance="127.0.0.1:1", host="h",
                         kpi_interval_s=60, spool_dir=str(tmp_path / f"spool-{native}"))  # fmt: skip
@@ -363,3 +405,38 @@ def test_the_c_batch_makes_the_python_records_and_closes_kpis() -> None:
     assert rest == [span, odd]
     count, errors, in_flight, max_ns, buckets = stats["k"].take()
     assert (count, errors, in_flight, max_ns, buckets) == (2, 0, 0, 2_000, [1, 1, 0])
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["c", "python"])
+def test_kpis_stay_exact_with_loops_on_many_threads(tmp_path: Any, native: bool) -> None:
+    """Sync clients and servers each run a loop thread sharing the same interceptors: the C
+    counters rely on the GIL, the Python ones on a lock; neither may lose a count."""
+    import threading
+
+    memory = MemoryExporter()
+    inst = _instrumentation(memory, tmp_path, native)
+    calls, threads = 3000, 4
+
+    def loop_thread() -> None:
+        async def run() -> None:
+            for i in range(calls):
+                inv = _server_call({"traceparent": TP, "callscope-caller": "up"})
+                if i % 7 == 0:  # some calls take the Python path
+                    inv.version = "2"
+                await inst.server_interceptor(inv, _terminal)
+                await inst.client_interceptor(_client_call(), _terminal)
+
+        asyncio.run(run())
+
+    try:
+        workers = [threading.Thread(target=loop_thread) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert inst.force_flush() and inst.pipeline.emit_kpis_now()
+    finally:
+        inst.shutdown()
+    counts = {(k.role, k.count, k.in_flight) for k in memory.kpis() if k.role != "process"}
+    assert counts == {("provider", calls * threads, 0), ("consumer", calls * threads, 0)}
+    assert len(memory.spans()) == 2 * calls * threads
