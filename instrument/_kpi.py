@@ -95,10 +95,27 @@ def _py_take_all(stats: dict[Key, Any]) -> list[tuple[Key, int, int, int, int, l
     return rows
 
 
+def _py_end_all(ended: Iterable[tuple[Any, int]]) -> None:
+    """Successful calls finished, ``(stats, duration_ns)`` each: one lock for the batch."""
+    with _LOCK:
+        for stats, duration_ns in ended:
+            stats.in_flight -= 1
+            stats.count += 1
+            stats.buckets[bisect_left(stats.bounds, duration_ns)] += 1
+            if duration_ns > stats.max_ns:
+                stats.max_ns = duration_ns
+
+
+def _c_end_all(ended: Iterable[tuple[Any, int]]) -> None:
+    for stats, duration_ns in ended:  # each end is atomic under the GIL
+        stats.end(duration_ns, False)
+
+
 # The C hot path's counters when it is built: its functions are atomic under the GIL.
 CallStats: type = hotpath.CallStats if hotpath is not None else _PyCallStats
 stats_begin: Callable[..., Any] = hotpath.stats_begin if hotpath is not None else _py_stats_begin
 take_all: Callable[..., Any] = hotpath.take_all if hotpath is not None else _py_take_all
+end_all: Callable[..., Any] = _c_end_all if hotpath is not None else _py_end_all
 
 
 def quantile(
@@ -160,14 +177,17 @@ class KpiRecorder:
         """Finish the successful calls whose spans the interceptors queued with their counters
         (``span.kpi``, or an Ended tuple's KPI key): the export thread's share of the work."""
         stats_of = self._stats.get
+        ended = []
         for span in spans:
             if span.__class__ is tuple:  # an Ended tuple: its KPI key is last
                 key = span[6]
                 stats = stats_of(key) if key is not None else None
                 if stats is not None:
-                    stats.end(span[5], False)
+                    ended.append((stats, span[5]))
             elif span.kpi is not None:
-                span.kpi.end(span.duration_ns, False)
+                ended.append((span.kpi, span.duration_ns))
+        if ended:
+            end_all(ended)
 
     def collect(self, process: Mapping[str, object] | None = None) -> list[KpiSample]:
         """Close the current window: one sample per key that saw calls or has some in flight."""

@@ -166,9 +166,22 @@ class SpanSite:
 
 
 class _SpanFields:
-    """The fields of a span, for the pure-Python path: defaults are class attributes,
-    written per span only when they change. With the C hot path, its ``SpanCore`` holds
-    the same fields as C members (defaults set when the span is made)."""
+    """The fields of a span, for the pure-Python path: what every span sets are slots,
+    the rest are class attributes written per span only when they change. With the C hot
+    path, its ``SpanCore`` holds the same fields as C members (defaults set when the span
+    is made)."""
+
+    __slots__ = (
+        "duration_ns",
+        "kpi",  # the call's KPI counters, when someone else is to close them
+        "parent_hex",
+        "sampled",
+        "site",
+        "span_hex",
+        "start_ns",
+        "t0",
+        "trace_hex",
+    )
 
     attributes: dict[str, Any] | None = None
     events: list[tuple[int, str, Mapping[str, Any]]] | None = None
@@ -176,10 +189,6 @@ class _SpanFields:
     error_code = ""
     error_message = ""
     trace_state = ""
-    parent_hex = ""
-    sampled = True
-    duration_ns = -1
-    kpi: Any = None  # the call's KPI counters, when someone else is to close them
     token: Any = None  # what the server interceptor set in the context
     entry: Any = None  # the interceptor's site entry the span was made for
     _context: SpanContext | None = None
@@ -226,10 +235,10 @@ class Span(_SpanBase, trace.Span):  # type: ignore[misc]
         self.site = site
         self.trace_hex = trace_hex
         self.span_hex = span_hex
-        if parent_hex:
-            self.parent_hex = parent_hex
-        if not sampled:
-            self.sampled = False
+        self.parent_hex = parent_hex
+        self.sampled = bool(sampled)
+        self.duration_ns = -1
+        self.kpi = None
         if trace_state:
             self.trace_state = trace_state
         if attributes:

@@ -440,3 +440,55 @@ def test_kpis_stay_exact_with_loops_on_many_threads(tmp_path: Any, native: bool)
     counts = {(k.role, k.count, k.in_flight) for k in memory.kpis() if k.role != "process"}
     assert counts == {("provider", calls * threads, 0), ("consumer", calls * threads, 0)}
     assert len(memory.spans()) == 2 * calls * threads
+
+
+wire_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True),
+        st.text(max_size=70),
+        st.binary(max_size=20),
+        st.sampled_from([TP, TP[:-1] + "x", TP.replace("-", "_"), "00-" + "0" * 52, "x" * 600]),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+wire_keys = st.one_of(
+    st.sampled_from(["traceparent", "tracestate", "baggage", "callscope-caller"]),
+    st.text(max_size=8),
+    st.integers(),
+)
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(
+    attachments=st.dictionaries(wire_keys, wire_values, max_size=5),
+    local=st.sampled_from(["", "127.0.0.1:7", "h:1"]),
+)
+def test_hostile_attachments_get_the_same_answer_on_both_paths(
+    attachments: dict[Any, Any], local: str
+) -> None:
+    """What a caller sends arrives as any msgpack map: the C path must not crash, must leave
+    the context as it found it, and must agree with the Python path (or hand over to it)."""
+    seen = []
+    for inst in (_NATIVE, _PYTHON):
+        inv = _server_call(dict(attachments))
+        inv.local = local
+
+        async def call(inv: rpc.Invocation = inv, inst: Any = inst) -> Any:
+            span = await inst.server_interceptor(inv, _terminal)
+            assert trace.get_current_span() is trace.INVALID_SPAN
+            return span
+
+        seen.append(asyncio.run(call()))
+    c, py = seen
+    assert (c.parent_hex, c.sampled, c.trace_state, c.site.peer_service, c.site.instance) == (
+        py.parent_hex, py.sampled, py.trace_state, py.site.peer_service, py.site.instance,
+    )  # fmt: skip
+    if py.parent_hex:
+        assert c.trace_hex == py.trace_hex
