@@ -14,6 +14,7 @@ the Python below (the reference) whenever it answers ``None`` or hands the span 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -46,6 +47,8 @@ from ._span import perf_ns as _perf_ns
 from ._tracer import TracerProvider
 
 __all__ = ["ClientTracing", "ServerTracing"]
+
+log = logging.getLogger("callscope.instrument")
 
 _MAX_SITES = 10_000  # generic calls with made-up names, many peers: stay bounded
 _Site = tuple[SpanSite, tuple[str, ...], str]  # site, KPI key, the site's encoded fields
@@ -126,8 +129,9 @@ class _Tracing:
 
     def _native(self, server: bool, name: str) -> Any:
         """The C fast path for this interceptor, when built and when what it assumes holds:
-        the export pipeline closes our KPIs, the sampler follows parents and keeps roots,
-        the OpenTelemetry context is the API's default ``ContextVar``."""
+        the export pipeline closes our KPIs, the sampler is parent-based with a root
+        sampler the C path knows, the OpenTelemetry context is the API's default
+        ``ContextVar``."""
         sink = self._sink
         root_bound = _root_bound(self.provider)
         if (
@@ -162,14 +166,24 @@ class _Tracing:
 
     async def __call__(self, inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
         hot = self._hot
-        if hot is not None and (span := hot.begin(inv)) is not None:
+        span = None
+        if hot is not None:
+            try:
+                span = hot.begin(inv)
+            except Exception:  # the Python path takes the call (and says what went wrong)
+                log.warning("callscope: could not begin a span in C; tracing in Python",
+                            exc_info=True)  # fmt: skip
+        if span is not None:
             try:
                 result = await call_next(inv)
             except BaseException as exc:
                 hot.reset(span)  # the server's span stops being current
                 self._native_failed(span, inv, exc)
                 raise
-            hot.end(span, inv)
+            try:
+                hot.end(span, inv)
+            except Exception:  # telemetry never fails the call it observes (STYLE §6)
+                log.warning("callscope: could not end a span in C; dropped", exc_info=True)
             return result
         return await self._traced(inv, call_next)
 

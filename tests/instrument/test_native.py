@@ -492,3 +492,42 @@ def test_hostile_attachments_get_the_same_answer_on_both_paths(
     )  # fmt: skip
     if py.parent_hex:
         assert c.trace_hex == py.trace_hex
+
+
+@needs_c
+async def test_a_failing_c_path_never_fails_the_call(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = MemoryExporter()
+    inst = _instrumentation(memory, tmp_path, True)
+    real = inst.server_interceptor._hot
+
+    class BeginFails:
+        def begin(self, inv: rpc.Invocation) -> Any:
+            raise RuntimeError("begin broke")
+
+    class EndFails:
+        def begin(self, inv: rpc.Invocation) -> Any:
+            return real.begin(inv)
+
+        def end(self, span: Any, inv: rpc.Invocation) -> None:
+            real.reset(span)
+            raise RuntimeError("end broke")
+
+    async def answer(inv: rpc.Invocation) -> Any:
+        return 42
+
+    try:
+        await inst.server_interceptor(_server_call({"traceparent": TP}), answer)  # the site
+        inst.server_interceptor._hot = BeginFails()
+        assert await inst.server_interceptor(_server_call({"traceparent": TP}), answer) == 42
+        inst.server_interceptor._hot = EndFails()
+        assert await inst.server_interceptor(_server_call({"traceparent": TP}), answer) == 42
+        assert trace.get_current_span() is trace.INVALID_SPAN
+        assert inst.force_flush()
+    finally:
+        inst.shutdown()
+    assert len(memory.spans()) == 2  # the first call, and the one Python took over
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("begin a span in C" in m for m in messages)
+    assert any("end a span in C" in m for m in messages)
