@@ -643,9 +643,16 @@ static PyObject *Hot_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     int keep_roots = 0;
     unsigned long long bound = PyLong_AsUnsignedLongLong(root_bound);
     if (bound == (unsigned long long)-1 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError) || Py_SIZE(root_bound) < 0) return NULL;
-        PyErr_Clear(); /* 2**64 or more: keep every root */
-        keep_roots = 1;
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return NULL;
+        PyErr_Clear();
+        PyObject *zero = PyLong_FromLong(0);
+        int negative = zero ? PyObject_RichCompareBool(root_bound, zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (negative) {
+            if (negative > 0) PyErr_SetString(PyExc_ValueError, "root_bound must not be negative");
+            return NULL;
+        }
+        keep_roots = 1; /* 2**64 or more: keep every root */
     }
     if (!PyContextVar_CheckExact(var)) {
         PyErr_SetString(PyExc_TypeError, "var must be a contextvars.ContextVar");
