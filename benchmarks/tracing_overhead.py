@@ -275,7 +275,10 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], variant: str) -> dict[str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per round")
-    parser.add_argument("--rounds", type=int, default=2, help="traced/untraced pairs")
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="traced/untraced pairs (medians; more rounds, steadier on a noisy machine)",
+    )  # fmt: skip
     parser.add_argument("--inflight", type=int, default=16)
     parser.add_argument("--spans", type=int, default=20000, help="spans per cost round")
     parser.add_argument(
