@@ -104,10 +104,12 @@ static PyObject *hex_str(uint64_t hi, uint64_t lo, int words) {
     return s;
 }
 
-/* A trace id as its 32 hex digits, never all zero. */
-static PyObject *new_trace_hex(void) {
+/* A trace id as its 32 hex digits, never all zero; *low gets its low 64 bits (what
+ * TraceIdRatio samples by). */
+static PyObject *new_trace_hex(uint64_t *low) {
     uint64_t hi = rng_next(), lo = rng_next();
     while (!(hi | lo)) lo = rng_next();
+    *low = lo;
     return hex_str(hi, lo, 2);
 }
 
@@ -260,11 +262,6 @@ static inline void stats_end(CallStats *s, long long ns, int error) {
     if (ns > s->max_ns) s->max_ns = ns;
 }
 
-static PyObject *CallStats_begin(CallStats *self, PyObject *unused) {
-    self->in_flight++;
-    Py_RETURN_NONE;
-}
-
 static PyObject *CallStats_end(CallStats *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "end(duration_ns, error)");
@@ -304,10 +301,7 @@ static PyObject *CallStats_take(CallStats *self, PyObject *unused) {
     return row;
 }
 
-static PyObject *CallStats_get_buckets(CallStats *self, void *closure) { return buckets_list(self); }
-
 static PyMethodDef CallStats_methods[] = {
-    {"begin", (PyCFunction)CallStats_begin, METH_NOARGS, "A call started."},
     {"end", (PyCFunction)(void (*)(void))CallStats_end, METH_FASTCALL,
      "end(duration_ns, error): a call finished."},
     {"take", (PyCFunction)CallStats_take, METH_NOARGS,
@@ -323,11 +317,6 @@ static PyMemberDef CallStats_members[] = {
     {NULL},
 };
 
-static PyGetSetDef CallStats_getset[] = {
-    {"buckets", (getter)CallStats_get_buckets, NULL, "the window's histogram (a copy)", NULL},
-    {NULL},
-};
-
 static PyTypeObject CallStatsType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "instrument._hotpath.CallStats",
     .tp_doc = PyDoc_STR("CallStats(bounds_ns): one KPI key's call counters and histogram."),
@@ -336,7 +325,6 @@ static PyTypeObject CallStatsType = {
     .tp_new = CallStats_new,
     .tp_methods = CallStats_methods,
     .tp_members = CallStats_members,
-    .tp_getset = CallStats_getset,
 };
 
 /* stats_begin(stats, key, bounds_ns): stats[key] (made when missing), one more in flight. */
@@ -697,9 +685,8 @@ static PyObject *Hot_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 
 /* A new trace's id on span, and whether the root sampler keeps it (TraceIdRatio). */
 static int new_root(Hot *self, SpanCore *span) {
-    uint64_t hi = rng_next(), lo = rng_next();
-    while (!(hi | lo)) lo = rng_next();
-    PyObject *trace_hex = hex_str(hi, lo, 2);
+    uint64_t lo;
+    PyObject *trace_hex = new_trace_hex(&lo);
     if (trace_hex == NULL) return -1;
     Py_SETREF(span->trace_hex, trace_hex);
     span->sampled = self->keep_roots || lo < self->root_bound;
@@ -1074,12 +1061,9 @@ static PyObject *mod_reseed(PyObject *m, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *mod_perf_ns(PyObject *m, PyObject *unused) {
-    return PyLong_FromLongLong(now_ns());
-}
-
 static PyObject *mod_new_ids(PyObject *m, PyObject *unused) {
-    PyObject *t = new_trace_hex();
+    uint64_t lo;
+    PyObject *t = new_trace_hex(&lo);
     if (t == NULL) return NULL;
     PyObject *s = hex_str(0, nonzero_draw(), 1);
     if (s == NULL) {
@@ -1102,7 +1086,6 @@ static PyMethodDef module_methods[] = {
      "set_wall_offset(ns): wall clock minus the monotonic clock."},
     {"set_schema", (PyCFunction)mod_set_schema, METH_O, "set_schema(version)"},
     {"reseed", (PyCFunction)mod_reseed, METH_NOARGS, "Reseed the id generator (after fork)."},
-    {"perf_ns", (PyCFunction)mod_perf_ns, METH_NOARGS, "The clock spans read (monotonic ns)."},
     {"new_ids", (PyCFunction)mod_new_ids, METH_NOARGS, "(trace hex, span hex), both random."},
     {NULL},
 };
@@ -1143,9 +1126,7 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "SpanCore", (PyObject *)&SpanCoreType) < 0 ||
         PyModule_AddObjectRef(m, "CallStats", (PyObject *)&CallStatsType) < 0 ||
-        PyModule_AddObjectRef(m, "Hot", (PyObject *)&HotType) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_BOUNDS", MAX_BOUNDS) < 0 ||
-        PyModule_AddObjectRef(m, "OK", s_ok) < 0) {
+        PyModule_AddObjectRef(m, "Hot", (PyObject *)&HotType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

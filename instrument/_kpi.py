@@ -42,28 +42,30 @@ class _PyCallStats:
         self.max_ns = 0
         self.buckets = [0] * (len(self.bounds) + 1)
 
-    def begin(self) -> None:
-        with _LOCK:
-            self.in_flight += 1
-
     def end(self, duration_ns: int, error: bool) -> None:
         """The call finished after ``duration_ns``."""
-        i = bisect_left(self.bounds, duration_ns)
         with _LOCK:
-            self.in_flight -= 1
-            self.count += 1
-            self.buckets[i] += 1
-            if error:
-                self.errors += 1
-            if duration_ns > self.max_ns:
-                self.max_ns = duration_ns
+            self._add(duration_ns, error)
 
     def take(self) -> tuple[int, int, int, int, list[int]]:
         """(count, errors, in_flight, max_ns, buckets) of the window, and a new window."""
         with _LOCK:
-            row = (self.count, self.errors, self.in_flight, self.max_ns, self.buckets)
-            self.count = self.errors = self.max_ns = 0
-            self.buckets = [0] * len(row[4])
+            return self._take()
+
+    # -- under _LOCK --------------------------------------------------------------------
+    def _add(self, duration_ns: int, error: bool) -> None:
+        self.in_flight -= 1
+        self.count += 1
+        self.buckets[bisect_left(self.bounds, duration_ns)] += 1
+        if error:
+            self.errors += 1
+        if duration_ns > self.max_ns:
+            self.max_ns = duration_ns
+
+    def _take(self) -> tuple[int, int, int, int, list[int]]:
+        row = (self.count, self.errors, self.in_flight, self.max_ns, self.buckets)
+        self.count = self.errors = self.max_ns = 0
+        self.buckets = [0] * len(row[4])
         return row
 
 
@@ -88,10 +90,7 @@ def _py_take_all(stats: dict[Key, Any]) -> list[tuple[Key, int, int, int, int, l
             if not entry.count and not entry.in_flight:
                 del stats[key]
                 continue
-            rows.append((key, entry.count, entry.errors, entry.in_flight, entry.max_ns,
-                         entry.buckets))  # fmt: skip
-            entry.count = entry.errors = entry.max_ns = 0
-            entry.buckets = [0] * len(entry.buckets)
+            rows.append((key, *entry._take()))
     return rows
 
 
@@ -99,11 +98,7 @@ def _py_end_all(ended: Iterable[tuple[Any, int]]) -> None:
     """Successful calls finished, ``(stats, duration_ns)`` each: one lock for the batch."""
     with _LOCK:
         for stats, duration_ns in ended:
-            stats.in_flight -= 1
-            stats.count += 1
-            stats.buckets[bisect_left(stats.bounds, duration_ns)] += 1
-            if duration_ns > stats.max_ns:
-                stats.max_ns = duration_ns
+            stats._add(duration_ns, False)
 
 
 def _c_end_all(ended: Iterable[tuple[Any, int]]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from collector import Collector, CollectorConfig
+from collector import Collector, CollectorConfig, ensure_topics
 
 BASE_US = 1_764_150_000_000_000
 
@@ -49,3 +50,17 @@ def running(config: CollectorConfig, **kwargs: object) -> Iterator[Collector]:
         yield collector
     finally:
         collector.stop()
+
+
+def topics(bootstrap: str, partitions: int = 3) -> dict[str, str]:
+    """Fresh spans, KPI and DLQ topics (created now) and a consumer group, for one test."""
+    tag = uuid.uuid4().hex[:8]
+    names = {
+        "spans_topic": f"cstest.{tag}.spans",
+        "kpis_topic": f"cstest.{tag}.kpis",
+        "dlq_topic": f"cstest.{tag}.dlq",
+        "group_id": f"cstest-{tag}",
+    }
+    created = [names["spans_topic"], names["kpis_topic"], names["dlq_topic"]]
+    ensure_topics(bootstrap, created, partitions=partitions)
+    return names

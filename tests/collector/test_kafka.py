@@ -19,26 +19,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from collector import CollectorConfig, ensure_topics
+from collector import CollectorConfig
 from storage import open_span_store
 
-from .helpers import running, span_json, wait_for
+from .helpers import running, span_json, topics, wait_for
 from .tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.kafka
-
-
-def topics(bootstrap: str) -> dict[str, str]:
-    tag = uuid.uuid4().hex[:8]
-    names = {
-        "spans_topic": f"cstest.{tag}.spans",
-        "kpis_topic": f"cstest.{tag}.kpis",
-        "dlq_topic": f"cstest.{tag}.dlq",
-        "group_id": f"cstest-{tag}",
-    }
-    ensure_topics(bootstrap, [names["spans_topic"], names["kpis_topic"], names["dlq_topic"]])
-    return names
 
 
 def producer(bootstrap: str) -> KafkaProducer:

@@ -11,34 +11,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
 
-from collector import CollectorConfig, CollectorPool, ensure_topics
+from collector import CollectorConfig, CollectorPool
 
-from .helpers import span_json, wait_for
+from .helpers import span_json, topics, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.kafka
-
-
-def topics(bootstrap: str, partitions: int = 4) -> dict[str, str]:
-    tag = uuid.uuid4().hex[:8]
-    names = {
-        "spans_topic": f"cstest.{tag}.spans",
-        "kpis_topic": f"cstest.{tag}.kpis",
-        "dlq_topic": f"cstest.{tag}.dlq",
-        "group_id": f"cstest-{tag}",
-    }
-    ensure_topics(
-        bootstrap,
-        [names["spans_topic"], names["kpis_topic"], names["dlq_topic"]],
-        partitions=partitions,
-    )
-    return names
 
 
 def spans_partitions_by_member(bootstrap: str, group: str, topic: str) -> list[set[int]]:
@@ -81,7 +64,7 @@ def test_two_workers_share_the_partitions_and_store_every_span_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    names = topics(kafka_bootstrap)
+    names = topics(kafka_bootstrap, partitions=4)
     db = tmp_path / "store.db"
     config = CollectorConfig(
         store_url=f"sqlite://{db}", kafka_bootstrap=kafka_bootstrap, http_port=None,
@@ -139,7 +122,7 @@ def test_cli_workers_stop_on_sigterm_and_fail_when_one_dies(
     kafka_bootstrap: str, tmp_path: Path, ending: str
 ) -> None:
     started = time.monotonic()
-    names = topics(kafka_bootstrap)
+    names = topics(kafka_bootstrap, partitions=4)
     db, log = tmp_path / "store.db", tmp_path / "collector.log"
     proc = start_cli(kafka_bootstrap, names, db, log)
     try:
