@@ -771,7 +771,8 @@ static PyObject *client_begin(Hot *self, PyObject *inv) {
         }
         if (parent != NULL) {
             PyObject *t = ((SpanCore *)parent)->trace_hex;
-            if (!PyUnicode_IS_COMPACT_ASCII(t) || PyUnicode_GET_LENGTH(t) != 32) {
+            if (!PyUnicode_CheckExact(t) || !PyUnicode_IS_COMPACT_ASCII(t) ||
+                PyUnicode_GET_LENGTH(t) != 32) {
                 Py_DECREF(ctx); /* a parent with an odd id (made through the API): Python */
                 Py_RETURN_NONE;
             }
@@ -849,9 +850,13 @@ static PyObject *server_begin(Hot *self, PyObject *inv) {
              *version = inv_get(inv, I_VERSION), *group = inv_get(inv, I_GROUP),
              *oneway = inv_get(inv, I_ONEWAY), *events = inv_get(inv, I_EVENTS),
              *attachments = inv_get(inv, I_ATTACHMENTS);
+    /* Every value here may come from the wire: each is type-checked before it is read
+     * as what it should be (a str's bytes read off an int are undefined behaviour). */
     if (!service || !method || !peer || !local || !version || !group || !oneway || !events ||
         !attachments || !PyDict_CheckExact(attachments) || events != Py_None ||
-        oneway != Py_False || truthy_str(version) || truthy_str(group))
+        oneway != Py_False || truthy_str(version) || truthy_str(group) ||
+        !PyUnicode_CheckExact(service) || !PyUnicode_CheckExact(method) ||
+        !PyUnicode_CheckExact(peer))
         Py_RETURN_NONE;
     PyObject *caller = PyDict_GetItemWithError(attachments, s_caller_key);
     if (caller == NULL && PyErr_Occurred()) return NULL;
@@ -863,7 +868,8 @@ static PyObject *server_begin(Hot *self, PyObject *inv) {
     /* W3C version 00 only, well formed, ids not zero; anything else goes to Python */
     const Py_UCS1 *tp = NULL;
     if (parent != NULL) {
-        if (!PyUnicode_IS_COMPACT_ASCII(parent) || PyUnicode_GET_LENGTH(parent) != 55)
+        if (!PyUnicode_CheckExact(parent) || !PyUnicode_IS_COMPACT_ASCII(parent) ||
+            PyUnicode_GET_LENGTH(parent) != 55)
             Py_RETURN_NONE;
         tp = PyUnicode_1BYTE_DATA(parent);
         if (tp[0] != '0' || tp[1] != '0' || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||

@@ -442,11 +442,52 @@ def test_kpis_stay_exact_with_loops_on_many_threads(tmp_path: Any, native: bool)
     assert len(memory.spans()) == 2 * calls * threads
 
 
+def _int_posing_as(text: str) -> int:
+    """An int that, read as if it were a compact ASCII ``str`` (CPython 3.11's layouts of
+    both), has ``text``'s length and bytes: what reading an unchecked wire value as a
+    string would see. The JSON codec delivers such an int from 500 decimal digits.
+
+    3.11's int is ``ob_size`` (the length's place) then 30-bit digits from byte 24; a str's
+    ``state`` bits sit at byte 32 and an ASCII str's bytes start at byte 48."""
+    digits = [0] * len(text)
+    digits[2] = 0xE4  # state: kind 1, compact, ascii, ready
+    data = text.encode("ascii") + bytes(4 - len(text) % 4)
+    for i in range(0, len(data), 4):  # every byte < 0x40: digits stay below 2**30
+        digits[6 + i // 4] = int.from_bytes(data[i : i + 4], "little")
+    digits[-1] = digits[-1] or 1  # the top digit of an int of this size is not zero
+    return sum(d << (30 * k) for k, d in enumerate(digits))
+
+
+# A traceparent of decimal digits only (every byte below 0x40), valid and ours to read.
+FORGED_TP = "00-12345678901234567890123456789012-1234567890123456-01"
+FORGED = _int_posing_as(FORGED_TP)
+
+
+@needs_c
+def test_a_number_sent_as_traceparent_is_never_read_as_a_string() -> None:
+    """The C path once read a traceparent's bytes without checking it was a str: a number
+    from the wire (here through the JSON codec) was undefined behaviour, and this one was
+    taken for the parent ``1234…``. Both paths must start a new trace."""
+    from rpc import get_codec
+
+    json = get_codec("json")
+    sent = json.decode(json.encode([[1], None, {"traceparent": FORGED}]))[2]
+    assert sent["traceparent"] == FORGED
+    spans = []
+    for inst in (_NATIVE, _PYTHON):
+        for _ in range(2):  # the first call of a shape makes its site in Python
+            span = asyncio.run(inst.server_interceptor(_server_call(dict(sent)), _terminal))
+        spans.append(span)
+    assert [(s.parent_hex, s.trace_hex != FORGED_TP[3:35]) for s in spans] == [("", True)] * 2
+
+
 wire_values = st.recursive(
     st.one_of(
         st.none(),
         st.booleans(),
         st.integers(-(2**70), 2**70),
+        st.integers(2**1600, 2**1700),
+        st.just(FORGED),
         st.floats(allow_nan=True),
         st.text(max_size=70),
         st.binary(max_size=20),
