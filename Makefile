@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/callscope demo
 
 test: $(STAMP)
+	@sh deploy/chromium.sh
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -ra
 

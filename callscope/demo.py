@@ -143,9 +143,7 @@ def _call_the_shop(address: str, calls: int) -> None:
 
 def _collect_and_show(workdir: Path, expected_spans: int) -> None:
     from collector import Collector, CollectorConfig
-    from storage import TraceQuery, open_span_store
-
-    from ._render import trace_tree
+    from storage import TraceQuery, open_span_store, tree_lines
 
     url = f"sqlite://{workdir / 'spans.db'}"
     print(f"\ncollector: spool -> {url} ...", flush=True)
@@ -172,7 +170,7 @@ def _collect_and_show(workdir: Path, expected_spans: int) -> None:
         return
     trace = traces[0]
     print(f"\nnewest trace {trace.trace_id}, {trace.duration_us / 1000:.3f} ms:")
-    for line in trace_tree(trace):
+    for line in tree_lines(trace):
         print(f"  {line}")
     print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite); browse them with")
     print(f"  callscope traces --store {url} --service demo-consumer")

@@ -75,9 +75,7 @@ def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from storage import open_span_store
-
-    from ._render import trace_tree
+    from storage import open_span_store, tree_lines
 
     if not re.fullmatch(r"[0-9a-f]{32}", args.trace_id):
         raise ValueError(f"a trace id is 32 lowercase hex digits, not {args.trace_id!r}")
@@ -91,15 +89,13 @@ def _trace(args: argparse.Namespace) -> int:
             print(span.to_json().decode())
         return 0
     print(f"trace {trace.trace_id}, {len(trace.spans)} spans, {trace.duration_us / 1000:.3f} ms")
-    for line in trace_tree(trace):
+    for line in tree_lines(trace):
         print(f"  {line}")
     return 0
 
 
 def _traces(args: argparse.Namespace) -> int:
-    from storage import TraceQuery, open_span_store
-
-    from ._render import trace_summary
+    from storage import TraceQuery, open_span_store, summary_line
 
     query = TraceQuery(
         args.service,
@@ -117,7 +113,7 @@ def _traces(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_summary_dict(trace)))
         else:
-            print(trace_summary(trace))
+            print(summary_line(trace.summary()))
     if not traces and not args.json:
         print(f"no traces of {args.service!r} match in {args.store}", file=sys.stderr)
     return 0

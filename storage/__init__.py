@@ -21,7 +21,17 @@ from ._backends import (
 )
 from ._codec import span_from_json, span_to_json
 from ._errors import BadQuery, RejectedSpans, StorageError, StorageUnavailable
-from ._model import CallerStat, DependencyEdge, Trace, TraceQuery, WeightChange, span_tags
+from ._model import (
+    CallerStat,
+    DependencyEdge,
+    Trace,
+    TraceQuery,
+    TraceSummary,
+    WeightChange,
+    span_tags,
+)
+from ._tracediff import DiffNode, compare_traces
+from ._traceview import PathSegment, SpanNode, critical_path, span_tree, summary_line, tree_lines
 
 __all__ = [
     "DEFAULT_URL",
@@ -31,14 +41,20 @@ __all__ = [
     "BadQuery",
     "CallerStat",
     "DependencyEdge",
+    "DiffNode",
+    "PathSegment",
     "RejectedSpans",
+    "SpanNode",
     "SpanStore",
     "StorageError",
     "StorageUnavailable",
     "StoreUrl",
     "Trace",
     "TraceQuery",
+    "TraceSummary",
     "WeightChange",
+    "compare_traces",
+    "critical_path",
     "open_analytics_store",
     "open_span_store",
     "parse_url",
@@ -46,4 +62,7 @@ __all__ = [
     "span_from_json",
     "span_tags",
     "span_to_json",
+    "span_tree",
+    "summary_line",
+    "tree_lines",
 ]

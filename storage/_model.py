@@ -17,6 +17,7 @@ __all__ = [
     "DependencyEdge",
     "Trace",
     "TraceQuery",
+    "TraceSummary",
     "WeightChange",
     "span_tags",
 ]
@@ -50,6 +51,34 @@ class Trace:
         ids = {s.span_id for s in self.spans}
         roots = [s for s in self.spans if not s.parent_span_id or s.parent_span_id not in ids]
         return roots[0] if roots else self.spans[0]
+
+    def summary(self) -> TraceSummary:
+        """What a search result shows of this trace."""
+        root = self.root
+        return TraceSummary(
+            trace_id=self.trace_id,
+            start_us=self.start_us,
+            duration_us=self.duration_us,
+            span_count=len(self.spans),
+            error_count=sum(s.status == "ERROR" for s in self.spans),
+            services=tuple(sorted({s.service for s in self.spans})),
+            root_service=root.service,
+            root_name=root.name,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """One line of a trace search: when, how long, how big, which services, any errors."""
+
+    trace_id: str
+    start_us: int
+    duration_us: int
+    span_count: int
+    error_count: int
+    services: tuple[str, ...]
+    root_service: str
+    root_name: str
 
 
 @dataclass(frozen=True, slots=True)
