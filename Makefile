@@ -1,11 +1,13 @@
 # Two commands do all set-up on a fresh machine (Python 3.11 + pip):
 #   make demo   — create .venv, install callscope, run the demo on embedded defaults
-#   make test   — create .venv, install callscope[dev], run the whole test suite
+#   make test   — create .venv, install callscope[dev], run ruff, mypy and the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 # pyproject.toml, setup.py and the C hot path: a change to any reinstalls (rebuilds the C).
 BUILD   = pyproject.toml setup.py instrument/_hotpath.c
+# The packages mypy checks in `make test` and `make lint`: every package of the product.
+TYPED   = $(wildcard rpc instrument storage collector pipeline dashboard callscope)
 STAMP   = $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench clean
@@ -23,10 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	@sh deploy/chromium.sh
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(TYPED)
 	$(PY) -m pytest -q -ra
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(TYPED)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)

@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
             if rejected:
                 response.partial_success.CopyFrom(
                     ExportTracePartialSuccess(
-                        rejected_spans=len(rejected), error_message=partial["errorMessage"]
+                        rejected_spans=len(rejected), error_message=str(partial["errorMessage"])
                     )
                 )
             self._answer(200, response.SerializeToString(), "application/x-protobuf")

@@ -54,7 +54,7 @@ class SpoolSource:
                 entries = reader.read(max_records - len(out))
                 if entries:
                     self._dirty.add(directory)
-                    origin = {"spool": str(directory)}
+                    origin: dict[str, object] = {"spool": str(directory)}
                     out += [Message(e.topic, e.value, e.key, origin) for e in entries]
                 if len(out) >= max_records:
                     break

@@ -54,7 +54,7 @@ if _var is not None:
             otel_context.detach(token)
 
 else:  # pragma: no cover - another runtime context is configured
-    current = otel_context.get_current
+    current = otel_context.get_current  # type: ignore[assignment]
     attach = otel_context.attach
     detach = otel_context.detach
 

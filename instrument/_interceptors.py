@@ -25,7 +25,7 @@ from ._context import BAGGAGE_KEY, SPAN_KEY, Context, context_var, with_span
 from ._context import attach as _attach
 from ._context import current as _current
 from ._context import detach as _detach
-from ._kpi import KpiRecorder
+from ._kpi import Key, KpiRecorder
 from ._native import hotpath
 from ._propagation import (
     BAGGAGE,
@@ -51,7 +51,7 @@ __all__ = ["ClientTracing", "ServerTracing"]
 log = logging.getLogger("callscope.instrument")
 
 _MAX_SITES = 10_000  # generic calls with made-up names, many peers: stay bounded
-_Site = tuple[SpanSite, tuple[str, ...], str]  # site, KPI key, the site's encoded fields
+_Site = tuple[SpanSite, Key, str]  # site, KPI key, the site's encoded fields
 _EMPTY = Context()
 
 
@@ -148,9 +148,9 @@ class _Tracing:
             stats=self.recorder._stats,  # type: ignore[union-attr]
             bounds=self.recorder._bounds_ns,  # type: ignore[union-attr]
             queue=sink._queue,
-            queue_max=sink._max,
-            wake_at=sink._wake_at,
-            wake=sink._wake.set,
+            queue_max=sink._max,  # type: ignore[attr-defined]  # the pipeline's sink (checked above)
+            wake_at=sink._wake_at,  # type: ignore[attr-defined]
+            wake=sink._wake.set,  # type: ignore[attr-defined]
             on_full=sink.on_end,
             finish=self._native_finish,
             detach=otel_context.detach,
@@ -199,7 +199,7 @@ class _Tracing:
         stats, span.kpi = span.kpi, None
         self._failed(span, inv, 0, stats, exc)
 
-    def _keep(self, key: tuple[str, ...], site: SpanSite, kpi_key: tuple[str, ...]) -> _Site:
+    def _keep(self, key: tuple[str, ...], site: SpanSite, kpi_key: Key) -> _Site:
         """Remember a call shape's site, KPI key and encoded site fields (bounded)."""
         if len(self._sites) >= _MAX_SITES:
             self._sites.clear()
@@ -212,7 +212,7 @@ class _Tracing:
         inv: rpc.Invocation,
         site: SpanSite,
         fields: str,
-        kpi_key: tuple[str, ...],
+        kpi_key: Key,
         stats: Any,
     ) -> None:
         """End a call that went well. A span with nothing of its own beyond ids and times is

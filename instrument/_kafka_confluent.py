@@ -68,7 +68,9 @@ class ConfluentKafkaExporter:
         try:
             from confluent_kafka.admin import AdminClient, NewTopic
 
-            admin = AdminClient({"bootstrap.servers": self.bootstrap, "error_cb": _quiet_error})
+            admin = AdminClient(
+                {"bootstrap.servers": self.bootstrap, "error_cb": _quiet_error}  # type: ignore[dict-item]
+            )
             existing = admin.list_topics(timeout=3).topics
             missing = [NewTopic(t, self.partitions, 1) for t in self.topics if t not in existing]
             created = admin.create_topics(missing, operation_timeout=5) if missing else {}

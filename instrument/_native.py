@@ -19,7 +19,7 @@ def _load() -> ModuleType | None:
     if os.environ.get(CALLSCOPE_NATIVE, "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        from . import _hotpath
+        from . import _hotpath  # type: ignore[attr-defined]  # the C module, built by setup.py
     except ImportError:
         return None
     os.register_at_fork(after_in_child=_hotpath.reseed)  # forked workers must not share ids

@@ -199,8 +199,8 @@ class ExportPipeline:
                         if span[0] is None:  # queued for its KPIs only
                             continue
                         record = (topic, span[1].encode(), encode_ended(span))
-                    elif span.sampled or span.status == "ERROR":
-                        record = (topic, span.trace_hex.encode(), encode_span(span))
+                    elif span.sampled or span.status == "ERROR":  # type: ignore[union-attr]
+                        record = (topic, span.trace_hex.encode(), encode_span(span))  # type: ignore[union-attr,arg-type]
                     else:
                         continue
                     batch.append(_new_record(Record, record))

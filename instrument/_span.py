@@ -73,7 +73,7 @@ class SpanSink(Protocol):
     """Where ended spans go (the export pipeline); must never block or raise. It may answer
     ``False`` when it could not take the span (a full queue)."""
 
-    def on_end(self, span: Span) -> bool | None: ...
+    def on_end(self, span: Span | Ended) -> bool | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +421,7 @@ class Span(_SpanBase, trace.Span):  # type: ignore[misc]
 try:
     from orjson import dumps as _orjson_dumps
 except ImportError:  # optional: the stdlib path below is the fallback
-    _orjson_dumps = None
+    _orjson_dumps = None  # type: ignore[assignment]
 
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode  # ASCII out
 _OK = '"status":"OK","error_code":"","error_message":"","events":[],'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._errors import ProtocolError
@@ -69,7 +70,7 @@ class Connection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             self.peer = f"{peername[0]}:{peername[1]}"
-        transport.set_write_buffer_limits(high=1024 * 1024)
+        transport.set_write_buffer_limits(high=1024 * 1024)  # type: ignore[attr-defined]
         self._schedule_heartbeat()
 
     def data_received(self, data: bytes) -> None:
@@ -82,7 +83,7 @@ class Connection(asyncio.Protocol):
             return
         self._dispatch(frames)
 
-    def _dispatch(self, frames: list[tuple[int, int, int, int, bytes, bytes]]) -> None:
+    def _dispatch(self, frames: Sequence[tuple[int, int, int, int, bytes, bytes]]) -> None:
         for frame in frames:
             if self.closed:
                 return

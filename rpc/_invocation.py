@@ -18,7 +18,7 @@ CallNext = Callable[["Invocation"], Awaitable[Any]]
 
 
 class Interceptor(Protocol):
-    async def __call__(self, invocation: Invocation, call_next: CallNext) -> Any: ...
+    async def __call__(self, invocation: Invocation, call_next: CallNext, /) -> Any: ...
 
 
 class Invocation:

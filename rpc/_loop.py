@@ -13,7 +13,7 @@ T = TypeVar("T")
 try:  # pragma: no cover - depends on the platform
     import uvloop as _uvloop
 except ImportError:  # pragma: no cover
-    _uvloop = None
+    _uvloop = None  # type: ignore[assignment]
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -343,7 +343,7 @@ def _cancel(task: asyncio.Task[Any]) -> None:
 
 
 def _run_sync(
-    fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any] | None, deadline: float | None
+    fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None, deadline: float | None
 ) -> Any:
     if deadline is not None and time.monotonic() >= deadline:
         raise TimeoutError("deadline passed while the call waited for a worker")
@@ -461,7 +461,8 @@ class ServerConnection(Connection):
         if timeout_ms is not None:
             # One timer for all calls (see _deadlines); the method turns the
             # cancellation into TIMEOUT (see Server._invoke_method).
-            deadline_key[0] = server._deadlines.add(loop.time() + timeout_ms / 1000, task)
+            deadlines = server._deadlines  # set while serving
+            deadline_key[0] = deadlines.add(loop.time() + timeout_ms / 1000, task)  # type: ignore[union-attr]
 
     def _parse_header(self, codec: Codec, header: bytes) -> tuple[Any, ...]:
         """Validate a request header once: (service, method, version, group, timeout, attachments).
@@ -558,7 +559,7 @@ class ServerConnection(Connection):
                 self._reply_error(codec, rid, err)
         finally:
             if deadline_key[0]:
-                server._deadlines.discard(deadline_key[0])
+                server._deadlines.discard(deadline_key[0])  # type: ignore[union-attr]
             server._end()
 
     def _body_attachments(self, carried: Any, in_header: dict[str, Any] | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,7 +74,7 @@ class Method:
             None if all(is_identity(c) for c in convs) else convs
         )
 
-    def bind(self, args: list[Any], kwargs: dict[str, Any] | None) -> list[Any]:
+    def bind(self, args: Sequence[Any], kwargs: dict[str, Any] | None) -> Sequence[Any]:
         """Check arity and rebuild typed arguments; raises BAD_REQUEST on a mismatch."""
         if kwargs or not self.min_args <= len(args) <= self.max_args:
             try:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from callscope.stack import leases
 from callscope.stack.errors import NotReady, StackError
@@ -258,7 +259,7 @@ class Stack:
                 error = self._check(svc, began, reasons)
                 if error is not False:
                     took = time.monotonic() - began
-                    done[name] = (svc, took, error or None)
+                    done[name] = (svc, took, error)
                     outcome = f"ready in {took:.1f} s" if not error else f"failed: {error.code}"
                     self.report(f"\nstack: {name} {outcome}")
             if len(done) > finished_before:
@@ -274,7 +275,7 @@ class Stack:
 
     def _check(
         self, svc: Service, began: float, reasons: dict[str, str]
-    ) -> StackError | bool | None:
+    ) -> StackError | Literal[False] | None:
         """None when ready, False while still starting, a StackError when it failed."""
         for process, record in zip(svc.processes, self._records(svc), strict=True):
             if record is None or not record.alive():

@@ -95,7 +95,8 @@ class RegistryState:
                 return set(), set()
             if not self._log or self._log[0][0] > revision + 1:
                 return None
-            services, keys = set(), set()
+            services: set[str] = set()
+            keys: set[str] = set()
             for rev, kind, name in reversed(self._log):
                 if rev <= revision:
                     break

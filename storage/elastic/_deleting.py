@@ -6,6 +6,7 @@ distributions (the integration-test one ``callscope stack`` runs) leave out.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ._client import guarded
@@ -31,5 +32,5 @@ def delete_matching(client: Any, index: str, query: dict[str, Any]) -> int:
             return deleted
         lines = [f'{{"delete":{{"_index":"{h["_index"]}","_id":"{h["_id"]}"}}}}' for h in hits]
         body = ("\n".join(lines) + "\n").encode()
-        guarded(lambda b=body: client.bulk(operations=b, refresh=True), "bulk delete")
+        guarded(partial(client.bulk, operations=body, refresh=True), "bulk delete")
         deleted += len(hits)

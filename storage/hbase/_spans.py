@@ -31,7 +31,7 @@ from ._rowkeys import index_range, index_row, index_start_us, index_trace_id, tr
 __all__ = ["HBaseSpanStore"]
 
 TRACES, INDEX, OPERATIONS = "traces", "trace_index", "operations"
-FAMILIES = {
+FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
     TRACES: {"s": {"max_versions": 1, "compression": "NONE"}},
     INDEX: {"i": {"max_versions": 1}},
     OPERATIONS: {"o": {"max_versions": 1}},

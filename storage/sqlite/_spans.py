@@ -127,7 +127,8 @@ class SqliteSpanStore(SpanStore):
 
 def _search_sql(q: TraceQuery) -> tuple[str, list[object]]:
     """Matching spans' trace ids, newest first, walking an index in time order."""
-    where, args = ["service = ?"], [q.service]
+    where: list[str] = ["service = ?"]
+    args: list[object] = [q.service]
     if q.operation:
         where.append("name = ?")
         args.append(q.operation)
