@@ -46,7 +46,7 @@ class DiffNode:
 def _paths(trace: Trace) -> dict[tuple[str, ...], list[int]]:
     """Each operation path in tree order, with [spans, errors] on it."""
     paths: dict[tuple[str, ...], list[int]] = {}
-    stack: list[tuple[str, ...]] = []
+    stack: list[str] = []
     for node in span_tree(trace):
         del stack[node.depth :]
         stack.append(f"{node.span.service}: {node.span.name}")
