@@ -305,7 +305,7 @@ class ClientTracing(_Tracing):
             attachments[TRACESTATE] = span.trace_state
         attachments[CALLER] = self._caller
         if context.get(BAGGAGE_KEY):
-            inject_baggage(attachments)
+            inject_baggage(attachments, context)
         events = inv.events
         seen = len(events) if events else 0
         recorder = self.recorder

@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from opentelemetry import baggage
 from opentelemetry import context as otel_context
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+from ._baggage import decode_baggage, encode_baggage
+from ._context import BAGGAGE_KEY, Context
 
 __all__ = [
     "BAGGAGE",
     "CALLER",
     "MAX_TRACESTATE",
+    "RECEIVED_BAGGAGE_KEY",
     "SAMPLED_LAST_DIGITS",
     "TRACEPARENT",
     "TRACESTATE",
@@ -37,7 +39,8 @@ BAGGAGE = "baggage"
 CALLER = "callscope-caller"
 
 MAX_TRACESTATE = 512  # W3C: 32 members; a longer header is dropped, not the call
-_baggage_propagator = W3CBaggagePropagator()
+# the baggage a call received, beside the values its handler sees (``_baggage``)
+RECEIVED_BAGGAGE_KEY = otel_context.create_key("callscope-received-baggage")
 _TRACEPARENT = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[ -~]*)?\Z"
 ).match
@@ -102,20 +105,22 @@ def split_traceparent(value: Any) -> tuple[str, str, bool] | None:
     return f"{parent.trace_id:032x}", f"{parent.span_id:016x}", parent.sampled
 
 
-def inject_baggage(attachments: dict[str, Any]) -> None:
-    """Copy the current context's baggage into ``attachments`` (only when there is some)."""
-    if baggage.get_all():
-        carrier: dict[str, str] = {}
-        _baggage_propagator.inject(carrier)
-        if BAGGAGE in carrier:
-            attachments[BAGGAGE] = carrier[BAGGAGE]
+def inject_baggage(attachments: dict[str, Any], context: Context) -> None:
+    """Put ``context``'s baggage in ``attachments`` (only when there is some): the header
+    this service received when its handler changed none of it (see :mod:`._baggage`)."""
+    values = context.get(BAGGAGE_KEY)
+    if values:
+        header = encode_baggage(values, context.get(RECEIVED_BAGGAGE_KEY))
+        if header:
+            attachments[BAGGAGE] = header
 
 
-def extract_baggage(
-    attachments: dict[str, Any], context: otel_context.Context
-) -> otel_context.Context:
-    """``context`` plus the baggage an incoming call carried."""
+def extract_baggage(attachments: dict[str, Any], context: Context) -> Context:
+    """``context`` plus the baggage an incoming call carried, W3C-decoded."""
     value = attachments.get(BAGGAGE)
     if not isinstance(value, str) or not value:
         return context
-    return _baggage_propagator.extract({BAGGAGE: value}, context)
+    received = decode_baggage(value)
+    if received is None:
+        return context
+    return Context({**context, BAGGAGE_KEY: received.values, RECEIVED_BAGGAGE_KEY: received})
