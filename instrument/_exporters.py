@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from rpc import extension_point
+
 from ._spool import Spool, SpoolEntry
 from .model import KpiSample, SpanRecord
 
@@ -157,30 +159,18 @@ def _console(settings: Settings) -> Exporter:
     return ConsoleExporter()
 
 
-_EXPORTERS: dict[str, ExporterFactory] = {
-    "kafka": _kafka,
-    "console": _console,
-    "memory": lambda settings: MemoryExporter(),
-    "none": lambda settings: NullExporter(),
-}
+EXPORTERS = extension_point("exporters")
+EXPORTERS.register("kafka", _kafka)
+EXPORTERS.register("console", _console)
+EXPORTERS.register("memory", lambda settings: MemoryExporter())
+EXPORTERS.register("none", lambda settings: NullExporter())
 
 
 def register_exporter(name: str, factory: ExporterFactory) -> None:
     """Make ``factory(settings)`` available as ``CALLSCOPE_EXPORTER=name``."""
-    _EXPORTERS[name] = factory
+    EXPORTERS.register(name, factory, replace=True)
 
 
 def get_exporter(name: str, settings: Settings) -> Exporter:
     """The exporter ``name`` (``spool`` is built by the pipeline, which owns the spool)."""
-    factory = _EXPORTERS.get(name)
-    if factory is None:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="callscope.exporters"):
-            if ep.name == name:
-                factory = _EXPORTERS[name] = ep.load()
-                break
-    if factory is None:
-        known = ", ".join(sorted([*_EXPORTERS, "spool"]))
-        raise LookupError(f"no exporter named {name!r}; known: {known}")
-    return factory(settings)
+    return EXPORTERS.get(name)(settings)

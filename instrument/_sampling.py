@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from rpc import extension_point
+
 __all__ = ["Sampler", "get_sampler", "register_sampler"]
 
 _MAX = 1 << 64
@@ -70,31 +72,23 @@ class ParentBased:
 
 SamplerFactory = Callable[[float], Sampler]
 
-_SAMPLERS: dict[str, SamplerFactory] = {
+SAMPLERS = extension_point("samplers")
+for _name, _factory in {
     "always_on": lambda ratio: AlwaysOn(),
     "always_off": lambda ratio: AlwaysOff(),
     "traceidratio": TraceIdRatio,
     "parentbased_always_on": lambda ratio: ParentBased(AlwaysOn()),
     "parentbased_always_off": lambda ratio: ParentBased(AlwaysOff()),
     "parentbased_traceidratio": lambda ratio: ParentBased(TraceIdRatio(ratio)),
-}
+}.items():
+    SAMPLERS.register(_name, _factory)
 
 
 def register_sampler(name: str, factory: SamplerFactory) -> None:
     """Make ``factory(ratio)`` available as ``CALLSCOPE_SAMPLER=name``."""
-    _SAMPLERS[name] = factory
+    SAMPLERS.register(name, factory, replace=True)
 
 
 def get_sampler(name: str = "parentbased_traceidratio", ratio: float = 1.0) -> Sampler:
     """The sampler registered as ``name``, or one from the ``callscope.samplers`` entry points."""
-    factory = _SAMPLERS.get(name)
-    if factory is None:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="callscope.samplers"):
-            if ep.name == name:
-                factory = _SAMPLERS[name] = ep.load()
-                break
-    if factory is None:
-        raise LookupError(f"no sampler named {name!r}; known: {', '.join(sorted(_SAMPLERS))}")
-    return factory(ratio)
+    return SAMPLERS.get(name)(ratio)

@@ -25,6 +25,13 @@ from ._errors import (
     UnavailableError,
     error_for_code,
 )
+from ._extensions import (
+    ExtensionError,
+    ExtensionPoint,
+    extension,
+    extension_kinds,
+    extension_point,
+)
 from ._frame import Limits
 from ._invocation import CallNext, Interceptor, Invocation
 from ._loop import new_event_loop, run
@@ -46,6 +53,8 @@ __all__ = [
     "Codec",
     "Directory",
     "ErrorCode",
+    "ExtensionError",
+    "ExtensionPoint",
     "Heartbeat",
     "Interceptor",
     "InternalError",
@@ -67,6 +76,9 @@ __all__ = [
     "UnavailableError",
     "add_global_interceptor",
     "error_for_code",
+    "extension",
+    "extension_kinds",
+    "extension_point",
     "get_balancer",
     "get_codec",
     "new_event_loop",

@@ -1,17 +1,18 @@
 """Load balancers pick one provider per attempt; looked up by name.
 
 Built-ins: ``round_robin`` (smooth weighted) and ``random`` (weighted). Add
-others with :func:`register_balancer` or the ``callscope.balancers`` entry points.
+others with ``@rpc.extension("balancers", name)`` or the ``callscope.balancers``
+entry points (:func:`register_balancer` is the same, kept for existing callers).
 """
 
 from __future__ import annotations
 
 import random as _random
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Protocol
 
 from ._directory import Provider
+from ._extensions import extension_point
 from ._invocation import Invocation
 
 __all__ = ["Balancer", "get_balancer", "register_balancer"]
@@ -62,23 +63,16 @@ class RoundRobinBalancer:
         return best
 
 
-_FACTORIES: dict[str, Callable[[], Balancer]] = {
-    "random": RandomBalancer,
-    "round_robin": RoundRobinBalancer,
-}
+BALANCERS = extension_point("balancers")
+BALANCERS.register("random", RandomBalancer)
+BALANCERS.register("round_robin", RoundRobinBalancer)
 
 
 def register_balancer(name: str, factory: Callable[[], Balancer]) -> None:
     """Make a balancer available by name (a class or a zero-argument factory)."""
-    _FACTORIES[name] = factory
+    BALANCERS.register(name, factory, replace=True)
 
 
 def get_balancer(name: str) -> Balancer:
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        for ep in entry_points(group="callscope.balancers", name=name):
-            factory = ep.load()
-            _FACTORIES[name] = factory
-    if factory is None:
-        raise LookupError(f"no balancer {name!r} (known: {', '.join(sorted(_FACTORIES))})")
-    return factory()
+    """A new balancer of the kind registered as ``name`` (each client keeps its own state)."""
+    return BALANCERS.get(name)()

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 import msgpack
 
 from ._errors import BadRequestError
+from ._extensions import ExtensionError, extension_point
 
 __all__ = ["Codec", "JsonCodec", "MsgpackCodec", "get_codec", "register_codec"]
-
-ENTRY_POINT_GROUP = "callscope.codecs"
 
 
 @runtime_checkable
@@ -80,48 +78,48 @@ class JsonCodec:
         return json.loads(data)
 
 
-_BY_NAME: dict[str, Codec] = {}
-_BY_ID: dict[int, Codec] = {}
-_entry_points_loaded = False
+CODECS = extension_point("codecs")
+_BY_ID: dict[int, Codec] = {}  # the wire's index: a frame names its codec by id
 
 
 def register_codec(codec: Codec, *, replace: bool = False) -> Codec:
     """Make ``codec`` available by name and id; refuses to shadow one silently."""
     if not isinstance(codec.id, int) or not 1 <= codec.id <= 255:
-        raise ValueError(f"codec id must be in 1..255, got {codec.id!r}")
+        raise ExtensionError(f"codec id must be in 1..255, got {codec.id!r}")
     if not replace:
-        for existing in (_BY_NAME.get(codec.name), _BY_ID.get(codec.id)):
+        for existing in (CODECS.loaded().get(codec.name), _BY_ID.get(codec.id)):
             if existing is not None and existing is not codec:
-                raise ValueError(
+                raise ExtensionError(
                     f"codec {codec.name!r} (id {codec.id}) clashes with "
                     f"{existing.name!r} (id {existing.id}); pass replace=True to override"
                 )
-    _BY_NAME[codec.name] = codec
+    CODECS.register(codec.name, codec, replace=True)
     _BY_ID[codec.id] = codec
     return codec
 
 
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        factory = ep.load()
-        codec = factory() if isinstance(factory, type) else factory
-        if codec.name not in _BY_NAME:
-            register_codec(codec)
+def _instance(name: str) -> Codec:
+    """An entry point may name a codec class or an instance; either way one instance serves."""
+    found = CODECS.get(name)
+    if isinstance(found, type):
+        found = register_codec(found(), replace=True)
+    elif _BY_ID.get(found.id) is not found:
+        register_codec(found)
+    return found
 
 
 def get_codec(key: str | int) -> Codec:
-    """The codec registered under a name or an id; raises ``LookupError`` if none is."""
-    table: dict[Any, Codec] = _BY_ID if isinstance(key, int) else _BY_NAME
-    codec = table.get(key)
-    if codec is None and not _entry_points_loaded:
-        _load_entry_points()
-        codec = table.get(key)
-    if codec is None:
-        known = ", ".join(sorted(_BY_NAME))
-        raise LookupError(f"no codec {key!r} (known: {known})")
-    return codec
+    """The codec registered under a name or an id; raises :class:`ExtensionError` if none is."""
+    if isinstance(key, int):
+        codec = _BY_ID.get(key)
+        if codec is None:
+            for name in CODECS.names():  # ids are known only once loaded
+                _instance(name)
+            codec = _BY_ID.get(key)
+        if codec is None:
+            raise ExtensionError(f"no codec with id {key}; known: {', '.join(CODECS.names())}")
+        return codec
+    return _instance(key)
 
 
 register_codec(MsgpackCodec())

@@ -8,8 +8,6 @@ or the ``callscope.storage`` entry-point group (an object with ``open_spans(url)
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,7 +31,17 @@ _BUILTIN = {
     "elasticsearch": "storage.elastic",
     "hbase": "storage.hbase",
 }
-_REGISTERED: dict[str, Any] = {}
+
+
+def _backends() -> Any:
+    """The ``storage`` kind of rpc's one extension registry; imported on first use, so
+    ``import storage`` stays light."""
+    from rpc import extension_point
+
+    point = extension_point("storage")
+    for scheme, module in _BUILTIN.items():
+        point.register_lazy(scheme, module)
+    return point
 
 
 class StoreUrl:
@@ -73,20 +81,16 @@ def parse_url(url: str) -> StoreUrl:
 
 def register_backend(scheme: str, backend: Any) -> None:
     """Serve ``scheme://`` URLs with ``backend.open_spans`` and ``backend.open_analytics``."""
-    _REGISTERED[scheme] = backend
+    _backends().register(scheme, backend, replace=True)
 
 
 def _backend(scheme: str) -> Any:
-    if scheme in _REGISTERED:
-        return _REGISTERED[scheme]
-    if scheme in _BUILTIN:
-        return importlib.import_module(_BUILTIN[scheme])
-    for ep in entry_points(group="callscope.storage"):
-        if ep.name == scheme:
-            _REGISTERED[scheme] = ep.load()
-            return _REGISTERED[scheme]
-    known = ", ".join(sorted({*_BUILTIN, *_REGISTERED}))
-    raise BadQuery(f"no storage backend for {scheme}://; known: {known}")
+    from rpc import ExtensionError
+
+    try:
+        return _backends().get(scheme)
+    except ExtensionError as exc:  # this package's errors are StorageErrors (one boundary)
+        raise BadQuery(f"no storage backend for {scheme}://: {exc.message}") from None
 
 
 def open_span_store(url: str = DEFAULT_URL) -> SpanStore:
