@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workdir", help="where the spool and the SQLite store go (default: a temp dir)"
     )
     p.set_defaults(handler=run_demo)
-    p = sub.add_parser("demo-provider", help=argparse.SUPPRESS)
+    p = sub.add_parser("demo-provider")  # internal: no help, so not listed
     p.add_argument("--port", type=int, default=0)
     p.set_defaults(handler=run_provider)
 

@@ -1,0 +1,67 @@
+"""``callscope``'s front door: every command listed once with one line, a version, and
+usage errors that say what to do."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from importlib import metadata
+
+import pytest
+
+from callscope.cli import build_parser, main
+
+
+def _help(capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_help_lists_each_public_command_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys)
+    assert "SUPPRESS" not in text
+    listed = re.findall(r"^    (\S+) +\S.*$", text, flags=re.MULTILINE)
+    assert len(listed) == len(set(listed))
+    for expected in ("demo", "run", "registry", "config", "collector", "trace", "traces", "kpis"):
+        assert expected in listed
+    # every listed command has its help on that line: no continuation lines under it
+    block = text.split("COMMAND\n", 1)[1].split("\n\n", 1)[0]
+    assert all(re.match(r"^    \S+ +\S", line) for line in block.splitlines()), block
+    # internal commands (no help) run but are not listed
+    assert "demo-provider" in _commands() and "demo-provider" not in listed
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"callscope {metadata.version('callscope')}"
+
+
+def test_an_unknown_command_points_to_help_without_naming_internal_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["frobnicate"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown command: 'frobnicate'" in err
+    assert "callscope --help" in err
+    assert "demo-provider" not in err
+
+
+def test_a_bad_value_names_the_command_and_its_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["traces", "--service", "x", "--since", "yesterday"]) == 2
+    err = capsys.readouterr().err
+    assert "--since is a number and a unit" in err
+    assert "callscope traces --help" in err
