@@ -233,8 +233,14 @@ class Server:
     def run(self, ready: Callable[[str], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then stop gracefully (a blocking helper).
 
-        ``ready(address)`` is called once listening (e.g. to print the bound port).
+        ``ready(address)`` is called once listening (e.g. to print the bound port). When
+        the application has not configured :mod:`logging`, logs go to stderr at INFO
+        (logger ``callscope.rpc``: where it listens, handlers' exceptions).
         """
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
         run_until_signalled(
             self.start, self.stop, None if ready is None else lambda: ready(self.address)
         )
@@ -284,6 +290,9 @@ class Server:
                 raise TimeoutError("deadline exceeded on the provider") from None
             raise
         except Exception as exc:
+            tp = inv.attachments.get("traceparent")
+            trace = tp[3:35] if isinstance(tp, str) and len(tp) >= 35 else "-"
+            log.error("%s/%s raised (trace %s)", inv.service, inv.method, trace, exc_info=exc)
             raise error_of(exc) from exc
 
     async def invoke_local(self, inv: Invocation) -> Any:
