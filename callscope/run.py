@@ -1,10 +1,16 @@
-"""``callscope run -- cmd ...``: run a Python program traced, without touching its code."""
+"""``callscope run -- cmd ...``: run a Python program traced, without touching its code.
+
+The command replaces this process (``exec``), as ``opentelemetry-instrument`` and
+``ddtrace-run`` do: a supervisor's SIGTERM, a terminal's SIGINT or a SIGHUP reach the
+program itself, and its exit status (or the signal that ended it) is the one the
+supervisor sees. A wrapper process waiting on a child would have to forward each signal
+and could exit while its child runs on.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 from instrument import environment as env
@@ -41,8 +47,13 @@ def run(args: argparse.Namespace) -> int:
         env.CALLSCOPE_EXPORTER: args.exporter,
     }
     environ = launch_environment(os.environ, settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        return subprocess.call(cmd, env=environ)
+        os.execvpe(cmd[0], cmd, environ)  # returns only when the command cannot start
     except FileNotFoundError:
         print(f"callscope run: command not found: {cmd[0]}", file=sys.stderr)
         return 127
+    except OSError as err:  # not executable, a directory...: the shell's 126
+        print(f"callscope run: cannot run {cmd[0]}: {err.strerror}", file=sys.stderr)
+        return 126
