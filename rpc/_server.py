@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextvars
+import inspect
 import logging
 import ssl as _ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from . import _injvm
 from ._codec import Codec, get_codec
@@ -122,6 +123,7 @@ class Server:
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[ServerConnection] = set()
         self._inflight = 0
+        self._expired = 0
         self._drained: asyncio.Event | None = None
         self.closing = False
         self._codecs: dict[int, Codec] = {}
@@ -141,6 +143,11 @@ class Server:
     @property
     def inflight(self) -> int:
         return self._inflight
+
+    @property
+    def expired(self) -> int:
+        """Calls whose deadline fired on the provider (each answered TIMEOUT unless oneway)."""
+        return self._expired
 
     def add_interceptor(self, interceptor: Interceptor) -> None:
         """Append an interceptor (innermost); the chain is rebuilt once, here."""
@@ -188,7 +195,7 @@ class Server:
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self.loop = loop
-        self._deadlines = Deadlines(loop, _cancel)
+        self._deadlines = Deadlines(loop, _expire)
         if self._injvm:
             for key in self._services:
                 _injvm.publish(key, self)
@@ -347,12 +354,26 @@ class Server:
         return codec
 
 
-def _cancel(task: asyncio.Task[Any]) -> None:
+def _expire(item: tuple[asyncio.Task[None], ServerConnection, Codec, int, bool]) -> None:
+    """A request's deadline came: cancel its handler (which then answers TIMEOUT).
+
+    A task cancelled before its first step never runs its body, so the ``finally``
+    that frees the in-flight slot would never run: such a request ends here.
+    """
+    task, conn, codec, rid, oneway = item
+    conn.server._expired += 1
+    coro = cast(Coroutine[Any, Any, None], task.get_coro())  # _handle's
+    not_started = inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
     task.cancel()
+    if not_started:
+        conn.expired_before_start(codec, rid, oneway)
 
 
 def _run_sync(
-    fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None, deadline: float | None
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any] | None,
+    deadline: float | None,
 ) -> Any:
     if deadline is not None and time.monotonic() >= deadline:
         raise TimeoutError("deadline passed while the call waited for a worker")
@@ -471,7 +492,9 @@ class ServerConnection(Connection):
             # One timer for all calls (see _deadlines); the method turns the
             # cancellation into TIMEOUT (see Server._invoke_method).
             deadlines = server._deadlines  # set while serving
-            deadline_key[0] = deadlines.add(loop.time() + timeout_ms / 1000, task)  # type: ignore[union-attr]
+            deadline_key[0] = deadlines.add(  # type: ignore[union-attr]
+                loop.time() + timeout_ms / 1000, (task, self, codec, rid, oneway)
+            )
 
     def _parse_header(self, codec: Codec, header: bytes) -> tuple[Any, ...]:
         """Validate a request header once: (service, method, version, group, timeout, attachments).
@@ -570,6 +593,12 @@ class ServerConnection(Connection):
             if deadline_key[0]:
                 server._deadlines.discard(deadline_key[0])  # type: ignore[union-attr]
             server._end()
+
+    def expired_before_start(self, codec: Codec, rid: int, oneway: bool) -> None:
+        """End a request whose deadline passed before its handler ran (see ``_expire``)."""
+        self.server._end()
+        if not oneway:
+            self._reply_error(codec, rid, TimeoutError("deadline exceeded on the provider"))
 
     def _body_attachments(self, carried: Any, in_header: dict[str, Any] | None) -> dict[str, Any]:
         """Attachments ride at the end of the body (as Dubbo's do): the header of a traced

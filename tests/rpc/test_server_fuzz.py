@@ -29,9 +29,8 @@ import logging
 import math
 import random
 import socket
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -52,9 +51,10 @@ from rpc._frame import (
     REQUEST,
     RESPONSE,
     VERSION,
-    FrameDecoder,
     pack_frame,
 )
+
+from .live import LOOPS, LoopThread, RawPeer, live_server
 
 T = TypeVar("T")
 
@@ -62,7 +62,6 @@ SERVICE = "fuzz.Echo"
 METHODS = ("echo", "point", "nap")
 TOKEN = "s3cret"
 LIMITS = rpc.Limits(max_frame_size=64 * 1024, max_header_size=8 * 1024, max_attachments=8)
-IO_TIMEOUT = 10.0  # socket timeouts are the OS's: they fire even if the server loop stalls
 MIN_MALFORMED = 10_000
 HYPOTHESIS_CASES = 250
 RESERVED = frozenset({"s", "m", "v", "g", "t", "a", "e", "token"})
@@ -102,66 +101,14 @@ class Echo:
         return seconds
 
 
-# -- a server on its own loop thread ------------------------------------------------
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
-try:
-    import uvloop
-
-    LOOPS["uvloop"] = uvloop.new_event_loop
-except ImportError:  # pragma: no cover
-    pass
-
-
-class LoopThread:
-    """An event loop in a daemon thread; records whatever reaches its exception handler."""
-
-    def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
-        self.loop = factory()
-        self.loop_errors: list[dict[str, Any]] = []
-        self.loop.set_exception_handler(lambda _loop, ctx: self.loop_errors.append(ctx))
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self, servers: Sequence[rpc.Server | None] = ()) -> None:
-        async def shut() -> None:
-            # Cancel first (a stalled call must not hold up stop), then drain and close.
-            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in rest:
-                task.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
-            for server in servers:
-                if server is not None:
-                    await server.stop(grace=1)
-            for _ in range(20):  # let transports finish closing (no timers: they may stall)
-                await asyncio.sleep(0)
-
-        try:
-            self.run(shut(), timeout=15)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            if not self.thread.is_alive():
-                self.loop.close()
-
-
 async def start_server(**options: Any) -> rpc.Server:
     server = rpc.Server("127.0.0.1", 0, limits=LIMITS, injvm=False, **options)
     server.export(Echo())
     return await server.start()
 
 
-@contextlib.contextmanager
-def serving(loop_name: str, **options: Any) -> Iterator[tuple[LoopThread, rpc.Server]]:
-    runner = LoopThread(LOOPS[loop_name])
-    server = None
-    try:
-        server = runner.run(start_server(**options))
-        yield runner, server
-    finally:
-        runner.close([server])
+def serving(loop_name: str, **options: Any) -> contextlib.AbstractContextManager[Any]:
+    return live_server(loop_name, Echo(), limits=LIMITS, **options)
 
 
 class GoodCaller:
@@ -215,54 +162,6 @@ class GoodCaller:
         if self.task is not None:
             await self.task
             self.task = None
-
-
-# -- raw peers --------------------------------------------------------------------
-Frame = tuple[int, int, int, int, bytes, bytes]
-
-
-class RawPeer:
-    """A blocking socket to the server with a frame decoder on what comes back."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-        self.decoder = FrameDecoder()
-        self.frames: collections.deque[Frame] = collections.deque()
-
-    def send(self, data: bytes) -> bool:
-        """False if the server had already closed the connection."""
-        try:
-            self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-        return True
-
-    def recv(self) -> Frame | None:
-        """The next frame, or ``None`` once the server has closed the connection."""
-        while not self.frames:
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            except TimeoutError:
-                wait = self.sock.gettimeout()
-                raise AssertionError(f"server sent nothing for {wait}s") from None
-            if not data:
-                return None
-            self.frames.extend(self.decoder.feed(data))
-        return self.frames.popleft()
-
-    def call(self, codec: rpc.Codec, header: dict[str, Any], args: list[Any], rid: int) -> Any:
-        """One request; its decoded answer (``{"code": ...}`` maps for errors)."""
-        self.send(pack_frame(REQUEST, 0, codec.id, rid, codec.encode(header), codec.encode([args])))
-        while (frame := self.recv()) is not None:
-            if frame[0] == RESPONSE and frame[3] == rid:
-                answer = rpc.get_codec(frame[2]).decode(frame[5])
-                return answer if frame[1] & FLAG_ERROR else {"ok": answer}
-        raise AssertionError("connection closed before the answer")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # -- sources of choices: hypothesis (shrinks) or a seeded Random (cheap volume) -----------

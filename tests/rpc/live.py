@@ -1,0 +1,169 @@
+"""A live server on its own loop thread, and a raw blocking socket to attack it with.
+
+The server's loop runs in a thread so the test thread can use plain sockets (whose
+timeouts are the OS's: they fire even when the server's loop stalls) and measure
+the loop from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar
+
+import rpc
+from rpc._frame import FLAG_ERROR, REQUEST, RESPONSE, FrameDecoder, pack_frame
+
+T = TypeVar("T")
+
+IO_TIMEOUT = 10.0
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+try:
+    import uvloop
+
+    LOOPS["uvloop"] = uvloop.new_event_loop
+except ImportError:  # pragma: no cover
+    pass
+
+Frame = tuple[int, int, int, int, bytes, bytes]
+
+
+class LoopThread:
+    """An event loop in a daemon thread; records whatever reaches its exception handler."""
+
+    def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        self.loop = factory()
+        self.loop_errors: list[dict[str, Any]] = []
+        self.loop.set_exception_handler(lambda _loop, ctx: self.loop_errors.append(ctx))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def until(self, check: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll ``check`` on the loop until it holds (True) or ``timeout`` passes (False)."""
+
+        async def poll() -> bool:
+            end = time.monotonic() + timeout
+            while not check():
+                if time.monotonic() > end:
+                    return False
+                await asyncio.sleep(0.01)
+            return True
+
+        return self.run(poll(), timeout + 10)
+
+    def close(self, servers: Sequence[rpc.Server | None] = ()) -> None:
+        async def shut() -> None:
+            # Cancel first (a stalled call must not hold up stop), then drain and close.
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+            for server in servers:
+                if server is not None:
+                    await server.stop(grace=1)
+            for _ in range(20):  # let transports finish closing (no timers: they may stall)
+                await asyncio.sleep(0)
+
+        try:
+            self.run(shut(), timeout=15)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            if not self.thread.is_alive():
+                self.loop.close()
+
+
+@contextlib.contextmanager
+def live_server(
+    loop_name: str, *services: Any, **options: Any
+) -> Iterator[tuple[LoopThread, rpc.Server]]:
+    """A started server exporting ``services`` on a loop thread; stopped on exit."""
+    runner = LoopThread(LOOPS[loop_name])
+    server = None
+    options.setdefault("injvm", False)
+
+    async def start() -> rpc.Server:
+        made = rpc.Server("127.0.0.1", 0, **options)
+        for svc in services:
+            made.export(svc)
+        return await made.start()
+
+    try:
+        server = runner.run(start())
+        yield runner, server
+    finally:
+        runner.close([server])
+
+
+class RawPeer:
+    """A blocking socket to the server with a frame decoder on what comes back."""
+
+    def __init__(self, port: int, timeout: float = IO_TIMEOUT) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.decoder = FrameDecoder()
+        self.frames: collections.deque[Frame] = collections.deque()
+
+    def send(self, data: bytes) -> bool:
+        """False if the server had already closed the connection."""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+    def recv(self) -> Frame | None:
+        """The next frame, or ``None`` once the server has closed the connection."""
+        while not self.frames:
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            except TimeoutError:
+                wait = self.sock.gettimeout()
+                raise AssertionError(f"server sent nothing for {wait}s") from None
+            if not data:
+                return None
+            self.frames.extend(self.decoder.feed(data))
+        return self.frames.popleft()
+
+    def answers(self, count: int) -> dict[int, Any]:
+        """The next ``count`` responses by request id (errors as ``{"code": ...}`` maps)."""
+        got: dict[int, Any] = {}
+        while len(got) < count:
+            frame = self.recv()
+            if frame is None:
+                raise AssertionError(f"connection closed after {len(got)} of {count} answers")
+            if frame[0] == RESPONSE:
+                answer = rpc.get_codec(frame[2]).decode(frame[5])
+                got[frame[3]] = answer if frame[1] & FLAG_ERROR else {"ok": answer}
+        return got
+
+    def call(self, codec: rpc.Codec, header: dict[str, Any], args: list[Any], rid: int) -> Any:
+        """One request; its decoded answer (``{"code": ...}`` maps for errors)."""
+        self.send(pack_frame(REQUEST, 0, codec.id, rid, codec.encode(header), codec.encode([args])))
+        while (frame := self.recv()) is not None:
+            if frame[0] == RESPONSE and frame[3] == rid:
+                answer = rpc.get_codec(frame[2]).decode(frame[5])
+                return answer if frame[1] & FLAG_ERROR else {"ok": answer}
+        raise AssertionError("connection closed before the answer")
+
+    def closed_by_server(self) -> bool:
+        """Read until EOF (True) or until the socket's timeout passes (False)."""
+        try:
+            while self.recv() is not None:
+                pass
+        except AssertionError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
