@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 
-from ._baggage import decode_baggage, encode_baggage
+from ._baggage import ReceivedBaggage, decode_baggage, encode_baggage
 from ._context import BAGGAGE_KEY, Context
 
 __all__ = [
@@ -109,8 +109,9 @@ def inject_baggage(attachments: dict[str, Any], context: Context) -> None:
     """Put ``context``'s baggage in ``attachments`` (only when there is some): the header
     this service received when its handler changed none of it (see :mod:`._baggage`)."""
     values = context.get(BAGGAGE_KEY)
-    if values:
-        header = encode_baggage(values, context.get(RECEIVED_BAGGAGE_KEY))
+    if isinstance(values, dict) and values:  # what OpenTelemetry's baggage API keeps there
+        received = context.get(RECEIVED_BAGGAGE_KEY)
+        header = encode_baggage(values, received if type(received) is ReceivedBaggage else None)
         if header:
             attachments[BAGGAGE] = header
 
