@@ -512,7 +512,7 @@ class ServerConnection(Connection):
         if attachments is not None and (
             not isinstance(attachments, dict) or len(attachments) > self.limits.max_attachments
         ):
-            raise ProtocolError(
+            raise BadRequestError(
                 f"attachments must be a map of at most {self.limits.max_attachments} entries"
             )
         service = hdr.get(H_SERVICE)
