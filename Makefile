@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 # pyproject.toml, setup.py and the C hot path: a change to any reinstalls (rebuilds the C).
 BUILD   = pyproject.toml setup.py instrument/_hotpath.c
 # The packages mypy checks in `make test` and `make lint`: every package of the product.
-TYPED   = $(wildcard rpc instrument storage collector pipeline dashboard callscope)
+TYPED   = $(wildcard callscope_contract rpc instrument storage collector pipeline dashboard callscope)
 STAMP   = $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench clean

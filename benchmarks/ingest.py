@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from callscope_contract import SpanRecord  # noqa: E402
 from collector import Collector, CollectorConfig, CollectorPool, ensure_topics  # noqa: E402
-from instrument.model import SpanRecord  # noqa: E402
 from storage import SpanStore, TraceQuery, open_analytics_store, open_span_store  # noqa: E402
 
 SERVICES = ["gateway", "orders", "billing", "stock", "users"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from instrument.environment import CALLSCOPE_KAFKA_BOOTSTRAP, CALLSCOPE_SPOOL_DIR
-
-STORE_ENV = "CALLSCOPE_STORE"  # the store URL (default sqlite://callscope.db)
+from callscope_contract import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC
+from callscope_contract.environment import (
+    CALLSCOPE_KAFKA_BOOTSTRAP,
+    CALLSCOPE_SPOOL_DIR,
+    CALLSCOPE_STORE,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,16 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(--spool or CALLSCOPE_SPOOL_DIR, when no Kafka) and OTLP/HTTP POST /v1/traces; "
         "/metrics on the same port.",
     )
-    p.add_argument("--store", default=os.environ.get(STORE_ENV, "sqlite://callscope.db"),
+    p.add_argument("--store", default=os.environ.get(CALLSCOPE_STORE, "sqlite://callscope.db"),
                    help="span store URL: sqlite://PATH, elasticsearch://HOST:PORT, "
                    "hbase://HOST:PORT (env CALLSCOPE_STORE)")  # fmt: skip
     p.add_argument("--analytics", default=None, help="analytics store URL (default: --store)")
     p.add_argument("--kafka", default=os.environ.get(CALLSCOPE_KAFKA_BOOTSTRAP),
                    help="Kafka bootstrap host:port[,...]")  # fmt: skip
     p.add_argument("--group", default="callscope-collector", help="Kafka consumer group")
-    p.add_argument("--spans-topic", default="callscope.spans")
-    p.add_argument("--kpis-topic", default="callscope.kpis")
-    p.add_argument("--dlq-topic", default="callscope.spans.dlq")
+    p.add_argument("--spans-topic", default=SPANS_TOPIC)
+    p.add_argument("--kpis-topic", default=KPIS_TOPIC)
+    p.add_argument("--dlq-topic", default=SPANS_DLQ_TOPIC)
     p.add_argument("--spool", default=None, help="spool root to read (embedded mode)")
     p.add_argument("--dlq-file", default="callscope-dlq.jsonl",
                    help="dead letters without Kafka (JSON lines)")  # fmt: skip

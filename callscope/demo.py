@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rpc
-from instrument import environment
+from callscope_contract import environment
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import rpc
+from callscope_contract import environment
 from rpc.registry import (
     DEFAULT_PORT,
     REGISTRY_URL_ENV,
@@ -26,7 +27,7 @@ from rpc.registry import (
 )
 
 DEFAULT_URL = f"callscope://127.0.0.1:{DEFAULT_PORT}"
-TOKEN_ENV = "CALLSCOPE_REGISTRY_TOKEN"
+TOKEN_ENV = environment.CALLSCOPE_REGISTRY_TOKEN
 """The token ``callscope config`` and ``registry ls`` present to an embedded registry."""
 
 

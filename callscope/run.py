@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from instrument import environment as env
+from callscope_contract import environment as env
 from instrument import launch_environment
 
 

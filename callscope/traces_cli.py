@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-STORE_ENV = "CALLSCOPE_STORE"
+from callscope_contract import environment
+
+STORE_ENV = environment.CALLSCOPE_STORE
 DEFAULT_STORE = "sqlite://callscope.db"
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callscope_contract import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC
 from storage import DEFAULT_URL
 
 __all__ = ["CollectorConfig"]
@@ -24,9 +25,9 @@ class CollectorConfig:
     analytics_url: str | None = None  # default: store_url
     kafka_bootstrap: str | None = None
     group_id: str = "callscope-collector"
-    spans_topic: str = "callscope.spans"
-    kpis_topic: str = "callscope.kpis"
-    dlq_topic: str = "callscope.spans.dlq"
+    spans_topic: str = SPANS_TOPIC
+    kpis_topic: str = KPIS_TOPIC
+    dlq_topic: str = SPANS_DLQ_TOPIC
     session_timeout_ms: int = 10_000
     spool_dir: str | None = None
     dlq_file: str = "callscope-dlq.jsonl"

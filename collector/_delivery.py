@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from instrument.model import KpiSample, SpanRecord
+from callscope_contract import KpiSample, SpanRecord
 from storage import AnalyticsStore, RejectedSpans, SpanStore
 
 from ._config import CollectorConfig

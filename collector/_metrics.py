@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 
-from instrument.model import KpiSample
+from callscope_contract import KpiSample
 
 __all__ = ["CollectorMetrics"]
 

@@ -13,7 +13,7 @@ import binascii
 import json
 from typing import Any
 
-from instrument.model import SpanRecord, ValidationError
+from callscope_contract import SpanRecord, ValidationError
 
 from ._records import Rejection, rejection_for
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from instrument.model import KpiSample, SpanRecord, ValidationError
+from callscope_contract import (
+    KPIS_TOPIC,
+    SPANS_DLQ_TOPIC,
+    SPANS_TOPIC,
+    KpiSample,
+    SpanRecord,
+    ValidationError,
+)
 
 __all__ = [
     "KPIS_TOPIC",
@@ -28,9 +35,6 @@ __all__ = [
     "decode",
 ]
 
-SPANS_TOPIC = "callscope.spans"
-KPIS_TOPIC = "callscope.kpis"
-SPANS_DLQ_TOPIC = "callscope.spans.dlq"
 MAX_MESSAGE_BYTES = 1 << 20
 
 
@@ -81,7 +85,7 @@ def decode(message: Message) -> SpanRecord | KpiSample | Rejection:
 
 
 # orjson parses ~1.5x faster than json here (decoding was ~40% of the collector's time);
-# the checks stay the contract's own (``from_dict`` of instrument.model).
+# the checks stay the contract's own (``from_dict`` of callscope_contract).
 _KINDS: dict[str, type[SpanRecord] | type[KpiSample]] = {
     SPANS_TOPIC: SpanRecord,
     KPIS_TOPIC: KpiSample,

@@ -7,6 +7,8 @@ is :mod:`instrument.model`; every variable is in :mod:`instrument.environment`.
 
 from __future__ import annotations
 
+from callscope_contract import KpiSample, SpanEvent, SpanRecord, ValidationError
+
 from ._exporters import (
     ConsoleExporter,
     Exporter,
@@ -35,7 +37,6 @@ from ._setup import Instrumentation, configure, current
 from ._span import Resource, Span, SpanSink, SpanSite, encode_span
 from ._spool import Spool, SpoolEntry, SpoolReader, open_spool
 from ._tracer import Tracer, TracerProvider
-from .model import KpiSample, SpanEvent, SpanRecord, ValidationError
 
 __all__ = [
     "DEFAULT_LOG_FORMAT",

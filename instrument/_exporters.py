@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from callscope_contract import KpiSample, SpanRecord
 from rpc import extension_point
 
 from ._spool import Spool, SpoolEntry
-from .model import KpiSample, SpanRecord
 
 if TYPE_CHECKING:
     from ._settings import Settings

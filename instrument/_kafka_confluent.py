@@ -16,6 +16,8 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from callscope_contract import KPIS_TOPIC, SPANS_TOPIC
+
 from ._spool import SpoolEntry as Record
 
 __all__ = ["ConfluentKafkaExporter"]
@@ -41,7 +43,7 @@ class ConfluentKafkaExporter:
         self,
         bootstrap: str,
         *,
-        topics: Sequence[str] = ("callscope.spans", "callscope.kpis"),
+        topics: Sequence[str] = (SPANS_TOPIC, KPIS_TOPIC),
         partitions: int = 3,
         **options: Any,
     ) -> None:

@@ -16,8 +16,9 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from callscope_contract import KpiSample
+
 from ._native import hotpath
-from .model import KpiSample
 
 __all__ = ["LATENCY_BOUNDS_MS", "CallStats", "KpiRecorder", "ProcessStats", "quantile"]
 

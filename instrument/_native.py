@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from .environment import CALLSCOPE_NATIVE
+from callscope_contract.environment import CALLSCOPE_NATIVE
 
 __all__ = ["hotpath"]
 

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from opentelemetry import context as otel_context
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
+from callscope_contract import KPIS_TOPIC, SPANS_TOPIC
+
 from ._exporters import Exporter, Record
 from ._kpi import KpiRecorder, ProcessStats
 from ._native import hotpath
@@ -45,8 +47,8 @@ class ExportPipeline:
         exporter: Exporter,
         *,
         spool: Spool | None = None,
-        spans_topic: str = "callscope.spans",
-        kpis_topic: str = "callscope.kpis",
+        spans_topic: str = SPANS_TOPIC,
+        kpis_topic: str = KPIS_TOPIC,
         queue_size: int = 65536,
         flush_interval_s: float = 0.2,
         batch_size: int = 4096,

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import environment as env
+from callscope_contract import KPIS_TOPIC, SPANS_TOPIC
+from callscope_contract import environment as env
 
 __all__ = ["Settings"]
 
@@ -42,8 +43,8 @@ class Settings:
     kafka_bootstrap: str = ""
     kafka_client: str = "auto"  # auto (confluent when installed), confluent, kafka-python
     kafka_options: dict[str, Any] = field(default_factory=dict)  # the client's own settings
-    spans_topic: str = "callscope.spans"
-    kpis_topic: str = "callscope.kpis"
+    spans_topic: str = SPANS_TOPIC
+    kpis_topic: str = KPIS_TOPIC
     sampler: str = "parentbased_traceidratio"
     sample_ratio: float = 1.0
     spool_dir: str = field(default_factory=_default_spool_dir)

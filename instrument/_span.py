@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags, TraceState
 
+from callscope_contract import SCHEMA_VERSION
+
 from ._native import hotpath
-from .model import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from types import TracebackType

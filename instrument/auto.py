@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 
-from . import environment
+from callscope_contract import environment
+
 from ._setup import Instrumentation, configure, current
 
 __all__ = ["instrumentation"]

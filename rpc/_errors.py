@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from callscope_contract import ErrorCode
+
 __all__ = [
     "BadRequestError",
     "BusyError",
@@ -40,21 +42,6 @@ __all__ = [
     "UnavailableError",
     "error_for_code",
 ]
-
-
-class ErrorCode:
-    """Stable error codes (plain strings, so they cross process and language lines)."""
-
-    TIMEOUT = "TIMEOUT"
-    UNAVAILABLE = "UNAVAILABLE"
-    BUSY = "BUSY"
-    NOT_FOUND = "NOT_FOUND"
-    BAD_REQUEST = "BAD_REQUEST"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    PERMISSION_DENIED = "PERMISSION_DENIED"
-    CANCELLED = "CANCELLED"
-    PROTOCOL_ERROR = "PROTOCOL_ERROR"
-    INTERNAL = "INTERNAL"
 
 
 class RpcError(Exception):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from types import TracebackType
 
-from instrument.model import KpiSample
+from callscope_contract import KpiSample
 
 from ._api import AnalyticsTable
 from ._model import CallerStat, DependencyEdge, WeightChange

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
-from instrument.model import SpanRecord
+from callscope_contract import SpanRecord
 
 from ._model import Trace, TraceQuery
 

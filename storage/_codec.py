@@ -14,7 +14,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from instrument.model import SpanEvent, SpanRecord
+from callscope_contract import SpanEvent, SpanRecord
 
 __all__ = [
     "doc_json",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from instrument.model import SpanRecord
+from callscope_contract import SpanRecord
 
 from ._errors import BadQuery
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from instrument.model import SpanRecord
+from callscope_contract import SpanRecord
 
 from ._model import Trace, TraceSummary
 

@@ -1,4 +1,8 @@
-"""The floors of DESIGN.md §2: a package never imports a package on a higher floor."""
+"""The floors of DESIGN.md §2: a package never imports a package on a higher floor.
+
+``callscope_contract`` is the ground floor (DESIGN §3.8): every package may import it and
+it imports none of them; ``tests/contract/test_leaf.py`` checks what importing it loads.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # Highest floor first, as import-linter's layers contract wants them.
-FLOORS = ["callscope", "dashboard", "pipeline", "collector", "storage", "instrument", "rpc"]
+FLOORS = [
+    "callscope",
+    "dashboard",
+    "pipeline",
+    "collector",
+    "storage",
+    "instrument",
+    "rpc",
+    "callscope_contract",
+]
 
 
 def present_packages() -> list[str]:
@@ -18,14 +31,18 @@ def present_packages() -> list[str]:
 
 def test_no_package_imports_a_higher_floor(tmp_path: Path) -> None:
     packages = present_packages()
-    assert "rpc" in packages and "callscope" in packages
+    assert {"callscope_contract", "rpc", "callscope"} <= set(packages)
     listed = "".join(f"\n    {name}" for name in packages)
     config = tmp_path / "importlinter.ini"
     config.write_text(
         f"[importlinter]\nroot_packages ={listed}\n\n"
         "[importlinter:contract:floors]\n"
         "name = Floors of DESIGN.md section 2\n"
-        f"type = layers\nlayers ={listed}\n"
+        f"type = layers\nlayers ={listed}\n\n"
+        "[importlinter:contract:light]\n"
+        "name = storage reads the contract, not instrumentation (DESIGN section 3.8)\n"
+        "type = forbidden\nsource_modules =\n    storage\n"
+        "forbidden_modules =\n    instrument\n"
     )
     lint = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run(

@@ -1,6 +1,6 @@
 """Where the stack keeps its files, and every environment variable it reads or prints.
 
-Each ``CALLSCOPE_*`` name is defined here once; the README lists them.
+Each ``CALLSCOPE_*`` name is defined once, in ``callscope_contract.environment``.
 """
 
 from __future__ import annotations
@@ -9,22 +9,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-STACK_DIR_ENV = "CALLSCOPE_STACK_DIR"
-"""Root of the stack's files: downloads in ``dist/``; configs, data, logs, PIDs in ``run/``.
-Default ``$XDG_CACHE_HOME/callscope/stack`` (``~/.cache/callscope/stack``), outside the repo."""
+from callscope_contract import environment
 
-STACK_KEEP_ENV = "CALLSCOPE_STACK_KEEP"
-"""When ``1``, the pytest fixtures leave the services they started running after the session,
-so the next run starts in seconds."""
-
-STACK_TIMEOUT_ENV = "CALLSCOPE_STACK_TIMEOUT"
-"""Seconds to wait for one service to become ready (default 180: a cold JVM on 2 cores)."""
+STACK_DIR_ENV = environment.CALLSCOPE_STACK_DIR
+STACK_KEEP_ENV = environment.CALLSCOPE_STACK_KEEP
+STACK_TIMEOUT_ENV = environment.CALLSCOPE_STACK_TIMEOUT
 
 # Endpoints, printed by ``callscope stack env`` for clients and tests to read.
-KAFKA_BOOTSTRAP_ENV = "CALLSCOPE_KAFKA_BOOTSTRAP"
-ELASTICSEARCH_URL_ENV = "CALLSCOPE_ELASTICSEARCH_URL"
-HBASE_THRIFT_ENV = "CALLSCOPE_HBASE_THRIFT"
-ZOOKEEPER_ENV = "CALLSCOPE_ZOOKEEPER"
+KAFKA_BOOTSTRAP_ENV = environment.CALLSCOPE_KAFKA_BOOTSTRAP
+ELASTICSEARCH_URL_ENV = environment.CALLSCOPE_ELASTICSEARCH_URL
+HBASE_THRIFT_ENV = environment.CALLSCOPE_HBASE_THRIFT
+ZOOKEEPER_ENV = environment.CALLSCOPE_ZOOKEEPER
 
 HOST = "127.0.0.1"
 """Every service binds here and nowhere else."""

@@ -6,9 +6,11 @@ Every other registry failure reuses the RPC codes (``UNAVAILABLE``, ``NOT_FOUND`
 
 from __future__ import annotations
 
+from callscope_contract import ErrorCode
+
 from .._errors import RpcError
 
-CONFLICT = "CONFLICT"
+CONFLICT = ErrorCode.CONFLICT
 
 
 class ConflictError(RpcError):

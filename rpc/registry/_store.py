@@ -13,6 +13,8 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+from callscope_contract import environment
+
 from ._model import ConfigDocument, Consumer, ServiceInstance
 
 _SCHEMA = """
@@ -117,7 +119,7 @@ class Store:
 
 def default_path() -> Path:
     """``$CALLSCOPE_REGISTRY_DB`` or ``~/.local/state/callscope/registry.db``."""
-    env = os.environ.get("CALLSCOPE_REGISTRY_DB")
+    env = os.environ.get(environment.CALLSCOPE_REGISTRY_DB)
     if env:
         return Path(env)
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")

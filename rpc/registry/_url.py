@@ -14,10 +14,11 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from callscope_contract import environment
+
 from ._api import Registry
 
-REGISTRY_URL_ENV = "CALLSCOPE_REGISTRY"
-"""The registry URL a process uses when none is given (default ``memory://``)."""
+REGISTRY_URL_ENV = environment.CALLSCOPE_REGISTRY
 
 _FLOATS = {"heartbeat", "timeout", "poll_wait", "session_timeout", "connect_timeout"}
 _named_memory: dict[str, Any] = {}

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 from typing import Any
 
-from instrument.model import SpanRecord
+from callscope_contract import SpanRecord
 
 from .._codec import span_to_dict
 from .._model import span_tags

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from instrument.model import SpanRecord
+from callscope_contract import SpanRecord
 
 from .._api import SpanStore
 from .._backends import StoreUrl

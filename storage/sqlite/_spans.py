@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from instrument.model import SpanRecord
+from callscope_contract import SpanRecord
 
 from .._api import SpanStore
 from .._codec import span_from_packed, spans_to_packed
