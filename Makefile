@@ -8,19 +8,36 @@ PY      = $(VENV)/bin/python
 BUILD   = pyproject.toml setup.py instrument/_hotpath.c
 # The packages mypy checks in `make test` and `make lint`: every package of the product.
 TYPED   = $(wildcard callscope_contract rpc instrument storage collector pipeline dashboard callscope)
-STAMP   = $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
+CKSUM   = $(shell cat $(BUILD) | cksum | cut -d' ' -f1)
+STAMP   = $(VENV)/.installed-$(CKSUM)
+# `make demo` needs only the runtime (no test toolchain): its own stamp. A dev install
+# (`make test`) holds the runtime too, so the demo uses that one when it is there.
+RUNTIME = $(VENV)/.runtime-$(CKSUM)
+# setuptools' build-time notices (an editable install, ...) are not the user's business.
+QUIET_PIP = PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): $(BUILD)
 	@sh deploy/c-compiler.sh $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(QUIET_PIP) --upgrade pip
+	$(QUIET_PIP) -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/callscope demo
+$(RUNTIME): $(BUILD)
+	@echo "make demo [1/3]: checking for a C compiler (tracing's C hot path)"
+	@sh deploy/c-compiler.sh $(PYTHON)
+	@echo "make demo [2/3]: installing callscope and its runtime dependencies into $(VENV)" \
+		"(about a minute the first time) ..."
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(QUIET_PIP) --upgrade pip
+	@$(QUIET_PIP) -e .
+	@rm -f $(VENV)/.runtime-* && touch $(RUNTIME)
+
+demo: $(if $(wildcard $(STAMP)),$(STAMP),$(RUNTIME))
+	@echo "make demo [3/3]: $(VENV)/bin/callscope demo"
+	@$(VENV)/bin/callscope demo
 
 test: $(STAMP)
 	@sh deploy/chromium.sh

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "callscope.registry_cli",
     "callscope.collector_cli",
     "callscope.traces_cli",
+    "callscope.services_cli",
     "callscope.stack.cli",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import rpc
 from callscope_contract import environment
+
+from ._shell import activate_command, callscope_command
 
 
 @dataclass
@@ -61,15 +64,22 @@ class ShopApi:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run a provider and a consumer and print the calls")
-    p.add_argument("--calls", type=int, default=20, help="how many calls the consumer makes")
-    p.add_argument(
-        "--workdir", help="where the spool and the SQLite store go (default: a temp dir)"
-    )
+    p = sub.add_parser("demo", help="run a provider and a consumer, trace the calls, show a trace")
+    p.add_argument("--calls", type=_positive_int, default=20, help="calls the consumer makes")
+    p.add_argument("--workdir", help="where the spool and the SQLite store go (kept; default: "
+                   "a temporary directory, removed at the end unless --keep)")  # fmt: skip
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.set_defaults(handler=run_demo)
     p = sub.add_parser("demo-provider")  # internal: no help, so not listed
     p.add_argument("--port", type=int, default=0)
     p.set_defaults(handler=run_provider)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"between 1 and 1000000, not {value}")
+    return value
 
 
 def run_provider(args: argparse.Namespace) -> int:
@@ -83,8 +93,23 @@ def run_provider(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Provider and consumer, traced to the local spool; the collector files the spans
-    into SQLite; the newest trace is printed: the whole loop on embedded defaults."""
+    into SQLite; the newest trace is printed: the whole loop on embedded defaults.
+
+    A temporary working directory is removed at the end (even on Ctrl-C) unless ``--keep``;
+    a ``--workdir`` the user named is always kept."""
+    keep = args.keep or args.workdir is not None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="callscope-demo-"))
+    try:
+        code = _run_in(workdir, args.calls)
+        if code == 0:
+            _closing_hint(workdir, keep)
+        return code
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_in(workdir: Path, calls: int) -> int:
     spool = workdir / "spool"
     embedded = {environment.CALLSCOPE_SPOOL_DIR: str(spool), "PYTHONUNBUFFERED": "1"}
     base_env = {k: v for k, v in os.environ.items() if k != environment.CALLSCOPE_KAFKA_BOOTSTRAP}
@@ -99,22 +124,36 @@ def run_demo(args: argparse.Namespace) -> int:
         assert provider.stdout is not None
         address = provider.stdout.readline().strip()
         if not address:
-            print("callscope demo: the provider did not start", file=sys.stderr)
+            msg = "the provider process did not start; its error is printed above"
+            print(f"callscope demo: {msg}", file=sys.stderr)
             return 1
         os.environ.pop(environment.CALLSCOPE_KAFKA_BOOTSTRAP, None)
         os.environ.update({**embedded, environment.CALLSCOPE_SERVICE_NAME: "demo-consumer"})
         import instrument.auto
 
         print(f"provider pid {provider.pid} serving demo.Shop on {address}")
-        print(f"consumer pid {os.getpid()} calling it {args.calls} times:\n")
-        _call_the_shop(address, args.calls)
+        print(f"consumer pid {os.getpid()} calling it {calls} times:\n")
+        _call_the_shop(address, calls)
         if instrument.auto.instrumentation is not None:
             instrument.auto.instrumentation.force_flush(10)
     finally:
         provider.terminate()  # a graceful stop: it drains, then flushes its spans at exit
         provider.wait(timeout=15)
-    _collect_and_show(workdir, expected_spans=2 * args.calls)
-    return 0
+    return _collect_and_show(workdir, expected_spans=2 * calls)
+
+
+def _closing_hint(workdir: Path, kept: bool) -> None:
+    command = callscope_command()
+    url = f"sqlite://{workdir / 'spans.db'}"
+    if kept:
+        print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite); browse them with")
+        print(f"  {command} traces --store {url} --service demo-consumer")
+        print(f"  {command} services --store {url}")
+    else:
+        print(f"\nthe demo's files are removed; `{command} demo --keep` keeps them to browse with "
+              f"`{command} traces`")  # fmt: skip
+    if command != "callscope":
+        print(f"(or activate the environment, `{activate_command()}`, and type `callscope`)")
 
 
 def _call_the_shop(address: str, calls: int) -> None:
@@ -145,7 +184,9 @@ def _call_the_shop(address: str, calls: int) -> None:
     )
 
 
-def _collect_and_show(workdir: Path, expected_spans: int) -> None:
+def _collect_and_show(workdir: Path, expected_spans: int) -> int:
+    from tqdm import tqdm
+
     from collector import Collector, CollectorConfig
     from storage import TraceQuery, open_span_store, tree_lines
 
@@ -160,21 +201,24 @@ def _collect_and_show(workdir: Path, expected_spans: int) -> None:
             otlp=False,
         )
     ).start()
-    store = open_span_store(url)
-    try:
-        deadline = time.monotonic() + 30
-        while store.count() < expected_spans and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        collector.stop()
-    print(f"collector: {store.count()} spans stored (expected {expected_spans})")
-    traces = store.find_traces(TraceQuery("demo-consumer", limit=1))
+    with open_span_store(url) as store:
+        try:
+            with tqdm(total=expected_spans, desc="spans stored", unit="span", disable=None) as bar:
+                deadline = time.monotonic() + 30
+                while (stored := store.count()) < expected_spans and time.monotonic() < deadline:
+                    bar.update(stored - bar.n)
+                    time.sleep(0.2)
+                bar.update(stored - bar.n)
+        finally:
+            collector.stop()
+        print(f"collector: {store.count()} spans stored (expected {expected_spans})")
+        traces = store.find_traces(TraceQuery("demo-consumer", limit=1))
     if not traces:
-        print("no trace found", file=sys.stderr)
-        return
+        print("callscope demo: no trace was stored; the collector's log above says why",
+              file=sys.stderr)  # fmt: skip
+        return 1
     trace = traces[0]
     print(f"\nnewest trace {trace.trace_id}, {trace.duration_us / 1000:.3f} ms:")
     for line in tree_lines(trace):
         print(f"  {line}")
-    print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite); browse them with")
-    print(f"  callscope traces --store {url} --service demo-consumer")
+    return 0

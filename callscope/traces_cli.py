@@ -20,11 +20,13 @@ from typing import Any
 
 from callscope_contract import environment
 
+from ._shell import callscope_command
+from ._table import table_lines
+
 STORE_ENV = environment.CALLSCOPE_STORE
 DEFAULT_STORE = "sqlite://callscope.db"
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ROW = "{:<19}  {:<21} {:<16} {:<8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,14 +113,26 @@ def _traces(args: argparse.Namespace) -> int:
     )
     with open_span_store(args.store) as store:
         traces = store.find_traces(query)
+        known = [] if traces else store.services()
     for trace in traces:
         if args.json:
             print(json.dumps(_summary_dict(trace)))
         else:
             print(summary_line(trace.summary()))
     if not traces and not args.json:
-        print(f"no traces of {args.service!r} match in {args.store}", file=sys.stderr)
+        print(_no_traces(args.service, args.store, known), file=sys.stderr)
     return 0
+
+
+def _no_traces(service: str, store: str, known: list[str]) -> str:
+    """Why a search found nothing, and what to try instead."""
+    if not known:
+        return (f"no traces in {store}: it holds no spans yet (is `{callscope_command()} collector "
+                f"--store {store}` running, and are services traced?)")  # fmt: skip
+    if service not in known:
+        return (f"no service {service!r} in {store}; it knows: {', '.join(known)} "
+                f"(`{callscope_command()} services --store {store}`)")  # fmt: skip
+    return f"no traces of {service!r} match in {store} (try fewer filters or a longer --since)"
 
 
 def _kpis(args: argparse.Namespace) -> int:
@@ -140,14 +154,13 @@ def _kpis(args: argparse.Namespace) -> int:
         return 0
     header = ("window (UTC)", "instance", "method", "role", "calls", "errors", "qps",
               "p50 ms", "p95 ms", "p99 ms", "in-flight")  # fmt: skip
-    print(_ROW.format(*header))
-    for s in samples:
-        latency = s.latency_ms
-        print(_ROW.format(
-            _utc(s.window_start_us), s.instance[:21], s.method[:16], s.role, s.count, s.errors,
-            f"{s.qps:.1f}", *(f"{latency.get(q, 0):.3f}" for q in ("p50", "p95", "p99")),
-            s.in_flight,
-        ))  # fmt: skip
+    rows = [
+        (_utc(s.window_start_us), s.instance, s.method or "-", s.role, s.count, s.errors,
+         f"{s.qps:.1f}", *(f"{s.latency_ms.get(q, 0):.3f}" for q in ("p50", "p95", "p99")),
+         s.in_flight)
+        for s in samples
+    ]  # fmt: skip
+    print("\n".join(table_lines(header, rows, right=range(4, 11))))
     return 0
 
 

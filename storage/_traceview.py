@@ -126,16 +126,29 @@ def _next_on_path(
 
 
 def tree_lines(trace: Trace) -> list[str]:
-    """One line per span, children indented under their parent (the CLI's tree)."""
-    lines = []
-    for node in span_tree(trace):
-        span = node.span
-        status = span.status if not span.error_code else f"{span.status} {span.error_code}"
-        lines.append(
-            f"{'  ' * node.depth}{span.kind:<6} {span.name:<20} "
-            f"{span.service:<14} {span.duration_us / 1000:7.3f} ms  {status}"
+    """One line per span, children indented under their parent (the CLI's tree).
+
+    Columns (kind and name, service, duration, status) are as wide as the trace's
+    longest entry, so they line up whatever the names' lengths and the tree's depth.
+    """
+    nodes = span_tree(trace)
+    if not nodes:
+        return []
+    kind_w = max(len(n.span.kind) for n in nodes)
+    rows = [
+        (
+            f"{'  ' * n.depth}{n.span.kind:<{kind_w}} {n.span.name}",
+            n.span.service,
+            f"{n.span.duration_us / 1000:.3f} ms",
+            n.span.status if not n.span.error_code else f"{n.span.status} {n.span.error_code}",
         )
-    return lines
+        for n in nodes
+    ]
+    label_w, service_w, duration_w = (max(len(r[i]) for r in rows) for i in range(3))
+    return [
+        f"{label:<{label_w}}  {service:<{service_w}}  {duration:>{duration_w}}  {status}"
+        for label, service, duration, status in rows
+    ]
 
 
 def summary_line(summary: TraceSummary) -> str:

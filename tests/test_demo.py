@@ -1,22 +1,56 @@
-"""`make demo`'s job: provider and consumer processes, traced through the spool into SQLite."""
+"""`make demo`'s job: provider and consumer processes, traced through the spool into SQLite;
+the hints it prints work when pasted, and it leaves nothing behind unless asked."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 
-def test_demo_runs_the_whole_embedded_loop(tmp_path: Path) -> None:
+def _demo(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "callscope", "demo", "--calls", "4", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "callscope", "demo", "--calls", "4", *argv],
         capture_output=True,
         text=True,
         timeout=90,
+        cwd=cwd,
+        env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    return done.stdout
+
+
+def test_demo_runs_the_whole_embedded_loop_and_its_hints_work(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    out = _demo("--workdir", str(workdir), cwd=tmp_path)
     assert "#4" in out and "NOT_FOUND: no such item 'scones'" in out
     assert "8 spans stored (expected 8)" in out
-    assert "CLIENT demo.Shop/order" in out and "SERVER demo.Shop/order" in out
-    assert (tmp_path / "spans.db").is_file()
+    lines = out.splitlines()
+    tree = [line.split()[:2] for line in lines if line.startswith(("  CLIENT", "    SERVER"))]
+    assert tree == [["CLIENT", "demo.Shop/order"], ["SERVER", "demo.Shop/order"]]
+    assert (workdir / "spans.db").is_file()  # a --workdir is the user's: kept
+    hints = [line.strip() for line in lines if " --store sqlite://" in line]
+    assert len(hints) == 2
+    # pasted into a shell whose PATH lacks the venv, as after a plain `make demo`
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}
+    for hint in hints:
+        argv = shlex.split(hint)
+        assert argv[0] != "callscope"
+        shown = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=bare)
+        assert shown.returncode == 0, hint + shown.stderr
+        assert "demo-consumer" in shown.stdout or "demo.Shop/order" in shown.stdout
+
+
+def test_demo_removes_its_temporary_directory_unless_kept(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    out = _demo(cwd=tmp_path, env=env)
+    assert list(temp.iterdir()) == []
+    assert "demo --keep" in out
+    _demo("--keep", cwd=tmp_path, env=env)
+    (kept,) = temp.iterdir()
+    assert (kept / "spans.db").is_file()

@@ -110,3 +110,54 @@ def test_kpis_print_the_recent_windows_of_a_service(store_url: str, capsys) -> N
     assert counts == [120]
     assert main(["kpis", "--service", "nobody", "--store", store_url]) == 0
     assert "no KPI samples" in capsys.readouterr().err
+
+
+def test_an_unknown_service_lists_the_known_ones(store_url: str, capsys) -> None:
+    assert main(["traces", "--service", "orders", "--store", store_url]) == 0
+    assert "holds no spans yet" in capsys.readouterr().err
+    with open_span_store(store_url) as store:
+        store.write_spans([span(service="orders"), span(service="a-very-long-payment-service")])
+    assert main(["traces", "--service", "ordres", "--store", store_url]) == 0
+    err = capsys.readouterr().err
+    assert "no service 'ordres'" in err
+    assert "it knows: a-very-long-payment-service, orders" in err and "services --store" in err
+
+
+def test_services_of_a_store_align_whatever_the_name_lengths(store_url: str, capsys) -> None:
+    long = "inventory-reservation-service-eu-west"
+    with open_span_store(store_url) as store:
+        store.write_spans([span(service="gw", name="gw/checkout"),
+                           span(service=long, name="Stock/reserve"),
+                           span(service=long, name="Stock/release")])  # fmt: skip
+    assert main(["services", "--store", store_url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"store {store_url}:"
+    header, *rows = lines[1:]
+    assert header.split() == ["SERVICE", "OPERATIONS", "NAMES"]
+    assert rows[0].split() == ["gw", "1", "gw/checkout"]
+    assert rows[1].split() == [long, "2", "Stock/release,", "Stock/reserve"]
+    assert rows[0].index("gw/checkout") == rows[1].index("Stock/release")  # names line up
+    assert rows[0].index("1 ") == rows[1].index("2 ")  # counts right-aligned
+    assert main(["services", "--store", store_url, "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["service"] for r in records] == ["gw", long]
+
+
+def test_services_of_an_empty_store_say_what_to_check(store_url: str, capsys) -> None:
+    assert main(["services", "--store", store_url]) == 1
+    assert "is the collector writing to it?" in capsys.readouterr().err
+
+
+def test_services_of_a_registry_list_their_instances(capsys) -> None:
+    from rpc.registry import ServiceInstance, connect
+
+    registry = connect("memory://services-cli")
+    registry.register(ServiceInstance("orders.OrderService", "10.0.0.7:7001"))
+    registry.register(ServiceInstance("orders.OrderService", "10.0.0.8:7001"))
+    try:
+        assert main(["services", "--registry", "memory://services-cli"]) == 0
+    finally:
+        registry.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "registry memory://services-cli:"
+    assert lines[2].split() == ["orders.OrderService", "2", "10.0.0.7:7001,", "10.0.0.8:7001"]

@@ -76,6 +76,22 @@ def test_summary_and_text_lines() -> None:
     )
 
 
+def test_tree_columns_line_up_whatever_the_names_lengths_and_depth() -> None:
+    t = trace_id()
+    root = span(t, service="gw", name="g/a", kind="CLIENT", duration_us=123_456_789)
+    mid = span(t, service="a-rather-long-service-name", name="orders.OrderService/create",
+               parent=root.span_id, start_us=BASE_US + 1, duration_us=1500)  # fmt: skip
+    leaf = span(t, service="db", name="x" * 60, kind="INTERNAL", parent=mid.span_id,
+                start_us=BASE_US + 2, duration_us=7, status="ERROR")  # fmt: skip
+    lines = tree_lines(_trace(root, mid, leaf))
+    assert len(lines) == 3
+    # the service column starts, and the duration column ends, at one offset on every line
+    services = [line.index(s) for line, s in zip(lines, ["gw", "a-rather", "db"], strict=True)]
+    ends = [line.index(" ms") for line in lines]
+    assert len(set(services)) == 1 and len(set(ends)) == 1, lines
+    assert lines[2].endswith("ms  ERROR TIMEOUT")
+
+
 def test_compare_marks_paths_present_in_one_trace_or_more_often() -> None:
     a, b = trace_id(), trace_id()
     ra = span(a, service="gw", name="checkout")
