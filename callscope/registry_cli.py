@@ -18,6 +18,7 @@ from callscope_contract import environment
 from rpc.registry import (
     DEFAULT_PORT,
     REGISTRY_URL_ENV,
+    Quotas,
     RegistryServer,
     connect,
     default_db_path,
@@ -74,6 +75,12 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens", type=Path, help="JSON file of tokens and their grants")
     p.add_argument("--tls-cert", type=Path, help="serve TLS: certificate chain (PEM)")
     p.add_argument("--tls-key", type=Path, help="serve TLS: the certificate's private key (PEM)")
+    defaults = Quotas()
+    for name in defaults.__dataclass_fields__:
+        flag = "--max-" + name.replace("_", "-")
+        default = getattr(defaults, name)
+        p.add_argument(flag, type=int, default=default, dest=name,
+                       help=f"quota (default {default}); past it: RESOURCE_EXHAUSTED")  # fmt: skip
 
 
 def _client_options(p: argparse.ArgumentParser) -> None:
@@ -103,8 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
         if not (args.tls_cert and args.tls_key):
             raise ValueError("--tls-cert and --tls-key go together")
         options["ssl"] = server_tls(str(args.tls_cert), str(args.tls_key))
+    quotas = Quotas(**{name: getattr(args, name) for name in Quotas.__dataclass_fields__})
     server = RegistryServer(
-        args.db or default_db_path(), args.host, args.port, tokens=tokens, **options
+        args.db or default_db_path(), args.host, args.port, tokens=tokens, quotas=quotas, **options
     )
     server.run(ready=lambda address: print(f"callscope registry on {address}", flush=True))
     return 0

@@ -12,6 +12,7 @@ same words) and a ``retriable`` flag that cluster strategies read::
     ├── BadRequestError        BAD_REQUEST
     ├── UnauthenticatedError   UNAUTHENTICATED
     ├── PermissionDeniedError  PERMISSION_DENIED
+    ├── ResourceExhaustedError RESOURCE_EXHAUSTED (a quota of the caller's is used up)
     ├── CancelledError         CANCELLED
     ├── ProtocolError          PROTOCOL_ERROR     (a malformed frame; closes that connection)
     └── InternalError          INTERNAL           (an unexpected exception in the provider)
@@ -36,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ProtocolError",
+    "ResourceExhaustedError",
     "RpcError",
     "TimeoutError",
     "UnauthenticatedError",
@@ -113,6 +115,12 @@ class PermissionDeniedError(RpcError):
     code = ErrorCode.PERMISSION_DENIED
 
 
+class ResourceExhaustedError(RpcError):
+    """A per-caller quota is used up (not retriable: retrying alone frees nothing)."""
+
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
 class CancelledError(RpcError):
     code = ErrorCode.CANCELLED
 
@@ -137,6 +145,7 @@ _BY_CODE: dict[str, type[RpcError]] = {
         BadRequestError,
         UnauthenticatedError,
         PermissionDeniedError,
+        ResourceExhaustedError,
         CancelledError,
         ProtocolError,
         InternalError,

@@ -16,15 +16,28 @@ from ._errors import CONFLICT, ConflictError
 from ._memory import MemoryRegistry
 from ._model import ConfigDocument, Consumer, ServiceInstance
 from ._publish import Publication, publish
+from ._quotas import Quotas
 from ._server import DEFAULT_PORT, RegistryServer
 from ._state import validate_document
 from ._store import default_path as default_db_path
 from ._url import REGISTRY_URL_ENV, client_tls, connect, server_tls
+from ._validate import (
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_STRING_LENGTH,
+)
 from ._zookeeper import ZooKeeperRegistry
 
 __all__ = [
     "CONFLICT",
     "DEFAULT_PORT",
+    "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_KEYS",
+    "MAX_METADATA_KEY_LENGTH",
+    "MAX_METADATA_STRING_LENGTH",
     "REGISTRY_URL_ENV",
     "ConfigDocument",
     "ConflictError",
@@ -33,6 +46,7 @@ __all__ = [
     "MemoryRegistry",
     "Principal",
     "Publication",
+    "Quotas",
     "Registry",
     "RegistryDirectory",
     "RegistryServer",

@@ -44,6 +44,14 @@ class Principal:
         mode = self.mode(namespace)
         return mode == WRITE or (mode == READ and not write)
 
+    def reaches(self, namespace: str) -> bool:
+        """Does any grant (read or write) cover ``namespace`` or something below it?"""
+        namespace = namespace.strip("/")
+        return any(
+            _covers(prefix, namespace) or prefix.strip("/").startswith(namespace + "/")
+            for prefix in self.grants
+        )
+
     def check(self, namespace: str, write: bool) -> None:
         if not self.can(namespace, write):
             what = "write" if write else "read"

@@ -4,7 +4,9 @@ One session per client, renewed every ``heartbeat`` seconds; everything
 registered is re-registered by itself when the registry lost the session (a
 restart without its database, an expiry during a pause). Changes arrive by a
 long poll; while the registry is unreachable nothing is pushed, so consumers keep
-their last lists.
+their last lists. Each changed service and document is fetched in its own call
+(its own frame): one that cannot be fetched is retried on the next poll and never
+holds back the others.
 """
 
 from __future__ import annotations
@@ -25,13 +27,28 @@ from .._sync import Client
 from ._api import ConfigListener, InstancesListener
 from ._errors import lift
 from ._listeners import Listeners, deliver
-from ._model import ConfigDocument, Consumer, ServiceInstance, check_key, check_name
-from ._service import SERVICE_NAME
+from ._model import (
+    ConfigDocument,
+    Consumer,
+    ServiceInstance,
+    check_key,
+    check_name,
+    validate_instance,
+)
+from ._service import MAX_WAIT, SERVICE_NAME
+from ._sessions import MAX_INTERVAL, MIN_INTERVAL
 from ._state import validate_document
+from ._validate import check_number
 
 log = logging.getLogger("callscope.registry")
 
 _DOWN = (UnavailableError, TimeoutError)
+_FETCHES = 16  # calls in flight while applying one change feed
+_SECONDS = {
+    "heartbeat": (MIN_INTERVAL, MAX_INTERVAL),
+    "timeout": (0.001, 3600.0),
+    "poll_wait": (0.0, MAX_WAIT),
+}
 
 
 class EmbeddedRegistry:
@@ -47,6 +64,12 @@ class EmbeddedRegistry:
         poll_wait: float = 10.0,
         ssl: ssl_.SSLContext | None = None,
     ) -> None:
+        for name, value in (("heartbeat", heartbeat), ("timeout", timeout),
+                            ("poll_wait", poll_wait)):  # fmt: skip
+            try:
+                check_number(value, name, *_SECONDS[name])
+            except RpcError as err:
+                raise ValueError(err.message) from None
         self.address = address
         self.heartbeat = heartbeat
         self._timeout = timeout
@@ -72,6 +95,7 @@ class EmbeddedRegistry:
         self._pushes = 0
         self._epoch = ""
         self._revision = 0
+        self._stale: set[str] = set()  # "s:<service>" / "c:<key>" whose fetch failed
         self._closed = False
         self._watch_wanted = asyncio.Event()
         self._tasks = [
@@ -145,10 +169,10 @@ class EmbeddedRegistry:
                 await self._watch_wanted.wait()
                 continue
             try:
+                wait = min(self._poll_wait, 0.5) if self._stale else self._poll_wait
                 feed = await self._call(
-                    "watch", self._epoch, self._revision, self._poll_wait,
-                    timeout=self._poll_wait + self._timeout,
-                )  # fmt: skip
+                    "watch", self._epoch, self._revision, wait, timeout=wait + self._timeout
+                )
                 await self._apply(feed)
                 failures = 0
             except RpcError as err:
@@ -161,15 +185,27 @@ class EmbeddedRegistry:
         if not feed["reset"]:
             services = [s for s in feed["services"] if s in self._services]
             keys = [k for k in feed["config"] if k in self._config]
-        if services:
-            found = await self._call("lookup_many", services)
-            for name, items in found.items():
-                self._push_instances(name, [ServiceInstance.from_dict(i) for i in items])
-        if keys:
-            docs = await self._call("get_many_config", keys)
-            for key, doc in docs.items():
-                self._push_config(key, ConfigDocument.from_dict(doc) if doc else None)
+        names = {"s:" + s for s in services} | {"c:" + k for k in keys}
+        names |= {
+            n for n in self._stale if n[2:] in (self._services if n[0] == "s" else self._config)
+        }
         self._epoch, self._revision = feed["epoch"], feed["revision"]
+        gate = asyncio.Semaphore(_FETCHES)
+        failed = await asyncio.gather(*(self._refresh(name, gate) for name in sorted(names)))
+        self._stale = {name for name, bad in zip(sorted(names), failed, strict=True) if bad}
+
+    async def _refresh(self, name: str, gate: asyncio.Semaphore) -> bool:
+        """Fetch and push one service or document; returns whether it failed."""
+        try:
+            async with gate:
+                if name[0] == "s":
+                    self._push_instances(name[2:], await self._fetch_instances(name[2:]))
+                else:
+                    self._push_config(name[2:], await self._fetch_config(name[2:]))
+            return False
+        except Exception as err:  # one name's failure is that name's alone
+            log.warning("fetching %s from %s failed (%s); retrying", name[2:], self.address, err)
+            return True
 
     def _push_instances(self, service: str, instances: list[ServiceInstance]) -> None:
         marker = sorted(repr(i.to_dict()) for i in instances)
@@ -189,6 +225,7 @@ class EmbeddedRegistry:
     # -- providers ----------------------------------------------------------
     def register(self, instance: ServiceInstance) -> None:
         """Register now, or, while the registry is down, as soon as it is back."""
+        validate_instance(instance)  # never remember what the registry would refuse
         self._registered[instance.key] = instance
         try:
             self._run(self._with_session("register", instance.to_dict()))
@@ -201,7 +238,8 @@ class EmbeddedRegistry:
     def unregister(self, instance: ServiceInstance) -> None:
         self._registered.pop(instance.key, None)
         if self._session is not None:
-            self._run(self._call("unregister", self._session, instance.service, instance.id))
+            with contextlib.suppress(NotFoundError):  # the session ended: so did the instance
+                self._run(self._call("unregister", self._session, instance.service, instance.id))
 
     def lookup(self, service: str) -> list[ServiceInstance]:
         return self._run(self._fetch_instances(service))  # type: ignore[no-any-return]
@@ -234,7 +272,7 @@ class EmbeddedRegistry:
         return unsubscribe
 
     async def _fetch_instances(self, service: str) -> list[ServiceInstance]:
-        return [ServiceInstance.from_dict(i) for i in await self._call("lookup", service)]
+        return parse_instances(service, await self._call("lookup", service))
 
     async def _fetch_config(self, key: str) -> ConfigDocument | None:
         doc = await self._call("get_config", key)
@@ -297,3 +335,14 @@ class EmbeddedRegistry:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def parse_instances(service: str, items: Any) -> list[ServiceInstance]:
+    """The valid instances of a lookup; one malformed entry is skipped, not fatal to all."""
+    out = []
+    for item in items if isinstance(items, list) else ():
+        try:
+            out.append(ServiceInstance.from_dict(item))
+        except RpcError as err:
+            log.warning("ignoring a malformed instance of %s: %s", service, err)
+    return out

@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import BadRequestError
+from ._validate import check_address, check_int, check_metadata, check_number, check_text
 
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 MAX_KEY_LENGTH = 512
 MAX_DOCUMENT_BYTES = 1 << 20
-MAX_METADATA_ENTRIES = 64
+MAX_WEIGHT = 1_000_000
+MAX_PID = (1 << 32) - 1
+START_TIME_SKEW = 86_400.0
+"""How far in the future (seconds, by the checker's clock) a ``start_time`` may lie."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,37 +67,37 @@ class ServiceInstance:
 
     @staticmethod
     def from_dict(data: Any) -> ServiceInstance:
-        """Rebuild (and validate) an instance from its wire form."""
+        """Rebuild (and validate) an instance from its wire form; no value is coerced."""
         if not isinstance(data, dict):
             raise BadRequestError("an instance must be a map")
-        try:
-            instance = ServiceInstance(
-                service=str(data["service"]),
-                address=str(data["address"]),
-                version=str(data.get("version", "")),
-                group=str(data.get("group", "")),
-                weight=int(data.get("weight", 100)),
-                metadata=dict(data.get("metadata") or {}),
-                pid=int(data.get("pid", 0)),
-                start_time=float(data.get("start_time", 0.0)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadRequestError(f"bad instance: {exc!r}") from None
+        if "service" not in data or "address" not in data:
+            raise BadRequestError("an instance needs a service and an address")
+        instance = ServiceInstance(
+            service=data["service"],
+            address=data["address"],
+            version=data.get("version", ""),
+            group=data.get("group", ""),
+            weight=data.get("weight", 100),
+            metadata=data.get("metadata") or {},
+            pid=data.get("pid", 0),
+            start_time=data.get("start_time", 0.0),
+        )
         validate_instance(instance)
         return instance
 
 
 def validate_instance(instance: ServiceInstance) -> None:
+    """Every field of the right type and within its limit (see :mod:`._validate`)."""
     check_name(instance.service, "service")
-    host, sep, port = instance.address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise BadRequestError(f"bad address {instance.address!r}: expected host:port")
+    check_address(instance.address)
+    check_text(instance.version, "version")
+    check_text(instance.group, "group")
     if "#" in instance.version or "#" in instance.group:
         raise BadRequestError("version and group may not contain '#'")
-    if not 0 <= instance.weight <= 1_000_000:
-        raise BadRequestError(f"weight {instance.weight} out of range 0..1000000")
-    if len(instance.metadata) > MAX_METADATA_ENTRIES:
-        raise BadRequestError(f"at most {MAX_METADATA_ENTRIES} metadata entries")
+    check_int(instance.weight, "weight", 0, MAX_WEIGHT)
+    check_int(instance.pid, "pid", 0, MAX_PID)
+    check_number(instance.start_time, "start_time", 0.0, time.time() + START_TIME_SKEW)
+    check_metadata(instance.metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +115,15 @@ class Consumer:
     def from_dict(data: Any) -> Consumer:
         if not isinstance(data, dict) or "service" not in data or "id" not in data:
             raise BadRequestError("a consumer must be a map with service and id")
-        check_name(str(data["service"]), "service")
-        return Consumer(str(data["service"]), str(data["id"]), dict(data.get("metadata") or {}))
+        consumer = Consumer(data["service"], data["id"], data.get("metadata") or {})
+        validate_consumer(consumer)
+        return consumer
+
+
+def validate_consumer(consumer: Consumer) -> None:
+    check_name(consumer.service, "service")
+    check_text(consumer.id, "consumer id", empty=False)
+    check_metadata(consumer.metadata, "consumer metadata")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 from .._loop import run_until_signalled
 from .._server import Server
 from ._auth import Principal
+from ._quotas import Quotas
 from ._service import RegistryService, bind_caller
 from ._store import Store
 
@@ -23,6 +24,7 @@ class RegistryServer:
 
     With ``tokens`` (token → :class:`Principal`), a client without a valid token
     gets UNAUTHENTICATED and each call is checked against its principal's grants.
+    ``quotas`` bounds what each credential may hold (:class:`Quotas`).
     """
 
     def __init__(
@@ -32,10 +34,11 @@ class RegistryServer:
         port: int = DEFAULT_PORT,
         *,
         tokens: Mapping[str, Principal] | None = None,
+        quotas: Quotas | None = None,
         **server_options: Any,
     ) -> None:
         self.store = Store(path)
-        self.service = RegistryService(self.store)
+        self.service = RegistryService(self.store, quotas)
         server_options.setdefault("injvm", False)
         self.server = Server(
             host,
@@ -51,13 +54,13 @@ class RegistryServer:
         return self.server.address
 
     async def start(self) -> RegistryServer:
-        await self.service.start()
+        await self.service._start()
         await self.server.start()
         log.info("callscope registry on %s, data in %s", self.address, self.store.path)
         return self
 
     async def stop(self, grace: float = 2.0) -> None:
-        await self.service.stop()
+        await self.service._stop()
         await self.server.stop(grace)
         self.store.close()
 

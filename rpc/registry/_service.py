@@ -1,9 +1,15 @@
 """The embedded registry as a callscope RPC service (``callscope.Registry``).
 
 State lives in memory (:class:`RegistryState`) and in SQLite (:class:`Store`);
-every write reaches both before it is acknowledged. Consumers learn about
-changes by long-polling :meth:`RegistryService.watch` with the last revision
-they saw, which returns as soon as anything newer exists.
+every write reaches SQLite first, then memory, before it is acknowledged.
+Consumers learn about changes by long-polling :meth:`RegistryService.watch` with
+the last revision they saw, which returns as soon as anything newer exists.
+
+Every method checks its arguments (``BAD_REQUEST``) and the caller's rights on
+what it touches (``PERMISSION_DENIED``); a session belongs to the principal that
+opened it, and only that principal may renew, close or register through it.
+Only the methods below the ``-- sessions`` line are callable: the lifecycle hooks
+are private, so no client can stop the registry.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections import Counter
 from typing import Any
 
-from .._errors import BusyError, NotFoundError
+from .._errors import BusyError, NotFoundError, PermissionDeniedError, ResourceExhaustedError
 from .._service import service
 from ._auth import ADMIN, Principal
 from ._model import (
+    MAX_KEY_LENGTH,
     Consumer,
     ServiceInstance,
     check_key,
@@ -24,9 +32,11 @@ from ._model import (
     config_namespace,
     instance_namespace,
 )
+from ._quotas import Quotas
 from ._sessions import Session, Sessions
 from ._state import RegistryState
 from ._store import Store
+from ._validate import check_int, check_number, check_text
 
 log = logging.getLogger("callscope.registry")
 
@@ -54,21 +64,22 @@ def _may(namespace: str, write: bool) -> None:
 class RegistryService:
     """Registrations with leases, configuration with versions, and a change feed."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, quotas: Quotas | None = None) -> None:
+        self._quotas = quotas or Quotas()
         self._store = store
-        self._state = RegistryState()
+        self._state = RegistryState(max_instances_per_service=self._quotas.instances_per_service)
         self._state.load(store.revision(), store.instances(), store.consumers(), store.config())
-        self._sessions = Sessions(self._expired)
+        self._sessions = Sessions(self._expired, self._quotas.sessions_per_credential)
         self._changed = asyncio.Event()
-        self._watchers = 0
+        self._watchers: Counter[str] = Counter()
         self._closing = False
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Restore sessions with a fresh lease (twice the TTL) so live clients can renew them."""
         self._changed = asyncio.Event()
         restored = self._store.sessions()
-        for session_id, ttl, owner in restored:
-            self._sessions.restore(session_id, ttl, owner, grace=2 * ttl)
+        for session_id, ttl, owner, principal in restored:
+            self._sessions.restore(session_id, ttl, owner, principal, grace=2 * ttl)
         self._sessions.start()
         log.info(
             "registry loaded: %d services, %d documents, %d sessions, revision %d",
@@ -78,7 +89,7 @@ class RegistryService:
             self._state.revision,
         )
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         """Release the long polls at once, so the server's drain does not wait for them."""
         self._closing = True
         self._bump()
@@ -89,60 +100,96 @@ class RegistryService:
         self._changed = asyncio.Event()
 
     def _expired(self, session: Session) -> None:
-        changed = self._state.remove_owner(session.id)
-        self._store.drop_session(session.id, self._state.revision)
-        log.info("session %s of %s expired; %s changed", session.id, session.owner, changed)
+        try:
+            changed = self._state.remove_owner(
+                session.id, lambda rev: self._store.drop_session(session.id, rev)
+            )
+        except Exception:  # the disk failed: keep the expiry timer alive for the others
+            log.exception("dropping session %s failed", session.id)
+            return
+        log.info("session %s of %s ended; %s changed", session.id, session.owner, changed)
         if changed:
             self._bump()
 
-    def _session(self, session_id: str) -> Session:
+    def _own_session(self, session_id: Any) -> Session:
+        """The caller's own live session: NOT_FOUND when gone, PERMISSION_DENIED if not its."""
+        check_text(session_id, "session id", empty=False)
         session = self._sessions.get(session_id)
         if session is None:
             raise NotFoundError(f"no session {session_id!r} (expired?)")
+        if session.principal != caller.get().name:
+            raise PermissionDeniedError(
+                f"session {session_id!r} belongs to another credential than {caller.get().name!r}"
+            )
         return session
+
+    def _may_hold_more(self, session: Session, already: str | None) -> None:
+        """RESOURCE_EXHAUSTED when the session's principal holds its quota of registrations
+        (re-registering something one of its sessions already holds costs nothing)."""
+        mine = self._sessions.held_by(session.principal)
+        if already in mine:
+            return
+        held = sum(self._state.held(s) for s in mine)
+        if held >= self._quotas.registrations_per_credential:
+            raise ResourceExhaustedError(
+                f"{session.principal!r} holds {held} registrations already (the per-credential "
+                f"limit is {self._quotas.registrations_per_credential})"
+            )
 
     # -- sessions -----------------------------------------------------------
     async def open_session(self, interval: float, owner: str = "") -> dict[str, Any]:
+        """A lease renewed every ``interval`` s; needs a grant on some ``services`` namespace."""
+        who = caller.get()
+        check_text(owner, "owner")
+        if not who.reaches("services"):
+            raise PermissionDeniedError(f"{who.name!r} has no grant on any service")
+        session = self._sessions.open(interval, f"{who.name}/{owner}"[:256], who.name)
         try:
-            session = self._sessions.open(interval, f"{caller.get().name}/{owner}"[:256])
-        except OverflowError as exc:
-            raise BusyError(str(exc)) from None
-        self._store.put_session(session.id, session.ttl, session.owner)
+            self._store.put_session(session.id, session.ttl, session.owner, session.principal)
+        except Exception:
+            self._sessions.close(session.id)
+            raise
         return {"session": session.id, "ttl": session.ttl, "epoch": self._store.epoch}
 
     async def keepalive(self, session_id: str) -> float:
-        if self._sessions.renew(session_id) is None:
-            raise NotFoundError(f"no session {session_id!r} (expired?)")
-        return self._sessions.get(session_id).ttl  # type: ignore[union-attr]
+        session = self._own_session(session_id)
+        self._sessions.renew(session.id)
+        return session.ttl
 
     async def close_session(self, session_id: str) -> None:
-        session = self._sessions.close(session_id)
-        if session is not None:
+        session = self._own_session(session_id)
+        if self._sessions.close(session.id) is not None:
             self._expired(session)
 
     # -- instances ----------------------------------------------------------
     async def register(self, session_id: str, instance: dict[str, Any]) -> None:
         inst = ServiceInstance.from_dict(instance)
         _may(instance_namespace(inst.service), write=True)
-        self._session(session_id)
-        if self._state.put_instance(inst, session_id):
-            self._store.put_instance(inst, session_id, self._state.revision)
+        session = self._own_session(session_id)
+        self._may_hold_more(session, self._state.instance_owner(inst.service, inst.id))
+
+        def persist(revision: int) -> None:
+            self._store.put_instance(inst, session.id, revision)
+
+        if self._state.put_instance(inst, session.id, persist):
             self._bump()
 
     async def unregister(self, session_id: str, service: str, instance_id: str) -> None:
         check_name(service, "service")
+        check_text(instance_id, "instance id", empty=False)
         _may(instance_namespace(service), write=True)
-        if self._state.remove_instance(service, instance_id):
-            self._store.drop_instance(service, instance_id, self._state.revision)
+        self._own_session(session_id)
+
+        def persist(revision: int) -> None:
+            self._store.drop_instance(service, instance_id, revision)
+
+        if self._state.remove_instance(service, instance_id, persist):
             self._bump()
 
     async def lookup(self, service: str) -> list[dict[str, Any]]:
         check_name(service, "service")
         _may(instance_namespace(service), write=False)
         return [inst.to_dict() for inst in self._state.lookup(service)]
-
-    async def lookup_many(self, services: list[str]) -> dict[str, list[dict[str, Any]]]:
-        return {name: await self.lookup(name) for name in services[:10_000]}
 
     async def services(self) -> list[str]:
         who = caller.get()
@@ -151,15 +198,32 @@ class RegistryService:
     async def add_consumer(self, session_id: str, consumer: dict[str, Any]) -> None:
         found = Consumer.from_dict(consumer)
         _may(instance_namespace(found.service), write=False)
-        self._session(session_id)
-        self._state.put_consumer(found, session_id)
-        self._store.put_consumer(found, session_id)
+        session = self._own_session(session_id)
+        self._may_hold_more(session, self._state.consumer_owner(found.service, found.id))
+        self._state.put_consumer(
+            found, session.id, lambda _: self._store.put_consumer(found, session.id)
+        )
 
     async def remove_consumer(self, session_id: str, service: str, consumer_id: str) -> None:
-        self._state.remove_consumer(service, consumer_id)
-        self._store.drop_consumer(service, consumer_id)
+        """Remove a consumer entry this session listed (a writer of the service: any entry)."""
+        check_name(service, "service")
+        check_text(consumer_id, "consumer id", empty=False)
+        _may(instance_namespace(service), write=False)
+        session = self._own_session(session_id)
+        owner = self._state.consumer_owner(service, consumer_id)
+        if owner is None:
+            return
+        if owner != session.id and not caller.get().can(instance_namespace(service), True):
+            raise PermissionDeniedError(f"consumer {consumer_id!r} was listed by another session")
+        self._state.remove_consumer(
+            service, consumer_id, lambda _: self._store.drop_consumer(service, consumer_id)
+        )
 
     async def consumers(self, service: str | None = None) -> list[dict[str, Any]]:
+        """One service's consumers (needs read on it), or all the caller may read."""
+        if service is not None:
+            check_name(service, "service")
+            _may(instance_namespace(service), write=False)
         who = caller.get()
         return [
             c.to_dict()
@@ -173,23 +237,19 @@ class RegistryService:
         doc = self._state.get_config(key)
         return doc.to_dict() if doc else None
 
-    async def get_many_config(self, keys: list[str]) -> dict[str, dict[str, Any] | None]:
-        return {key: await self.get_config(key) for key in keys[:10_000]}
-
     async def put_config(self, key: str, value: Any, expected: int | None = None) -> dict[str, Any]:
         _may(config_namespace(check_key(key)), write=True)
-        doc = self._state.put_config(key, value, expected)
-        self._store.put_config(doc, self._state.revision)
+        doc = self._state.put_config(key, value, expected, self._store.put_config)
         self._bump()
         return doc.to_dict()
 
     async def delete_config(self, key: str, expected: int | None = None) -> None:
         _may(config_namespace(check_key(key)), write=True)
-        self._state.delete_config(key, expected)
-        self._store.drop_config(key, self._state.revision)
+        self._state.delete_config(key, expected, lambda rev: self._store.drop_config(key, rev))
         self._bump()
 
     async def list_config(self, prefix: str = "") -> list[dict[str, Any]]:
+        check_text(prefix, "prefix", limit=MAX_KEY_LENGTH)
         who = caller.get()
         return [
             d.to_dict()
@@ -204,19 +264,29 @@ class RegistryService:
         ``reset`` means the caller's revision is from another registry life (or fell
         off the change log): reload everything watched.
         """
-        if self._watchers >= MAX_WATCHERS:
+        check_text(epoch, "epoch")
+        check_int(since, "since")
+        wait = min(check_number(wait, "wait", 0.0, 1e9), MAX_WAIT)
+        who = caller.get()
+        if sum(self._watchers.values()) >= MAX_WATCHERS:
             raise BusyError(f"{MAX_WATCHERS} watchers already wait on this registry")
+        if self._watchers[who.name] >= self._quotas.watches_per_credential:
+            raise ResourceExhaustedError(
+                f"{who.name!r} has {self._quotas.watches_per_credential} watches waiting "
+                "already (the per-credential limit)"
+            )
         changes = self._state.changes_since(since) if epoch == self._store.epoch else None
         if changes is not None and not any(changes) and not self._closing:
-            self._watchers += 1
+            self._watchers[who.name] += 1
             try:
-                await asyncio.wait_for(self._changed.wait(), min(max(wait, 0.0), MAX_WAIT))
+                await asyncio.wait_for(self._changed.wait(), wait)
             except TimeoutError:
                 pass
             finally:
-                self._watchers -= 1
+                self._watchers[who.name] -= 1
+                if self._watchers[who.name] <= 0:
+                    del self._watchers[who.name]
             changes = self._state.changes_since(since)
-        who = caller.get()
         services, keys = changes if changes is not None else (set(), set())
         return {
             "epoch": self._store.epoch,

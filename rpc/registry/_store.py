@@ -8,19 +8,27 @@ configuration and registrations survive a restart.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from callscope_contract import environment
 
+from .._errors import RpcError
 from ._model import ConfigDocument, Consumer, ServiceInstance
+
+log = logging.getLogger("callscope.registry")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER);
-CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, ttl REAL NOT NULL, owner TEXT);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, ttl REAL NOT NULL, owner TEXT, principal TEXT);
 CREATE TABLE IF NOT EXISTS instances (
     service TEXT, id TEXT, session TEXT, data TEXT NOT NULL, PRIMARY KEY (service, id));
 CREATE TABLE IF NOT EXISTS consumers (
@@ -39,6 +47,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "principal" not in columns:  # a database from before sessions had principals
+            self._db.execute("ALTER TABLE sessions ADD COLUMN principal TEXT")
         self.epoch = self._meta("epoch") or self._set_meta("epoch", uuid.uuid4().hex)
 
     def _meta(self, key: str) -> str | None:
@@ -53,16 +64,35 @@ class Store:
     def revision(self) -> int:
         return int(self._meta("revision") or 0)
 
-    def sessions(self) -> list[tuple[str, float, str]]:
-        return list(self._db.execute("SELECT id, ttl, owner FROM sessions"))
+    def sessions(self) -> list[tuple[str, float, str, str]]:
+        """``(id, ttl, owner, principal)``; older rows name their principal in ``owner``."""
+        rows = self._db.execute("SELECT id, ttl, owner, principal FROM sessions")
+        return [(i, t, o or "", p if p is not None else (o or "").partition("/")[0])
+                for i, t, o, p in rows]  # fmt: skip
 
     def instances(self) -> list[tuple[ServiceInstance, str]]:
-        rows = self._db.execute("SELECT data, session FROM instances")
-        return [(ServiceInstance.from_dict(json.loads(d)), s) for d, s in rows]
+        return self._valid("instances", ServiceInstance.from_dict)
 
     def consumers(self) -> list[tuple[Consumer, str]]:
-        rows = self._db.execute("SELECT data, session FROM consumers")
-        return [(Consumer.from_dict(json.loads(d)), s) for d, s in rows]
+        return self._valid("consumers", Consumer.from_dict)
+
+    def _valid(self, table: str, parse: Callable[[object], T]) -> list[tuple[T, str]]:
+        """Rows that pass today's checks; older ones that do not (written before a limit
+        existed) are deleted with a warning, rather than served or failing the start."""
+        out, bad = [], []
+        for service, key, data, session in self._db.execute(
+            f"SELECT service, id, data, session FROM {table}"
+        ):
+            try:
+                out.append((parse(json.loads(data)), session))
+            except (RpcError, ValueError) as err:
+                log.warning("dropping stored %s %s/%s: %s", table, service, key, err)
+                bad.append((service, key))
+        with self._db:
+            self._db.execute("BEGIN")
+            for row in bad:
+                self._db.execute(f"DELETE FROM {table} WHERE service = ? AND id = ?", row)
+        return out
 
     def config(self) -> list[ConfigDocument]:
         rows = self._db.execute("SELECT key, value, version FROM config")
@@ -76,8 +106,9 @@ class Store:
                 self._db.execute(sql, params)
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('revision', ?)", (str(revision),))
 
-    def put_session(self, session: str, ttl: float, owner: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (session, ttl, owner))
+    def put_session(self, session: str, ttl: float, owner: str, principal: str) -> None:
+        sql = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?)"
+        self._db.execute(sql, (session, ttl, owner, principal))
 
     def drop_session(self, session: str, revision: int) -> None:
         self._tx(

@@ -24,12 +24,28 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from .._errors import NotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError
+from .._errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    RpcError,
+    UnauthenticatedError,
+    UnavailableError,
+)
 from ._api import ConfigListener, InstancesListener
 from ._errors import ConflictError
 from ._listeners import Listeners, deliver
-from ._model import ConfigDocument, Consumer, ServiceInstance, check_key, check_name
+from ._model import (
+    MAX_KEY_LENGTH,
+    ConfigDocument,
+    Consumer,
+    ServiceInstance,
+    check_key,
+    check_name,
+    validate_instance,
+)
 from ._state import validate_document
+from ._validate import MAX_INSTANCES_PER_SERVICE, check_int, check_text
 
 log = logging.getLogger("callscope.registry")
 MAX_LISTED = 10_000
@@ -174,8 +190,21 @@ class ZooKeeperRegistry:
 
     # -- providers ----------------------------------------------------------
     def register(self, instance: ServiceInstance) -> None:
-        """Create the ephemeral node now, or on the next connection while ZooKeeper is down."""
-        check_name(instance.service, "service")
+        """Create the ephemeral node now, or on the next connection while ZooKeeper is down.
+
+        Checked as the embedded server checks (BAD_REQUEST); a service already listing
+        ``MAX_INSTANCES_PER_SERVICE`` others is RESOURCE_EXHAUSTED (checked, not atomic:
+        ZooKeeper's own quotas are the hard bound).
+        """
+        validate_instance(instance)
+        if self.client.connected:
+            with self._errors(f"register {instance.service}"):
+                names = self._children(self._provider_dir(instance.service))
+            if len(names) >= MAX_INSTANCES_PER_SERVICE and quote(instance.id, safe="") not in names:
+                raise ResourceExhaustedError(
+                    f"service {instance.service!r} lists {len(names)} instances already "
+                    "(the per-service limit)"
+                )
         with self._lock:
             self._registered[instance.key] = instance
         if not self.client.connected:
@@ -230,8 +259,8 @@ class ZooKeeperRegistry:
                     known[name] = ServiceInstance.from_dict(json.loads(raw))
                 except NoNodeError:
                     continue
-                except ValueError:
-                    log.warning("ignoring a malformed provider node %s/%s", service, name)
+                except (ValueError, RpcError) as err:  # one bad node never hides the others
+                    log.warning("ignoring a malformed provider node %s/%s: %s", service, name, err)
         return [known[n] for n in names if n in known]
 
     def services(self) -> list[str]:
@@ -240,6 +269,8 @@ class ZooKeeperRegistry:
             return sorted(n for n in names if self._children(self._provider_dir(n)))
 
     def consumers(self, service: str | None = None) -> list[Consumer]:
+        if service is not None:
+            check_name(service, "service")
         with self._errors("list consumers"):
             names = [service] if service else self._children(f"{self.root}/services")
             out = []
@@ -349,6 +380,8 @@ class ZooKeeperRegistry:
         from kazoo.exceptions import NodeExistsError, NoNodeError
 
         validate_document(key, value)
+        if expected is not None:
+            check_int(expected, "expected version")
         path, raw = self._config_path(key), json.dumps({"value": value}).encode()
         with self._errors(f"put {key}"):
             if expected is not None and expected > 0:
@@ -370,6 +403,8 @@ class ZooKeeperRegistry:
     def delete_config(self, key: str, expected: int | None = None) -> None:
         from kazoo.exceptions import NotEmptyError
 
+        if expected is not None:
+            check_int(expected, "expected version")
         doc = self.get_config(key)
         if doc is None:
             raise NotFoundError(f"no config {key!r}")
@@ -381,7 +416,7 @@ class ZooKeeperRegistry:
                 self._do("set", self._config_path(key), b"", version=version)
 
     def list_config(self, prefix: str = "") -> list[ConfigDocument]:
-        base = prefix.rpartition("/")[0]
+        base = check_text(prefix, "prefix", limit=MAX_KEY_LENGTH).rpartition("/")[0]
         out: list[ConfigDocument] = []
         with self._errors(f"list {prefix}"):
             self._walk(base, prefix, out)

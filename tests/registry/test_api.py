@@ -3,43 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rpc
-from rpc.registry import ConflictError, MemoryRegistry, ServiceInstance, connect
+from rpc.registry import ConflictError, ServiceInstance
 
-from .conftest import EmbeddedBackend, ZooKeeperBackend, wait_for
-
-ZK = pytest.param("zookeeper", marks=pytest.mark.zookeeper)
-
-
-@pytest.fixture(params=["memory", "embedded", ZK])
-def open_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
-    opened: list[Any] = []
-    server: EmbeddedBackend | None = None
-    if request.param == "memory":
-        shared = MemoryRegistry()
-        make: Callable[[], Any] = lambda: shared  # noqa: E731
-    elif request.param == "embedded":
-        server = EmbeddedBackend(tmp_path)
-        make = lambda: connect(server.url())  # noqa: E731
-    else:
-        zk = ZooKeeperBackend(request.getfixturevalue("zookeeper_hosts"))
-        make = lambda: connect(zk.url())  # noqa: E731
-
-    def open_one() -> Any:
-        opened.append(make())
-        return opened[-1]
-
-    yield open_one
-    for registry in reversed(opened):
-        registry.close()
-    if server is not None:
-        server.stop()
+from .conftest import wait_for
 
 
 class Recorder:

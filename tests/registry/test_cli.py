@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+import rpc
 from rpc.registry import ServiceInstance, connect
 
-from .conftest import ROOT, EmbeddedBackend
+from .conftest import ROOT, EmbeddedBackend, Process, free_port
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -44,4 +47,27 @@ def test_config_commands_validate_before_writing(tmp_path):
         assert cli("config", "rm", key, "--expect", "1", *admin).returncode == 0
         assert cli("config", "get", key, *admin).returncode == 1
     finally:
+        server.stop()
+
+
+def test_quotas_are_set_on_the_command_line(tmp_path):
+    bad = cli("registry", "--db", str(tmp_path / "r.db"), "--max-sessions-per-credential", "0")
+    assert bad.returncode == 2 and "sessions_per_credential must be a positive" in bad.stderr
+    port = free_port()
+    server = Process(
+        [sys.executable, "-m", "callscope", "registry", "--db", str(tmp_path / "r.db"),
+         "--port", str(port), "--max-sessions-per-credential", "1"],
+        ready="callscope registry on",
+    )  # fmt: skip
+    first = second = None
+    try:
+        first = connect(f"callscope://127.0.0.1:{port}")
+        first.register(ServiceInstance("q.Svc", "127.0.0.1:7001"))
+        second = connect(f"callscope://127.0.0.1:{port}")
+        with pytest.raises(rpc.ResourceExhaustedError, match="per-credential"):
+            second.register(ServiceInstance("q.Svc", "127.0.0.1:7002"))
+    finally:
+        for registry in (first, second):
+            if registry is not None:
+                registry.close()
         server.stop()

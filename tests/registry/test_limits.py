@@ -1,0 +1,130 @@
+"""What one caller may cost everyone else: metadata bounds, quotas, and watches that one
+service's size never breaks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from rpc.registry import (
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_STRING_LENGTH,
+    Quotas,
+    connect,
+)
+
+from .conftest import InProcess, free_port, instance, wait_for
+
+EXHAUSTED = "RESOURCE_EXHAUSTED"
+
+
+async def test_metadata_limits_are_named_in_the_refusal(inproc: InProcess) -> None:
+    server = await inproc.start()
+    provider = inproc.raw(server, "provider-token")
+    session = await provider.session()
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(MAX_METADATA_DEPTH):
+        deep = {"n": deep}
+    cases = {
+        str(MAX_METADATA_BYTES): {f"k{i}": "v" * 1000 for i in range(9)},
+        str(MAX_METADATA_DEPTH): deep,
+        str(MAX_METADATA_KEYS): {f"k{i}": 1 for i in range(MAX_METADATA_KEYS + 1)},
+        str(MAX_METADATA_KEY_LENGTH): {"k" * (MAX_METADATA_KEY_LENGTH + 1): 1},
+        str(MAX_METADATA_STRING_LENGTH): {"k": "v" * (MAX_METADATA_STRING_LENGTH + 1)},
+    }
+    for limit, metadata in cases.items():
+        try:
+            await provider.call("register", session, instance(metadata=metadata))
+            raise AssertionError(f"metadata past the {limit} limit was accepted")
+        except Exception as err:
+            assert getattr(err, "code", None) == "BAD_REQUEST" and limit in str(err), err
+
+
+async def test_quotas_per_credential_and_per_service(inproc: InProcess) -> None:
+    quotas = Quotas(sessions_per_credential=2, registrations_per_credential=3,
+                    instances_per_service=4, watches_per_credential=1)  # fmt: skip
+    server = await inproc.start(quotas=quotas)
+    provider, admin = inproc.raw(server, "provider-token"), inproc.raw(server, "admin-token")
+    one, two = await provider.session(), await provider.session()
+    assert await provider.code("open_session", 1.0, "third") == EXHAUSTED
+    # Registrations count over all the credential's sessions; re-registering is free.
+    for session, port in ((one, 1), (one, 2), (two, 3)):
+        assert await provider.code("register", session, instance(address=f"h:{port}")) == "OK"
+    assert await provider.code("register", two, instance(address="h:1", weight=5)) == "OK"
+    assert await provider.code("register", two, instance(address="h:4")) == EXHAUSTED
+    assert await provider.code("add_consumer", two, {"service": "t.Svc", "id": "c"}) == EXHAUSTED
+    # Another credential is not held back by this one's quota ...
+    mine = await admin.session()
+    assert await admin.code("register", mine, instance(address="h:5")) == "OK"
+    # ... but a service lists at most ``instances_per_service``.
+    assert await admin.code("register", mine, instance(address="h:6")) == EXHAUSTED
+    assert await admin.code("register", mine, instance("b.Svc", "h:6")) == "OK"
+    # Freeing one makes room again.
+    await provider.call("unregister", one, "t.Svc", "h:1#1.0#")
+    assert await provider.code("register", two, instance(address="h:4")) == "OK"
+    await provider.call("close_session", one)
+    assert await provider.code("open_session", 1.0, "again") == "OK"
+    # One long poll per credential here; the second is refused while the first waits.
+    reader = inproc.raw(server, "reader-token")
+    epoch = (await reader.call("watch", "", 0, 0.0))["epoch"]
+    revision = (await reader.call("watch", "", 0, 0.0))["revision"]
+    waiting = asyncio.create_task(reader.call("watch", epoch, revision, 5.0))
+    await asyncio.sleep(0.2)
+    assert await reader.code("watch", epoch, revision, 5.0) == EXHAUSTED
+    assert await admin.code("watch", epoch, revision, 0.0) == "OK"
+    waiting.cancel()
+
+
+class Latest:
+    """The last list pushed per service."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[Any]] = {}
+        self.lock = threading.Lock()
+
+    def listener(self, service: str) -> Any:
+        def push(found: list[Any]) -> None:
+            with self.lock:
+                self.lists[service] = found
+
+        return push
+
+    def count(self, service: str) -> int:
+        with self.lock:
+            return len(self.lists.get(service, []))
+
+
+async def test_a_large_service_never_stalls_the_watch_of_others(inproc: InProcess) -> None:
+    """Three services together larger than a frame (16 MiB), each within the limits: a
+    consumer watching them and a small one gets every update, the small one's too."""
+    port = free_port()
+    server = await inproc.start(port=port)
+    provider = inproc.raw(server, "provider-token")
+    session = await provider.session(interval=120.0)
+    metadata = {f"k{i}": "x" * 1000 for i in range(8)}  # ~8 KB, just within the limit
+    big, per_service = ["big.A", "big.B", "big.C"], 720  # 3 x 720 x ~8.2 KB > 16 MiB
+    work = [instance(name, f"10.0.{n // 250}.{n % 250 + 1}:7001", metadata=metadata)
+            for name in big for n in range(per_service)]  # fmt: skip
+    for start in range(0, len(work), 200):
+        batch = work[start : start + 200]
+        await asyncio.gather(*(provider.call("register", session, i) for i in batch))
+    await server.stop(0.2)
+    # Subscribing while the registry is down: the first poll after it is back reloads
+    # every watched service at once.
+    consumer = connect(f"callscope://reader-token@127.0.0.1:{port}?timeout=5&heartbeat=1")
+    try:
+        latest = Latest()
+        for name in [*big, "small.Svc"]:
+            await asyncio.to_thread(consumer.subscribe, name, latest.listener(name))
+        await inproc.start(port=port)
+        await asyncio.to_thread(
+            wait_for, lambda: all(latest.count(n) == per_service for n in big), 30, 0.1
+        )
+        await provider.call("register", session, instance("small.Svc", "10.1.0.1:7001"))
+        await asyncio.to_thread(wait_for, lambda: latest.count("small.Svc") == 1, 10, 0.05)
+    finally:
+        await asyncio.to_thread(consumer.close)
