@@ -13,7 +13,7 @@ from callscope_contract import environment
 from rpc.registry import DEFAULT_PORT, REGISTRY_URL_ENV
 
 from ._table import table_lines
-from .traces_cli import DEFAULT_STORE, STORE_ENV
+from .traces_cli import DEFAULT_STORE, STORE_ENV, read_command
 
 DEFAULT_REGISTRY = f"callscope://127.0.0.1:{DEFAULT_PORT}"
 
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     token = environment.CALLSCOPE_REGISTRY_TOKEN
     p.add_argument("--token", default=os.environ.get(token), help=f"or ${token}")
     p.add_argument("--json", action="store_true", help="one JSON object per service")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=read_command(run))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def _show(args: argparse.Namespace, source: str, url: str, rows: list[dict[str, 
 def _store_services(url: str) -> list[dict[str, Any]]:
     from storage import open_span_store
 
-    with open_span_store(url) as store:
+    with open_span_store(url, read_only=True) as store:
         return [{"service": s, "operations": store.operations(s)} for s in store.services()]
 
 

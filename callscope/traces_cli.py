@@ -4,6 +4,7 @@ read back what the collector stored.
 The same store URLs as ``callscope collector`` (``--store`` or ``$CALLSCOPE_STORE``,
 default ``sqlite://callscope.db``): SQLite, Elasticsearch or HBase. For ``kpis`` it is
 the store the collector wrote KPI samples into (its ``--analytics``, else its ``--store``).
+They open stores read-only: a missing store is "no store at ...", never created.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import re
 import sys
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     one.add_argument("trace_id", help="32 hex digits")
     _store_option(one)
     one.add_argument("--json", action="store_true", help="the span records, one JSON per line")
-    one.set_defaults(handler=_guard(_trace))
+    one.set_defaults(handler=read_command(_trace))
 
     many = sub.add_parser("traces", help="search stored traces, newest first")
     many.add_argument("--service", required=True, help="traces with a span of this service")
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     many.add_argument("--limit", type=int, default=20)
     _store_option(many)
     many.add_argument("--json", action="store_true", help="one JSON summary per line")
-    many.set_defaults(handler=_guard(_traces))
+    many.set_defaults(handler=read_command(_traces))
 
     kpis = sub.add_parser("kpis", help="print the health KPI samples of a service")
     kpis.add_argument("--service", required=True)
@@ -57,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     kpis.add_argument("--since", default="15m", help="windows started within: 30s, 15m, 2h, 1d")
     _store_option(kpis)
     kpis.add_argument("--json", action="store_true", help="the samples, one JSON per line")
-    kpis.set_defaults(handler=_guard(_kpis))
+    kpis.set_defaults(handler=read_command(_kpis))
 
 
 def _store_option(p: argparse.ArgumentParser) -> None:
@@ -65,10 +67,20 @@ def _store_option(p: argparse.ArgumentParser) -> None:
                    help=f"span store URL (env {STORE_ENV}, default {DEFAULT_STORE})")  # fmt: skip
 
 
-def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+# Store clients that log each request and retry (with tracebacks): heard only with -v;
+# a read command says what went wrong in one line of its own.
+_CHATTY_CLIENTS = ("elastic_transport", "elasticsearch", "happybase", "thriftpy2")
+
+
+def read_command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that reads stores: a storage error is one line and exit status 2."""
+
     def handler(args: argparse.Namespace) -> int:
         from storage import StorageError
 
+        if not getattr(args, "verbose", False):
+            for name in _CHATTY_CLIENTS:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             return run(args)
         except StorageError as err:  # a bad query, or the store is not there (ValueError: cli)
@@ -83,7 +95,7 @@ def _trace(args: argparse.Namespace) -> int:
 
     if not re.fullmatch(r"[0-9a-f]{32}", args.trace_id):
         raise ValueError(f"a trace id is 32 lowercase hex digits, not {args.trace_id!r}")
-    with open_span_store(args.store) as store:
+    with open_span_store(args.store, read_only=True) as store:
         trace = store.get_trace(args.trace_id)
     if trace is None:
         print(f"callscope trace: no trace {args.trace_id} in {args.store}", file=sys.stderr)
@@ -111,7 +123,7 @@ def _traces(args: argparse.Namespace) -> int:
         errors_only=args.errors,
         limit=args.limit,
     )
-    with open_span_store(args.store) as store:
+    with open_span_store(args.store, read_only=True) as store:
         traces = store.find_traces(query)
         known = [] if traces else store.services()
     for trace in traces:
@@ -140,7 +152,7 @@ def _kpis(args: argparse.Namespace) -> int:
 
     start_us = _since_us(args.since)
     assert start_us is not None
-    with open_analytics_store(args.store) as analytics:
+    with open_analytics_store(args.store, read_only=True) as analytics:
         samples = analytics.kpis(
             args.service, start_us, int(time.time() * 1e6) + 1, method=args.method, role=args.role
         )

@@ -2,7 +2,8 @@
 
 Open a store by URL -- ``sqlite://callscope.db`` (the embedded default),
 ``elasticsearch://127.0.0.1:9200``, ``hbase://127.0.0.1:9090`` -- with
-:func:`open_span_store` and :func:`open_analytics_store`. The contract every backend
+:func:`open_span_store` and :func:`open_analytics_store` (``read_only=True`` to read what
+is there and create nothing). The contract every backend
 keeps is in :class:`SpanStore` (``storage/_api.py``); one conformance suite checks it on
 all three.
 """
@@ -20,7 +21,7 @@ from ._backends import (
     register_backend,
 )
 from ._codec import span_from_json, span_to_json
-from ._errors import BadQuery, RejectedSpans, StorageError, StorageUnavailable
+from ._errors import BadQuery, NoStore, RejectedSpans, StorageError, StorageUnavailable
 from ._model import (
     CallerStat,
     DependencyEdge,
@@ -42,6 +43,7 @@ __all__ = [
     "CallerStat",
     "DependencyEdge",
     "DiffNode",
+    "NoStore",
     "PathSegment",
     "RejectedSpans",
     "SpanNode",

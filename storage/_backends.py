@@ -3,7 +3,8 @@
 Built-ins are named here by module so a client library (elasticsearch, happybase) is
 imported only when its backend is used; others register with :func:`register_backend`
 or the ``callscope.storage`` entry-point group (an object with ``open_spans(url)`` and
-``open_analytics(url)``).
+``open_analytics(url)``). ``url.read_only`` asks a backend to read only: create nothing
+(no file, table, index or template) and raise :class:`NoStore` when nothing is there.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def _backends() -> Any:
 class StoreUrl:
     """A parsed store URL: ``scheme://location?option=value&...``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
+        self.read_only = read_only  # open to read: create nothing, NoStore when absent
         parts = urlsplit(url)
         if not parts.scheme:
             raise BadQuery(
@@ -75,8 +77,8 @@ class StoreUrl:
             raise BadQuery(f"bad port in store URL {self.url!r}") from None
 
 
-def parse_url(url: str) -> StoreUrl:
-    return StoreUrl(url)
+def parse_url(url: str, *, read_only: bool = False) -> StoreUrl:
+    return StoreUrl(url, read_only=read_only)
 
 
 def register_backend(scheme: str, backend: Any) -> None:
@@ -93,13 +95,17 @@ def _backend(scheme: str) -> Any:
         raise BadQuery(f"no storage backend for {scheme}://: {exc.message}") from None
 
 
-def open_span_store(url: str = DEFAULT_URL) -> SpanStore:
-    """The span store a URL names, ready to use (tables, indices, templates created)."""
-    parsed = parse_url(url)
+def open_span_store(url: str = DEFAULT_URL, *, read_only: bool = False) -> SpanStore:
+    """The span store a URL names, ready to use (tables, indices, templates created).
+
+    ``read_only``: open what exists and create nothing; :class:`NoStore` when there is
+    no store at ``url`` (what read commands want: a typo is not an empty store)."""
+    parsed = parse_url(url, read_only=read_only)
     return _backend(parsed.scheme).open_spans(parsed)
 
 
-def open_analytics_store(url: str = DEFAULT_URL) -> AnalyticsStore:
-    """The analytics store a URL names (the same URL as the span store is fine)."""
-    parsed = parse_url(url)
+def open_analytics_store(url: str = DEFAULT_URL, *, read_only: bool = False) -> AnalyticsStore:
+    """The analytics store a URL names (the same URL as the span store is fine);
+    ``read_only`` as for :func:`open_span_store`."""
+    parsed = parse_url(url, read_only=read_only)
     return AnalyticsStore(_backend(parsed.scheme).open_analytics(parsed))

@@ -5,6 +5,7 @@
     StorageError                 code, retriable
     ├── StorageUnavailable       UNAVAILABLE, retriable: the backend is down, slow or busy
     ├── BadQuery                 BAD_REQUEST: a query or URL the caller must fix
+    ├── NoStore                  NOT_FOUND: opened to read, nothing is there (a typo?)
     └── RejectedSpans            REJECTED: the backend refused some records for good
 
 Backends convert their client's errors to these at one boundary, so the
@@ -13,7 +14,7 @@ collector decides "retry with backoff" or "dead-letter" from ``retriable`` alone
 
 from __future__ import annotations
 
-__all__ = ["BadQuery", "RejectedSpans", "StorageError", "StorageUnavailable"]
+__all__ = ["BadQuery", "NoStore", "RejectedSpans", "StorageError", "StorageUnavailable"]
 
 
 class StorageError(Exception):
@@ -33,6 +34,13 @@ class StorageUnavailable(StorageError):
 
 class BadQuery(StorageError):
     code = "BAD_REQUEST"
+
+
+class NoStore(StorageError):
+    """A store opened read-only does not exist: reading never creates one, so a typo in a
+    path, prefix or host is told apart from an empty store."""
+
+    code = "NOT_FOUND"
 
 
 class RejectedSpans(StorageError):

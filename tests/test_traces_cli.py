@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from callscope.cli import main
-from storage import open_span_store
+from storage import open_analytics_store, open_span_store
+from tests.storage.conftest import BACKENDS, backend_url
 from tests.storage.spans import span, trace_id
 
 MS = 1000
@@ -17,7 +18,11 @@ MS = 1000
 
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
-    return f"sqlite://{tmp_path / 'spans.db'}"
+    """An empty store, as a collector that started makes it (read commands create none)."""
+    url = f"sqlite://{tmp_path / 'spans.db'}"
+    open_span_store(url).close()
+    open_analytics_store(url).close()
+    return url
 
 
 def test_a_trace_prints_as_a_tree_and_as_json(store_url: str, capsys) -> None:
@@ -83,7 +88,6 @@ def test_bad_search_options_are_clear_errors(store_url: str, capsys) -> None:
 
 def test_kpis_print_the_recent_windows_of_a_service(store_url: str, capsys) -> None:
     from instrument.model import KpiSample
-    from storage import open_analytics_store
 
     now_us = int(time.time() * 1e6)
 
@@ -161,3 +165,52 @@ def test_services_of_a_registry_list_their_instances(capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "registry memory://services-cli:"
     assert lines[2].split() == ["orders.OrderService", "2", "10.0.0.7:7001,", "10.0.0.8:7001"]
+
+
+READ_COMMANDS = [["trace", "0" * 31 + "1"], ["traces", "--service", "orders"],
+                 ["kpis", "--service", "orders"], ["services"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: c[0])
+def test_read_commands_never_create_a_store(tmp_path: Path, capsys, command: list[str]) -> None:
+    """A typo in a path is an error that names it, not an empty store made on the spot."""
+    for path in (tmp_path / "no" / "such" / "dir" / "spans.db", tmp_path / "typo.db"):
+        assert main([*command, "--store", f"sqlite://{path}"]) == 2
+        assert capsys.readouterr().err == f"callscope {command[0]}: no store at {path}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: c[0])
+def test_what_is_not_a_store_is_a_one_line_error(
+    tmp_path: Path, capsys, command: list[str]
+) -> None:
+    import sqlite3
+
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("these are notes, not a database\n" * 200)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    table = "analytics" if command[0] == "kpis" else "spans"
+    for path, message in [
+        (not_a_database, f"sqlite {not_a_database}: file is not a database"),
+        (other, f"no store at {other}: a database without a {table} table"),
+        (tmp_path, f"no store at {tmp_path}"),  # a folder
+    ]:
+        before = path.read_bytes() if path.is_file() else None
+        assert main([*command, "--store", f"sqlite://{path}"]) == 2
+        assert capsys.readouterr().err == f"callscope {command[0]}: {message}\n"
+        assert before is None or path.read_bytes() == before
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])  # elasticsearch, hbase: the real ones
+def test_read_commands_on_a_cluster_with_no_such_store(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, capsys
+) -> None:
+    url = backend_url(backend, request, tmp_path)  # a prefix nobody wrote to
+    for command in READ_COMMANDS:
+        assert main([*command, "--store", url]) == 2
+        err = capsys.readouterr().err
+        assert (
+            err.startswith(f"callscope {command[0]}: no store at {url}: ") and err.count("\n") == 1
+        )

@@ -8,7 +8,7 @@ from typing import Any
 
 from .._api import AnalyticsRow
 from .._backends import StoreUrl
-from .._errors import StorageUnavailable
+from .._errors import NoStore, StorageUnavailable
 from ._client import connect, guarded
 from ._deleting import delete_matching
 from ._layout import ANALYTICS_MAPPINGS, analytics_index
@@ -24,6 +24,9 @@ class ElasticAnalyticsTable:
         self.index = analytics_index(url.option("prefix", "callscope"))
         self.client = connect(url)
         exists = guarded(lambda: self.client.indices.exists(index=self.index), "check index")
+        if not exists and url.read_only:
+            self.close()
+            raise NoStore(f"no store at {self.url}: no index {self.index}")
         if not exists:
             from elasticsearch import BadRequestError
 

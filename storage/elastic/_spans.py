@@ -15,7 +15,7 @@ from callscope_contract import SpanRecord
 from .._api import SpanStore
 from .._backends import StoreUrl
 from .._codec import doc_json, span_from_dict
-from .._errors import RejectedSpans, StorageUnavailable
+from .._errors import NoStore, RejectedSpans, StorageUnavailable
 from .._model import Trace, TraceQuery
 from ._client import connect, guarded, is_retriable_status
 from ._deleting import delete_matching
@@ -42,7 +42,16 @@ class ElasticSpanStore(SpanStore):
             "refresh_interval": url.option("refresh_interval", "1s"),
         }
         self._bulk_pool = ThreadPoolExecutor(BULK_PARALLEL, thread_name_prefix="es-bulk")
-        self._put_template()
+        if url.read_only:  # a writer put the template when it opened the store
+            template = f"{self.prefix}-spans"
+            if not guarded(
+                lambda: self.client.indices.exists_index_template(name=template),
+                "check index template",
+            ):
+                self.close()
+                raise NoStore(f"no store at {self.url}: no index template {template}")
+        else:
+            self._put_template()
 
     def _put_template(self) -> None:
         guarded(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .._backends import StoreUrl
-from .._errors import StorageError, StorageUnavailable
+from .._errors import NoStore, StorageError, StorageUnavailable
 
 __all__ = ["HBase"]
 
@@ -32,7 +32,10 @@ class HBase:
             "connect",
         )  # fmt: skip
         self.families = families
-        self._create_tables()
+        if url.read_only:
+            self._check_tables(url.url)
+        else:
+            self._create_tables()
 
     @staticmethod
     def guard(call: Callable[[], T], what: str) -> T:
@@ -63,6 +66,14 @@ class HBase:
                 return work(conn)
 
         return self.guard(call, what)
+
+    def _check_tables(self, url: str) -> None:
+        """Opened to read: the tables must be there already (a writer created them)."""
+        existing = self.run("list tables", lambda conn: {t.decode() for t in conn.tables()})
+        missing = sorted(set(self.families) - existing)
+        if missing:
+            self.close()
+            raise NoStore(f"no store at {url}: no table {self.prefix}_{missing[0]}")
 
     def _create_tables(self) -> None:
         def create(conn: Any) -> None:

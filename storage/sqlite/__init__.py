@@ -11,8 +11,8 @@ __all__ = ["SqliteAnalyticsTable", "SqliteSpanStore", "open_analytics", "open_sp
 
 
 def open_spans(url: StoreUrl) -> SqliteSpanStore:
-    return SqliteSpanStore(database_path(url.location), url.url)
+    return SqliteSpanStore(database_path(url.location), url.url, read_only=url.read_only)
 
 
 def open_analytics(url: StoreUrl) -> SqliteAnalyticsTable:
-    return SqliteAnalyticsTable(database_path(url.location), url.url)
+    return SqliteAnalyticsTable(database_path(url.location), url.url, read_only=url.read_only)

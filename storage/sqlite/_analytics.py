@@ -22,9 +22,9 @@ CREATE INDEX IF NOT EXISTS analytics_by_time ON analytics (kind, time_us);
 
 
 class SqliteAnalyticsTable:
-    def __init__(self, path: str, url: str = "") -> None:
+    def __init__(self, path: str, url: str = "", *, read_only: bool = False) -> None:
         self.url = url or f"sqlite://{path}"
-        self.db = Database(path, SCHEMA)
+        self.db = Database(path, SCHEMA, read_only=read_only, table="analytics")
 
     def put(self, kind: str, rows: Iterable[AnalyticsRow]) -> None:
         values = [(kind, key, svc, t, json.dumps(body)) for key, svc, t, body in rows]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .._errors import StorageError, StorageUnavailable
+from .._errors import NoStore, StorageError, StorageUnavailable
 
 __all__ = ["Database", "database_path"]
 
@@ -39,20 +39,57 @@ def _retry_while_locked(step: Callable[[], object]) -> None:
 
 class Database:
     """WAL + ``synchronous=NORMAL``: a committed batch survives a crash of the process (the
-    WAL is written before commit returns); only a power cut may lose the last commits."""
+    WAL is written before commit returns); only a power cut may lose the last commits.
 
-    def __init__(self, path: str, schema: str) -> None:
+    ``read_only``: the file must exist and hold ``table``; it is opened with SQLite's
+    ``mode=ro`` and nothing is created (no folder, file or schema), so a typo in a path
+    is :class:`NoStore`, not an empty store."""
+
+    def __init__(self, path: str, schema: str, *, read_only: bool = False, table: str = "") -> None:
         self.path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+        try:
+            self._conn = self._open_read_only(table) if read_only else self._open(schema)
+        except sqlite3.OperationalError as exc:  # cannot open, locked
+            raise StorageUnavailable(f"sqlite {path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            raise StorageError(f"sqlite {path}: {exc}") from exc
+
+    def _open(self, schema: str) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
         )
-        _retry_while_locked(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
-        _retry_while_locked(lambda: self._conn.executescript(schema))
+        try:
+            _retry_while_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
+            _retry_while_locked(lambda: conn.executescript(schema))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self, table: str) -> sqlite3.Connection:
+        path = Path(self.path)
+        if self.path == ":memory:" or not path.is_file():
+            raise NoStore(f"no store at {self.path}")
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+            check_same_thread=False, isolation_level=None,
+        )  # fmt: skip
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+            ).fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        if found is None:
+            conn.close()
+            raise NoStore(f"no store at {self.path}: a database without a {table} table")
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -44,9 +44,9 @@ _FETCH = 256  # rows per fetch while collecting distinct trace ids
 
 
 class SqliteSpanStore(SpanStore):
-    def __init__(self, path: str, url: str = "") -> None:
+    def __init__(self, path: str, url: str = "", *, read_only: bool = False) -> None:
         self.url = url or f"sqlite://{path}"
-        self.db = Database(path, SCHEMA)
+        self.db = Database(path, SCHEMA, read_only=read_only, table="spans")
         self._known_ops: set[tuple[str, str]] = set()
 
     def write_spans(self, spans: Sequence[SpanRecord]) -> None:
