@@ -25,9 +25,10 @@ class Invocation:
     """One call as interceptors see it, on either side.
 
     ``deadline`` is absolute, on the :func:`time.monotonic` clock (``None``: no
-    deadline). ``peer`` is ``"host:port"`` of the other side (``"injvm"`` for an
-    in-process call); ``local`` is the server's own bound ``host:port`` (server
-    side). ``events`` collects governance decisions (retries, failovers,
+    deadline). ``peer`` is ``"host:port"`` of the other side (``"injvm"`` names the
+    in-process provider on spans; the cluster chooses it per attempt); ``attempt``
+    counts the tries of one call (1, 2, ...); ``local`` is the server's own bound
+    ``host:port`` (server side). ``events`` collects governance decisions (retries, failovers,
     limits...) for tracing to record. ``principal`` is who the server
     authenticated (``None`` without authentication).
     """
@@ -82,6 +83,27 @@ class Invocation:
         self.local = local
         self.attempt = 1
         self.events: list[tuple[str, dict[str, Any]]] | None = None
+
+    def copy(self) -> Invocation:
+        """A separate attempt of the same call (forking, broadcast): its own attachments,
+        peer and events, so concurrent attempts never write into each other."""
+        other = Invocation(
+            self.service,
+            self.method,
+            self.args,
+            self.kwargs,
+            version=self.version,
+            group=self.group,
+            attachments=dict(self.attachments),
+            deadline=self.deadline,
+            peer=self.peer,
+            role=self.role,
+            oneway=self.oneway,
+            principal=self.principal,
+            local=self.local,
+        )
+        other.attempt = self.attempt
+        return other
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or ``None``."""

@@ -1,20 +1,16 @@
-"""The blocking facade: :class:`Client` runs an :class:`AsyncClient` on a loop thread."""
+"""The blocking facade: :class:`Client` runs an :class:`AsyncClient` on a loop thread.
+
+Nothing here decides anything: every method hands the same call to the
+:class:`AsyncClient` on the loop thread and blocks for it (or returns a future).
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
-from ._client import (
-    AsyncClient,
-    BaseProxy,
-    Call,
-    CallOptions,
-    MethodRef,
-    Outcome,
-    completion_callback,
-)
+from ._client import AsyncClient, AsyncMethod, AsyncProxy, Call, Outcome, completion_callback
 from ._directory import Directory
 from ._errors import RpcError
 from ._loop import LoopThread
@@ -41,11 +37,11 @@ class Client:
 
         self.aio: AsyncClient = self._thread.run(build())
 
-    def run(self, coro: Any) -> Any:
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine of the underlying :class:`AsyncClient` and block for it."""
         return self._thread.run(coro)
 
-    def submit(self, coro: Any) -> concurrent.futures.Future[Any]:
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         return self._thread.submit(coro)
 
     @overload
@@ -54,7 +50,7 @@ class Client:
     def proxy(self, service: str, iface: None = None, **options: Any) -> Any: ...
     def proxy(self, service: str, iface: type[Any] | None = None, **options: Any) -> Any:
         """A proxy whose methods block; typed by ``iface`` (a Protocol) if given."""
-        return Proxy(self, service, iface, CallOptions(**options))
+        return Proxy(self, self.aio.proxy(service, iface, **options))
 
     def generic(self, service: str, method: str, *args: Any, **options: Any) -> Any:
         """Call without an interface; arguments and result are plain data."""
@@ -81,24 +77,26 @@ class Client:
         self.close()
 
 
-class Method(MethodRef):
+async def _on_loop(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Start the async call on the loop thread (the cluster's state lives there)."""
+    return await fn(*args, **kwargs)
+
+
+class Method:
     """One remote method: ``m(...)`` blocks; ``future``, ``callback`` and ``oneway`` do not wait."""
 
-    __slots__ = ()
-    _client: Client
+    __slots__ = ("_aio", "_client")
 
-    async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = await self._client.aio.invoke(
-            self._service, self._method, args, kwargs or None, self._options
-        )
-        return result if self._convert is None else self._convert(result)
+    def __init__(self, client: Client, aio: AsyncMethod) -> None:
+        self._client = client
+        self._aio = aio
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._client.run(self._call(args, kwargs))
+        return self._client.run(_on_loop(self._aio, args, kwargs))
 
     def future(self, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         """Start the call; returns a :class:`concurrent.futures.Future`."""
-        return self._client.submit(self._call(args, kwargs))
+        return self._client.submit(_on_loop(self._aio, args, kwargs))
 
     def callback(
         self, *args: Any, on_done: Callable[[Any, RpcError | None], None], **kwargs: Any
@@ -108,14 +106,22 @@ class Method(MethodRef):
 
     def oneway(self, *args: Any, **kwargs: Any) -> None:
         """Fire and forget: returns once the request is written."""
-        self._client.run(
-            self._client.aio.invoke(
-                self._service, self._method, args, kwargs or None, self._options, oneway=True
-            )
-        )
+        self._client.run(_on_loop(self._aio.oneway, args, kwargs))
 
 
-class Proxy(BaseProxy):
-    """A proxy whose methods block."""
+class Proxy:
+    """A proxy whose methods block: each wraps the async proxy's method of the same name."""
 
-    method_class = Method
+    def __init__(self, client: Client, aio: AsyncProxy) -> None:
+        self._client = client
+        self._aio = aio
+
+    def __getattr__(self, name: str) -> Method:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        method = Method(self._client, getattr(self._aio, name))
+        setattr(self, name, method)
+        return method
+
+    def __repr__(self) -> str:
+        return f"<Proxy {self._aio._service!r}>"

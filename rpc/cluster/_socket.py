@@ -1,0 +1,150 @@
+"""The socket invoker: one attempt as a request frame on the provider's multiplexed link.
+
+It keeps one :class:`~rpc._channel.Channel` per provider address, the encoded
+request headers (a call's identity repeats, so its header bytes are cached), and
+one timer for every pending deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import ssl as _ssl
+import time
+from typing import Any
+
+from .._channel import Backoff, Channel
+from .._codec import Codec, get_codec
+from .._connection import Heartbeat
+from .._deadlines import Deadlines
+from .._errors import ProtocolError, RpcError, TimeoutError
+from .._frame import (
+    DEFAULT_LIMITS,
+    FLAG_ERROR,
+    H_GROUP,
+    H_METHOD,
+    H_SERVICE,
+    H_TIMEOUT_MS,
+    H_VERSION,
+    Limits,
+)
+from .._invocation import Invocation
+
+__all__ = ["SocketInvoker"]
+
+_MAX_HEADERS = 512
+
+
+class SocketInvoker:
+    """Sends each attempt to ``invocation.peer`` over TCP (or TLS) and decodes the answer."""
+
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        ssl: _ssl.SSLContext | None = None,
+        token: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        heartbeat: Heartbeat | None = None,
+        connect_timeout: float = 3.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.codec = codec
+        self._channel_options: dict[str, Any] = {
+            "ssl": ssl,
+            "token": token,
+            "codec": codec,
+            "limits": limits,
+            "heartbeat": heartbeat,
+            "connect_timeout": connect_timeout,
+            "backoff": backoff,
+        }
+        self.channels: dict[str, Channel] = {}
+        self._headers: dict[tuple[Any, ...], bytes] = {}  # encoded request headers, bounded
+        self._deadlines: Deadlines | None = None
+
+    def available(self, address: str) -> bool:
+        channel = self.channels.get(address)
+        return channel is None or channel.available
+
+    def _channel(self, address: str) -> Channel:
+        channel = self.channels.get(address)
+        if channel is None:
+            channel = self.channels[address] = Channel(address, **self._channel_options)
+        return channel
+
+    async def invoke(self, inv: Invocation) -> Any:
+        peer = inv.peer
+        channel = self.channels.get(peer) or self._channel(peer)
+        conn = channel.conn
+        if conn is None or conn.closed or conn.draining:
+            conn = await channel.connection()
+        codec = self.codec
+        remaining = timeout_ms = None
+        if inv.deadline is not None:
+            remaining = inv.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{inv.service}/{inv.method}: deadline passed before sending")
+            timeout_ms = math.ceil(remaining * 1000)
+        header = self._header(inv, timeout_ms)
+        if inv.attachments:  # last in the body, so the header stays cacheable (see _server)
+            body = codec.encode([inv.args, inv.kwargs, inv.attachments])
+        else:
+            body = codec.encode([inv.args, inv.kwargs] if inv.kwargs else [inv.args])
+        if conn._write_paused:
+            await conn.drain()
+        rid, fut = conn.send(inv.oneway, codec.id, header, body)
+        if fut is None:
+            return None
+        if remaining is None:
+            flags, codec_id, data = await fut
+        else:
+            deadlines = self._deadlines or self._start_deadlines()
+            key = deadlines.add(conn._loop.time() + remaining, (conn, rid, inv))
+            try:
+                flags, codec_id, data = await fut
+            finally:
+                deadlines.discard(key)
+        try:
+            decoded = (codec if codec_id == codec.id else get_codec(codec_id)).decode(data)
+        except Exception as exc:
+            raise ProtocolError(f"undecodable response from {peer}: {exc}") from None
+        if flags & FLAG_ERROR:
+            raise RpcError.from_dict(decoded)
+        return decoded
+
+    def _header(self, inv: Invocation, timeout_ms: int | None) -> bytes:
+        """The encoded header map: the call's identity only, so it is cached."""
+        key = (inv.service, inv.method, inv.version, inv.group, timeout_ms)
+        cached = self._headers.get(key)
+        if cached is not None:
+            return cached
+        header: dict[str, Any] = {H_SERVICE: inv.service, H_METHOD: inv.method}
+        if inv.version:
+            header[H_VERSION] = inv.version
+        if inv.group:
+            header[H_GROUP] = inv.group
+        if timeout_ms is not None:
+            header[H_TIMEOUT_MS] = timeout_ms
+        encoded = self.codec.encode(header)
+        if len(self._headers) >= _MAX_HEADERS:
+            self._headers.clear()
+        self._headers[key] = encoded
+        return encoded
+
+    def _start_deadlines(self) -> Deadlines:
+        self._deadlines = Deadlines(asyncio.get_running_loop(), _expire)
+        return self._deadlines
+
+    async def close(self) -> None:
+        if self._deadlines is not None:
+            self._deadlines.close()
+        channels, self.channels = list(self.channels.values()), {}
+        for channel in channels:
+            channel.close()
+        await asyncio.gather(*(channel.wait_closed() for channel in channels))
+
+
+def _expire(item: tuple[Any, int, Invocation]) -> None:
+    conn, rid, inv = item
+    conn.expire(rid, TimeoutError(f"{inv.service}/{inv.method} timed out waiting for {inv.peer}"))
