@@ -9,6 +9,7 @@ or the ``callscope.storage`` entry-point group (an object with ``open_spans(url)
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,9 +35,12 @@ _BUILTIN = {
 }
 
 
+_replaced: set[str] = set()  # built-in schemes a caller registered another backend for
+
+
 def _backends() -> Any:
-    """The ``storage`` kind of rpc's one extension registry; imported on first use, so
-    ``import storage`` stays light."""
+    """The ``storage`` kind of rpc's one extension registry, imported on first use: a
+    built-in backend opens without it, so storage stays light (DESIGN §3.8)."""
     from rpc import extension_point
 
     point = extension_point("storage")
@@ -84,9 +88,12 @@ def parse_url(url: str, *, read_only: bool = False) -> StoreUrl:
 def register_backend(scheme: str, backend: Any) -> None:
     """Serve ``scheme://`` URLs with ``backend.open_spans`` and ``backend.open_analytics``."""
     _backends().register(scheme, backend, replace=True)
+    _replaced.add(scheme)
 
 
 def _backend(scheme: str) -> Any:
+    if scheme in _BUILTIN and scheme not in _replaced:
+        return importlib.import_module(_BUILTIN[scheme])
     from rpc import ExtensionError
 
     try:

@@ -105,7 +105,7 @@ async def test_a_user_strategy_is_chosen_by_name():
         def invoke(self, inv: rpc.Invocation, cluster: ClusterInvoker) -> Any:
             return cluster.attempt(inv, cluster.providers(inv)[-1])
 
-    client, mock = mock_client(cluster="last_provider")
+    client, _ = mock_client(cluster="last_provider")
     assert await client.generic("svc", "m") == ADDRESSES[-1]
     with pytest.raises(rpc.ExtensionError, match="no cluster named 'nope'"):
         rpc.AsyncClient(ADDRESSES, cluster="nope")
