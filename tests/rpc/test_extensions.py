@@ -95,8 +95,17 @@ def test_the_five_old_registries_live_on_it():
     assert rpc.extension_point("balancers").get("random")
     assert "traceidratio" in rpc.extension_point("samplers").names()
     assert "memory" in rpc.extension_point("exporters").names()
-    storage.open_span_store("sqlite://:memory:").close()
-    assert "sqlite" in rpc.extension_point("storage").names()
+    storage.open_span_store("sqlite://:memory:").close()  # a built-in: opened without rpc
+
+    class Elsewhere:
+        def open_spans(self, url):
+            return url.location
+
+    storage.register_backend("elsewhere", Elsewhere())
+    assert storage.open_span_store("elsewhere://here") == "here"
+    assert {"sqlite", "elasticsearch", "hbase", "elsewhere"} <= set(
+        rpc.extension_point("storage").names()
+    )
     for lookup in (
         lambda: rpc.get_codec("yaml"),
         lambda: rpc.get_codec(250),
