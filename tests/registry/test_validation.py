@@ -6,6 +6,7 @@ the same instances through the ``Registry`` API are refused by every backend.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -21,7 +22,7 @@ from rpc.registry import (
     connect,
 )
 
-from .conftest import InProcess, instance
+from .conftest import InProcess, ZooKeeperBackend, instance, wait_for
 
 BAD = "BAD_REQUEST"
 
@@ -169,3 +170,26 @@ def test_client_options_are_checked_before_connecting() -> None:
             connect(f"callscope://127.0.0.1:1?{query}")
     with pytest.raises(ValueError, match="heartbeat"):
         EmbeddedRegistry("127.0.0.1:1", heartbeat=math.nan)
+
+
+@pytest.mark.zookeeper
+def test_a_malformed_provider_node_on_zookeeper_hides_no_other(zookeeper_hosts, closing) -> None:
+    """Nodes written past our checks (another client, an older version) are skipped one by
+    one: the valid providers beside them are still listed and pushed."""
+    zk = ZooKeeperBackend(zookeeper_hosts)
+    admin = closing(connect(zk.url("admin")))
+    admin.register(ServiceInstance("z.Svc", "127.0.0.1:7001"))
+    folder = f"{zk.root}/services/z.Svc/providers"
+    bad = {
+        "oversize": instance("z.Svc", "127.0.0.1:7002", metadata={"k": "v" * 9000}),
+        "address": instance("z.Svc", "evil host:80"),
+        "weight": instance("z.Svc", "127.0.0.1:7003", weight="heavy"),
+    }
+    for name, data in bad.items():
+        admin.client.create(f"{folder}/{name}", json.dumps(data).encode(), ephemeral=True)
+    admin.client.create(f"{folder}/garbage", b"\xff not json", ephemeral=True)
+    reader = closing(connect(zk.url("reader")))
+    pushes: list[list[str]] = []
+    reader.subscribe("z.Svc", lambda found: pushes.append([i.address for i in found]))
+    wait_for(lambda: pushes and pushes[-1] == ["127.0.0.1:7001"], 10)
+    assert [i.address for i in reader.lookup("z.Svc")] == ["127.0.0.1:7001"]
