@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -26,6 +27,10 @@ from rpc.registry import (
     server_tls,
     validate_document,
 )
+
+from ._registry_summary import CallCounter, holdings
+from ._registry_summary import describe as describe_registry
+from ._summary import DEFAULT_INTERVAL_S, IntervalSummary, interval_seconds
 
 DEFAULT_URL = f"callscope://127.0.0.1:{DEFAULT_PORT}"
 TOKEN_ENV = environment.CALLSCOPE_REGISTRY_TOKEN
@@ -81,6 +86,8 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         default = getattr(defaults, name)
         p.add_argument(flag, type=int, default=default, dest=name,
                        help=f"quota (default {default}); past it: RESOURCE_EXHAUSTED")  # fmt: skip
+    p.add_argument("--summary-interval", type=interval_seconds, default=DEFAULT_INTERVAL_S,
+                   metavar="S", help="log one summary line every S seconds (0: none)")  # fmt: skip
 
 
 def _client_options(p: argparse.ArgumentParser) -> None:
@@ -111,10 +118,27 @@ def _serve(args: argparse.Namespace) -> int:
             raise ValueError("--tls-cert and --tls-key go together")
         options["ssl"] = server_tls(str(args.tls_cert), str(args.tls_key))
     quotas = Quotas(**{name: getattr(args, name) for name in Quotas.__dataclass_fields__})
+    counter = CallCounter()
+    rpc.add_global_interceptor(counter, side="server")  # before the server builds its chain
     server = RegistryServer(
         args.db or default_db_path(), args.host, args.port, tokens=tokens, quotas=quotas, **options
     )
-    server.run(ready=lambda address: print(f"callscope registry on {address}", flush=True))
+    summary = IntervalSummary(
+        logging.getLogger("callscope.registry"),
+        args.summary_interval,
+        lambda: {**counter.snapshot(), **holdings(server)},
+        describe_registry,
+    )
+
+    def ready(address: str) -> None:
+        print(f"callscope registry on {address}", flush=True)
+        summary.start()
+
+    try:
+        server.run(ready=ready)
+    finally:
+        summary.stop()
+        rpc.remove_global_interceptor(counter, side="server")
     return 0
 
 
