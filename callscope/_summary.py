@@ -63,6 +63,7 @@ class IntervalSummary:
 
     def _run(self) -> None:
         previous: Mapping[str, float] = {}
+        failing = False
         since = time.monotonic()
         while not self._stop.wait(self._interval_s):
             now = time.monotonic()
@@ -71,5 +72,8 @@ class IntervalSummary:
                 delta = {k: v - previous.get(k, 0) for k, v in totals.items()}
                 self._logger.info(self._describe(delta, totals, now - since))
                 previous, since = totals, now
+                failing = False
             except Exception as exc:  # a summary never takes the command down
-                self._logger.warning("summary unavailable: %s", exc)
+                if not failing:  # once per failing stretch, not every interval
+                    self._logger.warning("summary unavailable: %s", exc)
+                failing = True
