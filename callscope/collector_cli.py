@@ -22,10 +22,10 @@ log = logging.getLogger("callscope.collector")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "collector",
-        help="consume spans and KPIs (Kafka, spool, OTLP/HTTP) into a store",
+        help="consume spans and KPIs (Kafka, spool, OTLP/HTTP, OTLP/gRPC) into a store",
         description="Sources: Kafka (--kafka or CALLSCOPE_KAFKA_BOOTSTRAP), the spool "
-        "(--spool or CALLSCOPE_SPOOL_DIR, when no Kafka) and OTLP/HTTP POST /v1/traces; "
-        "/metrics on the same port.",
+        "(--spool or CALLSCOPE_SPOOL_DIR, when no Kafka), OTLP/HTTP POST /v1/traces "
+        "(/metrics on the same port) and OTLP/gRPC.",
     )
     p.add_argument("--store", default=os.environ.get(CALLSCOPE_STORE, "sqlite://callscope.db"),
                    help="span store URL: sqlite://PATH, elasticsearch://HOST:PORT, "
@@ -42,13 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dead letters without Kafka (JSON lines)")  # fmt: skip
     p.add_argument("--http-port", type=int, default=4318,
                    help="OTLP/HTTP + /metrics port on 127.0.0.1 (0: any, -1: none)")  # fmt: skip
-    p.add_argument("--no-otlp", action="store_true", help="serve /metrics only")
+    p.add_argument("--grpc-port", type=int, default=4317,
+                   help="OTLP/gRPC port on 127.0.0.1 (0: any, -1: none)")  # fmt: skip
+    p.add_argument("--no-otlp", action="store_true", help="serve /metrics only (no OTLP)")
     p.add_argument("--batch-size", type=int, default=2000)
     p.add_argument("--batch-wait-ms", type=int, default=200)
     p.add_argument("--session-timeout-ms", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=1,
                    help="collector processes in one consumer group (the spans topic needs "
-                   "at least as many partitions); only the first serves HTTP")  # fmt: skip
+                   "at least as many partitions); only the first serves HTTP and gRPC")  # fmt: skip
     p.add_argument("--summary-interval", type=interval_seconds, default=DEFAULT_INTERVAL_S,
                    metavar="S", help="log one summary line every S seconds (0: none)")  # fmt: skip
     p.set_defaults(handler=run)
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         spool_dir=spool,
         dlq_file=args.dlq_file,
         http_port=None if args.http_port < 0 else args.http_port,
+        grpc_port=None if args.grpc_port < 0 else args.grpc_port,
         otlp=not args.no_otlp,
         batch_size=args.batch_size,
         batch_wait_s=args.batch_wait_ms / 1000,

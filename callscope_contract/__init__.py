@@ -16,7 +16,7 @@ from . import environment
 from ._checks import SCHEMA_VERSION, ValidationError
 from ._codes import ERROR_CODES, ErrorCode
 from ._kpis import ROLES, KpiSample, decode_kpi
-from ._spans import KIND_NAMES, STATUSES, SpanEvent, SpanRecord, decode_span
+from ._spans import KIND_NAMES, STATUSES, SpanEvent, SpanLink, SpanRecord, decode_span
 from ._spark import KPI_COLUMNS, SPAN_COLUMNS, kpi_row, kpi_schema, span_row, span_schema
 from ._topics import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC
 
@@ -34,6 +34,7 @@ __all__ = [
     "ErrorCode",
     "KpiSample",
     "SpanEvent",
+    "SpanLink",
     "SpanRecord",
     "ValidationError",
     "decode_kpi",

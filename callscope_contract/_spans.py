@@ -7,6 +7,7 @@ the span (``CALLSCOPE_SERVICE_NAME``, its address, its host name);
 learns its caller's from the call), otherwise the RPC service called;
 ``peer_instance`` is the other side's ``host:port``. Times are microseconds:
 ``start_us`` since the Unix epoch, ``duration_us`` on a monotonic clock.
+``links`` (optional) are OpenTelemetry span links: other spans this one follows from.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from . import _checks as check
 from ._checks import SCHEMA_VERSION, ValidationError
 
-__all__ = ["KIND_NAMES", "STATUSES", "SpanEvent", "SpanRecord", "decode_span"]
+__all__ = ["KIND_NAMES", "STATUSES", "SpanEvent", "SpanLink", "SpanRecord", "decode_span"]
 
 KIND_NAMES = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUSES = ("OK", "ERROR")
@@ -29,6 +30,17 @@ class SpanEvent:
 
     time_us: int
     name: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanLink:
+    """A causal link to a span of another (or the same) trace, e.g. a batch consumer's
+    link to each message's producer span (OpenTelemetry's span links)."""
+
+    trace_id: str
+    span_id: str
+    trace_state: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,6 +65,7 @@ class SpanRecord:
     error_message: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[SpanEvent] = field(default_factory=list)
+    links: list[SpanLink] = field(default_factory=list)  # optional: absent means none
     schema: int = SCHEMA_VERSION
 
     @classmethod
@@ -82,6 +95,7 @@ class SpanRecord:
             error_message=check.text(data, "error_message", required=False),
             attributes=check.attributes(data.get("attributes"), "attributes"),
             events=events,
+            links=_links(data.get("links")),
             schema=version,
         )
 
@@ -110,6 +124,31 @@ def _events(events: Any) -> list[SpanEvent]:
                 check.count(event, "time_us", prefix=where),
                 check.text(event, "name", prefix=where),
                 check.attributes(event.get("attributes"), where + "attributes"),
+            )
+        )
+    return parsed
+
+
+def _links(links: Any) -> list[SpanLink]:
+    if not links:
+        return []
+    if not isinstance(links, list):
+        raise ValidationError("links", "must be a list")
+    parsed = []
+    for i, link in enumerate(links):
+        where = f"links[{i}]"
+        link = check.obj(link, where)
+        try:
+            trace_id = check.hex_id(link, "trace_id", check.HEX32, check.ZERO32, required=True)
+            span_id = check.hex_id(link, "span_id", check.HEX16, check.ZERO16, required=True)
+        except ValidationError as exc:
+            raise ValidationError(f"{where}.{exc.field}", exc.problem) from None
+        parsed.append(
+            SpanLink(
+                trace_id,
+                span_id,
+                check.text(link, "trace_state", required=False, prefix=where + "."),
+                check.attributes(link.get("attributes"), where + ".attributes"),
             )
         )
     return parsed

@@ -41,11 +41,20 @@ def span_schema() -> StructType:
             t.StructField("attributes", tags, True),
         ]
     )
+    link = t.StructType(
+        [
+            t.StructField("trace_id", text, False),
+            t.StructField("span_id", text, False),
+            t.StructField("trace_state", text, True),
+            t.StructField("attributes", tags, True),
+        ]
+    )
     kinds = {
         "start_us": t.LongType(),
         "duration_us": t.LongType(),
         "attributes": tags,
         "events": t.ArrayType(event, False),
+        "links": t.ArrayType(link, False),
         "schema": t.IntegerType(),
     }
     required = {"trace_id", "span_id", "name", "kind", "service", "start_us", "duration_us"}
@@ -88,6 +97,9 @@ def span_row(span: SpanRecord) -> tuple[Any, ...]:
     values = {f: getattr(span, f) for f in SPAN_COLUMNS}
     values["attributes"] = _tags(span.attributes)
     values["events"] = [(e.time_us, e.name, _tags(e.attributes)) for e in span.events]
+    values["links"] = [
+        (k.trace_id, k.span_id, k.trace_state, _tags(k.attributes)) for k in span.links
+    ]
     return tuple(values[f] for f in SPAN_COLUMNS)
 
 

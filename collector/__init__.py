@@ -1,4 +1,4 @@
-"""callscope collector: spans and KPIs from Kafka, the spool or OTLP/HTTP into the stores.
+"""callscope collector: spans and KPIs from Kafka, the spool or OTLP (HTTP, gRPC) into the stores.
 
 Validation sends bad records to a dead-letter queue with a stable code and a reason;
 batches are stored idempotently before offsets are committed (at-least-once, effectively
@@ -12,10 +12,12 @@ from __future__ import annotations
 from ._collector import Collector
 from ._config import CollectorConfig
 from ._dlq import DeadLetters, FileDeadLetters, KafkaDeadLetters, dead_letter
+from ._grpc import CollectorGrpcServer
 from ._http import CollectorHttpServer
 from ._kafka_source import KafkaSource, ensure_topics
 from ._metrics import CollectorMetrics
-from ._otlp import OtlpError, decode_request, otlp_spans
+from ._otlp import OtlpError, OtlpTooLarge, decode_request, otlp_spans
+from ._otlp_intake import Answer, OtlpIntake, Outcome
 from ._otlp_source import OtlpSource
 from ._pool import CollectorPool
 from ._records import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC, Message, Rejection, decode
@@ -26,8 +28,10 @@ __all__ = [
     "KPIS_TOPIC",
     "SPANS_DLQ_TOPIC",
     "SPANS_TOPIC",
+    "Answer",
     "Collector",
     "CollectorConfig",
+    "CollectorGrpcServer",
     "CollectorHttpServer",
     "CollectorMetrics",
     "CollectorPool",
@@ -37,7 +41,10 @@ __all__ = [
     "KafkaSource",
     "Message",
     "OtlpError",
+    "OtlpIntake",
     "OtlpSource",
+    "OtlpTooLarge",
+    "Outcome",
     "Rejection",
     "Source",
     "SpoolSource",

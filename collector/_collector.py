@@ -25,9 +25,11 @@ from storage import (
 
 from ._config import CollectorConfig
 from ._dlq import DeadLetters, FileDeadLetters, KafkaDeadLetters
+from ._grpc import CollectorGrpcServer
 from ._http import CollectorHttpServer
 from ._kafka_source import KafkaSource
 from ._metrics import CollectorMetrics
+from ._otlp_intake import OtlpIntake
 from ._otlp_source import OtlpSource
 from ._source import Source
 from ._spool_source import SpoolSource
@@ -54,12 +56,18 @@ class Collector:
         self._owns_stores = span_store is None
         self.workers: list[SourceWorker] = []
         self.http: CollectorHttpServer | None = None
+        self.grpc: CollectorGrpcServer | None = None
+        self.intake: OtlpIntake | None = None
         self.dlq: DeadLetters | None = None
         self._reporter: threading.Thread | None = None
 
     @property
     def http_port(self) -> int | None:
         return self.http.port if self.http else None
+
+    @property
+    def grpc_port(self) -> int | None:
+        return self.grpc.port if self.grpc else None
 
     def _open_stores(self) -> None:
         """Open the stores, waiting with backoff while the backend is not up yet."""
@@ -103,14 +111,18 @@ class Collector:
             else FileDeadLetters(cfg.dlq_file)
         )
         sources = self._sources()
-        otlp = OtlpSource() if cfg.otlp and cfg.http_port is not None else None
-        if otlp:
+        if cfg.otlp and (cfg.http_port is not None or cfg.grpc_port is not None):
+            otlp = OtlpSource(cfg.otlp_max_waiting_requests, cfg.otlp_max_waiting_spans)
             sources.append(otlp)
+            self.intake = OtlpIntake(otlp, cfg, self.metrics)
         if cfg.http_port is not None:
             self.http = CollectorHttpServer(
-                self.metrics, otlp, host=cfg.http_host, port=cfg.http_port,
-                ack_timeout_s=cfg.otlp_ack_timeout_s,
-            ).start()  # fmt: skip
+                self.metrics, self.intake, host=cfg.http_host, port=cfg.http_port
+            ).start()
+        if self.intake is not None and cfg.grpc_port is not None:
+            self.grpc = CollectorGrpcServer(
+                self.intake, host=cfg.http_host, port=cfg.grpc_port
+            ).start()
         for source in sources:
             worker = SourceWorker(source, cfg, self.span_store, self.analytics, self.dlq,
                                   self.metrics, self.stopping)  # fmt: skip
@@ -118,11 +130,13 @@ class Collector:
             worker.thread.start()
         self._reporter = threading.Thread(target=self._report, name="collector kpis", daemon=True)
         self._reporter.start()
+        if self.grpc:
+            log.info("callscope collector: OTLP/gRPC on %s:%d", cfg.http_host, self.grpc_port)
         log.info(
             "callscope collector: %s -> %s%s",
             ", ".join(w.source.name for w in self.workers) or "no source",
             cfg.store_url,
-            f" (http 127.0.0.1:{self.http_port})" if self.http else "",
+            f" (http {cfg.http_host}:{self.http_port})" if self.http else "",
         )
         return self
 
@@ -145,6 +159,10 @@ class Collector:
             worker.thread.join(max(0.0, deadline - time.monotonic()))
         if self.http:
             self.http.close()
+        if self.grpc:
+            self.grpc.close()
+        if self.intake:
+            self.intake.close()
         if self._owns_stores and self.analytics is not None:
             self._write_own_kpis()
         if self.dlq:

@@ -78,7 +78,9 @@ class Delivery:
         if records:
             rejected = self._retry("store spans", lambda: self.spans.write_spans(records)) or {}
             for i, reason in rejected.items():
-                bad.append((pairs[i][0], Rejection("STORE_REJECTED", reason)))
+                message = pairs[i][0]
+                message.rejection = Rejection("STORE_REJECTED", reason)  # for OTLP's answer
+                bad.append((message, message.rejection))
             self.metrics.add("stored_spans", len(records) - len(rejected), self.name)
         if batch.kpis:
             self._retry("store KPIs", lambda: self.analytics.write_kpis(batch.kpis))

@@ -1,138 +1,211 @@
-"""The collector's HTTP face on 127.0.0.1 (stdlib ``http.server``, a thread per request):
-``POST /v1/traces`` (OTLP/HTTP, JSON or protobuf), ``GET /metrics``, ``GET /healthz``."""
+"""The collector's HTTP face: ``POST /v1/traces`` (OTLP/HTTP, protobuf or JSON, gzip or
+deflate), ``GET /metrics`` (Prometheus text), ``GET /healthz``.
+
+Served by uvicorn + Starlette on one event-loop thread, with uvicorn's h11 protocol: HTTP
+framing (Content-Length or chunked, as the OpenTelemetry JavaScript exporter sends),
+keep-alive and malformed requests are handled by code made for them, and h11 bounds a
+request head (16 KiB). Measured on this machine (4 keep-alive senders, 60 KB bodies):
+uvicorn/h11 ~2,000 requests/s at ~235 us of CPU a request; uvicorn/httptools ~2,400 at
+~110 us but it holds request heads without bound (100 MB of headers kept); aiohttp
+~750-840 at ~140 us. At 500 spans a request the HTTP layer is under 1% of a span's cost,
+so the bounded parser wins.
+
+Limits (see :class:`~collector.CollectorConfig`): the body as received and once
+decompressed, spans per request, bytes held by all requests in flight, a deadline for the
+body, connections at once (past it uvicorn answers 503). Every answer is the OTLP status
+(:mod:`._otlp_intake`); errors carry a ``google.rpc.Status`` in the request's encoding.
+"""
 
 from __future__ import annotations
 
-import gzip
-import json
+import asyncio
 import logging
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from typing import Any
 
+import orjson
+import uvicorn
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
 from ._metrics import CollectorMetrics
-from ._otlp import OtlpError, decode_request
-from ._otlp_source import OtlpSource
+from ._otlp_body import BadBody, BodyTooLarge, OverBudget, UnsupportedEncoding
+from ._otlp_intake import Answer, OtlpIntake, Outcome
 
 __all__ = ["CollectorHttpServer"]
 
 log = logging.getLogger("callscope.collector.http")
 
-MAX_BODY = 16 << 20
+PROTOBUF = ("application/x-protobuf", "application/protobuf")
+JSON = "application/json"
+BODY_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 512
+KEEP_ALIVE_S = 30
+MAX_HEAD_BYTES = 16 << 10
+
+_HTTP = {
+    Outcome.OK: 200,
+    Outcome.INVALID: 400,
+    Outcome.TOO_LARGE: 413,
+    Outcome.UNSUPPORTED: 415,
+    Outcome.BUSY: 503,
+    Outcome.UNAVAILABLE: 503,
+}
+_RPC_CODE = {  # google.rpc.Code, for the Status body
+    Outcome.INVALID: 3,
+    Outcome.TOO_LARGE: 8,
+    Outcome.UNSUPPORTED: 3,
+    Outcome.BUSY: 8,
+    Outcome.UNAVAILABLE: 14,
+}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+def _respond(answer: Answer, proto: bool, *, close: bool = False) -> Response:
+    headers = {"Connection": "close"} if close else {}
+    if answer.retry_after_s:
+        headers["Retry-After"] = str(answer.retry_after_s)
+    media = PROTOBUF[0] if proto else JSON
+    if answer.outcome is Outcome.OK:
+        return Response(_success(answer.rejected, proto), 200, headers, media)
+    code, message = _RPC_CODE[answer.outcome], answer.message[:2000]
+    if proto:
+        body = Status(code=code, message=message).SerializeToString()
+    else:
+        body = orjson.dumps({"code": code, "message": message})
+    return Response(body, _HTTP[answer.outcome], headers, media)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
-    def _answer(self, status: int, body: bytes, content_type: str, **headers: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _text(self, status: int, text: str, **headers: str) -> None:
-        self._answer(status, text.encode(), "text/plain; charset=utf-8", **headers)
-
-    def do_GET(self) -> None:
-        if self.path == "/metrics":
-            body = self.server.metrics.prometheus().encode()
-            self._answer(200, body, "text/plain; version=0.0.4; charset=utf-8")
-        elif self.path == "/healthz":
-            self._text(200, "ok\n")
-        else:
-            self._text(404, "not found\n")
-
-    def do_POST(self) -> None:
-        if self.path != "/v1/traces" or self.server.otlp is None:
-            self._text(404, "not found\n")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._text(413, f"body over {MAX_BODY} bytes\n", Connection="close")
-            self.close_connection = True
-            return
-        body = self.rfile.read(length)
-        content_type = self.headers.get("Content-Type", "application/json")
-        try:
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            request = decode_request(body, content_type)
-        except (OtlpError, OSError, EOFError) as exc:
-            self._text(400, f"{exc}\n")
-            return
-        ticket = self.server.otlp.submit(request)
-        if ticket is None:
-            self._text(503, "collector busy\n", Retry_After="1")
-            return
-        if not ticket.done.wait(self.server.ack_timeout_s):
-            self._text(503, "store unavailable; retry\n", Retry_After="2")
-            return
-        self._ok(content_type, ticket.rejected)
-
-    def _ok(self, content_type: str, rejected: list[str]) -> None:
-        """An ``ExportTraceServiceResponse``; partial success names the rejected spans."""
-        partial = {"rejectedSpans": len(rejected), "errorMessage": "; ".join(rejected)[:2000]}
-        if "protobuf" in content_type:
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-                ExportTracePartialSuccess,
-                ExportTraceServiceResponse,
+def _success(rejected: list[str], proto: bool) -> bytes:
+    """An ``ExportTraceServiceResponse``; a partial success counts and names the rejected."""
+    error = "; ".join(rejected)[:2000]
+    if proto:
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=len(rejected), error_message=error)
             )
-
-            response = ExportTraceServiceResponse()
-            if rejected:
-                response.partial_success.CopyFrom(
-                    ExportTracePartialSuccess(
-                        rejected_spans=len(rejected), error_message=str(partial["errorMessage"])
-                    )
-                )
-            self._answer(200, response.SerializeToString(), "application/x-protobuf")
-        else:
-            data = {"partialSuccess": partial} if rejected else {}
-            self._answer(200, json.dumps(data).encode(), "application/json")
+        return response.SerializeToString()
+    partial = {"partialSuccess": {"rejectedSpans": len(rejected), "errorMessage": error}}
+    return orjson.dumps(partial if rejected else {})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    metrics: CollectorMetrics
-    otlp: OtlpSource | None
-    ack_timeout_s: float
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _traces(request: Request) -> Response:
+    intake: OtlpIntake = request.app.state.intake
+    media = _media(request)
+    proto = media in PROTOBUF
+    if not proto and media != JSON:
+        answer = Answer(Outcome.UNSUPPORTED, f"Content-Type {media or 'missing'!r}: use "
+                        "application/x-protobuf or application/json")  # fmt: skip
+        return _respond(intake.count(answer), False, close=True)
+    length = request.headers.get("content-length")
+    if length is not None and int(length) > intake.config.otlp_max_body_bytes:
+        too_large = Answer(
+            Outcome.TOO_LARGE, f"body over {intake.config.otlp_max_body_bytes} bytes"
+        )
+        return _respond(intake.count(too_large), proto, close=True)
+    try:
+        body = intake.body(request.headers.get("content-encoding", ""))
+    except UnsupportedEncoding as exc:
+        return _respond(intake.count(Answer(Outcome.UNSUPPORTED, str(exc))), proto, close=True)
+    try:
+        try:
+            async with asyncio.timeout(request.app.state.body_timeout_s):
+                async for chunk in request.stream():
+                    body.feed(chunk)
+            data = body.finish()
+        except BodyTooLarge as exc:
+            return _respond(intake.count(Answer(Outcome.TOO_LARGE, str(exc))), proto, close=True)
+        except BadBody as exc:
+            return _respond(intake.count(Answer(Outcome.INVALID, str(exc))), proto, close=True)
+        except OverBudget as exc:
+            busy = Answer(Outcome.BUSY, str(exc), retry_after_s=1)
+            return _respond(intake.count(busy), proto, close=True)
+        except TimeoutError:
+            return PlainTextResponse("request body too slow\n", 408, {"Connection": "close"})
+        except ClientDisconnect:
+            return PlainTextResponse("", 400)  # nobody is left to read it
+        answer = await intake.export_async(data, media)
+    finally:
+        body.release()
+    return _respond(answer, proto)
+
+
+async def _metrics(request: Request) -> Response:
+    text = request.app.state.metrics.prometheus()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _healthz(request: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+def _app(metrics: CollectorMetrics, intake: OtlpIntake | None, body_timeout_s: float) -> Any:
+    routes = [Route("/metrics", _metrics), Route("/healthz", _healthz)]
+    if intake is not None:
+        routes.append(Route("/v1/traces", _traces, methods=["POST"]))
+    app = Starlette(routes=routes)
+    app.state.metrics, app.state.intake, app.state.body_timeout_s = metrics, intake, body_timeout_s
+    return app
 
 
 class CollectorHttpServer:
-    """Serves in a background thread; port 0 picks a free one (see :attr:`port`)."""
+    """Serves on its own event-loop thread; port 0 picks a free one (see :attr:`port`)."""
 
     def __init__(
         self,
         metrics: CollectorMetrics,
-        otlp: OtlpSource | None,
+        intake: OtlpIntake | None,
         *,
         host: str = "127.0.0.1",
         port: int = 4318,
-        ack_timeout_s: float = 10.0,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.metrics = metrics
-        self._server.otlp = otlp
-        self._server.ack_timeout_s = ack_timeout_s
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="callscope-collector-http", daemon=True
+        self._sock = socket.create_server((host, port))
+        config = uvicorn.Config(
+            _app(metrics, intake, body_timeout_s),
+            http="h11",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            limit_concurrency=MAX_CONNECTIONS,
+            timeout_keep_alive=KEEP_ALIVE_S,
+            timeout_graceful_shutdown=5,
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]},
+            name="callscope-collector-http", daemon=True,
+        )  # fmt: skip
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._sock.getsockname()[1]
 
-    def start(self) -> CollectorHttpServer:
+    def start(self, timeout_s: float = 10.0) -> CollectorHttpServer:
         self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the collector's HTTP server did not start on {self.port}")
+            time.sleep(0.01)
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()

@@ -20,7 +20,9 @@ _HELP = {
     "retries": ("counter", "Store attempts that failed and were retried"),
     "batches": ("counter", "Batches stored and committed"),
     "commit_failures": ("counter", "Offset commits refused (a rebalance; records come again)"),
+    "otlp_requests": ("counter", "OTLP export requests answered, by outcome"),
 }
+_LABEL_KEYS = {"dlq": "code", "otlp_requests": "outcome"}
 
 
 class CollectorMetrics:
@@ -71,7 +73,7 @@ class CollectorMetrics:
             if not labelled:
                 lines.append(f"{metric} 0")
             for label, value in sorted(labelled.items()):
-                key = "code" if name == "dlq" else "source"
+                key = _LABEL_KEYS.get(name, "source")
                 lines.append(
                     f'{metric}{{{key}="{label}"}} {value}' if label else f"{metric} {value}"
                 )

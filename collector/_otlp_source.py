@@ -1,70 +1,131 @@
-"""OTLP/HTTP requests as a source: the HTTP handler hands spans over and waits for the store.
+"""OTLP requests as a source: the receivers hand spans over and wait for the store.
 
-Bounded: at most ``max_requests`` requests wait at once; past that the receiver answers
-503 with ``Retry-After`` (OTLP exporters retry it), which is the back-pressure an SDK sees.
+A :class:`Ticket` is one request's spans; it is settled only when the worker commits the
+batch that held them, i.e. after the store write (or the dead-letter write for spans the
+store refused for good), so a receiver never acknowledges a span that is not stored.
+
+Bounded: at most ``max_requests`` requests and ``max_spans`` spans wait at once (one
+request is always taken when nothing waits, whatever its size); past that :meth:`submit`
+says no and the receiver answers 503 / ``RESOURCE_EXHAUSTED`` with a retry delay, which is
+the back-pressure an OpenTelemetry exporter understands.
 """
 
 from __future__ import annotations
 
-import json
-import queue
+import asyncio
+import collections
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from ._otlp import otlp_spans
+import orjson
+
 from ._records import SPANS_TOPIC, Message, Rejection
 
 __all__ = ["OtlpSource", "Ticket"]
 
 
 class Ticket:
-    """One request's spans: the handler waits on it; :meth:`OtlpSource.commit` settles it."""
+    """One request's spans: a receiver waits on it; :meth:`OtlpSource.commit` settles it."""
 
-    def __init__(self, messages: list[Message], rejected: list[str]) -> None:
+    def __init__(self, messages: list[Message]) -> None:
         self.messages = messages
-        self.rejected = rejected  # reasons, for the partial-success answer
-        self.done = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+
+    @property
+    def rejected(self) -> list[str]:
+        """Why each span that was not stored was refused (validation or the store)."""
+        return [f"{m.rejection.code}: {m.rejection.reason}" for m in self.messages if m.rejection]
+
+    def settle(self) -> None:
+        with self._lock:
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once stored; False after ``timeout_s`` (blocking receivers)."""
+        return self._done.wait(timeout_s)
+
+    async def wait_async(self, timeout_s: float) -> bool:
+        """:meth:`wait` for a receiver on an event loop (no thread parked per request)."""
+        loop = asyncio.get_running_loop()
+        stored = loop.create_future()
+
+        def stored_now() -> None:
+            if not stored.done():
+                stored.set_result(True)
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(stored_now)
+
+        with self._lock:
+            if self._done.is_set():
+                return True
+            self._callbacks.append(wake)
+        try:
+            return await asyncio.wait_for(stored, timeout_s)
+        except TimeoutError:
+            return False
+
+
+def messages_of(results: Sequence[tuple[dict[str, Any], object]]) -> list[Message]:
+    """Span dicts with their records or rejections, as messages (the value is for the DLQ)."""
+    out = []
+    for data, result in results:
+        message = Message(SPANS_TOPIC, orjson.dumps(data, default=str), origin={"source": "otlp"})
+        if isinstance(result, Rejection):
+            message.rejection = result
+        else:
+            message.record = result  # type: ignore[assignment]  # a SpanRecord
+        out.append(message)
+    return out
 
 
 class OtlpSource:
     name = "otlp"
     prefetch = 2
 
-    def __init__(self, max_requests: int = 64) -> None:
-        self._queue: queue.Queue[Ticket] = queue.Queue(max_requests)
+    def __init__(self, max_requests: int = 64, max_spans: int = 50_000) -> None:
+        self.max_requests, self.max_spans = max_requests, max_spans
+        self._waiting: collections.deque[Ticket] = collections.deque()
+        self._spans_waiting = 0
+        self._ready = threading.Condition()
         self._polled: list[Ticket] = []
 
-    def submit(self, request: dict) -> Ticket | None:
-        """Queue a decoded request; None when full (answer 503)."""
-        messages, rejected = [], []
-        for data, result in otlp_spans(request):
-            value = json.dumps(data, default=str).encode()
-            message = Message(SPANS_TOPIC, value, origin={"source": "otlp"})
-            if isinstance(result, Rejection):
-                message.rejection = result
-                rejected.append(f"{result.code}: {result.reason}")
-            else:
-                message.record = result
-            messages.append(message)
-        ticket = Ticket(messages, rejected)
-        try:
-            self._queue.put_nowait(ticket)
-        except queue.Full:
-            return None
+    def submit(self, messages: list[Message]) -> Ticket | None:
+        """Queue one request's messages; None when full (answer 503 and a retry delay)."""
+        ticket = Ticket(messages)
+        with self._ready:
+            if self._waiting and (
+                len(self._waiting) >= self.max_requests
+                or self._spans_waiting + len(messages) > self.max_spans
+            ):
+                return None
+            self._waiting.append(ticket)
+            self._spans_waiting += len(messages)
+            self._ready.notify()
         return ticket
 
     def poll(self, max_records: int, timeout_s: float) -> list[Message]:
         out: list[Message] = []
         deadline = time.monotonic() + timeout_s
-        while len(out) < max_records:
-            try:
-                ticket = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            self._polled.append(ticket)
-            out += ticket.messages
-            if out and self._queue.empty():
-                break
+        with self._ready:
+            while not out:
+                while self._waiting and (not out or len(out) + len(self._waiting[0].messages)
+                                         <= max_records):  # fmt: skip
+                    ticket = self._waiting.popleft()
+                    self._spans_waiting -= len(ticket.messages)
+                    self._polled.append(ticket)
+                    out += ticket.messages
+                left = deadline - time.monotonic()
+                if out or left <= 0:
+                    break
+                self._ready.wait(left)
         return out
 
     def mark(self) -> list[Ticket]:
@@ -75,13 +136,14 @@ class OtlpSource:
     def commit(self, mark: list[Ticket] | None = None) -> None:
         """Answer the requests of a :meth:`mark` (default: every one polled so far)."""
         for ticket in self.mark() if mark is None else mark:
-            ticket.done.set()
+            ticket.settle()
 
     def wait(self, seconds: float) -> None:
         time.sleep(seconds)
 
     def lag(self) -> int | None:
-        return self._queue.qsize()
+        with self._ready:
+            return self._spans_waiting
 
     def close(self) -> None:
-        """Requests still queued are answered 503 by their handlers' timeouts."""
+        """Requests still queued are answered 503 by their receivers' timeouts."""

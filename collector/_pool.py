@@ -8,7 +8,7 @@ connections, started with the ``spawn`` context (no forked librdkafka or SQLite 
 SQLite writers in several processes serialise on the database's write lock; its busy
 timeout makes them wait rather than fail.
 
-Only worker 0 serves OTLP/HTTP and ``/metrics`` and reads the spool (a port and a spool
+Only worker 0 serves OTLP (HTTP, gRPC) and ``/metrics`` and reads the spool (a port and a spool
 directory cannot be shared). :meth:`CollectorPool.stop` (or SIGTERM/SIGINT in
 :meth:`CollectorPool.run_until_signalled`) lets every worker finish, store and commit the
 batch in hand. If a worker dies, the others are stopped and the exit status is non-zero.
@@ -98,6 +98,7 @@ class CollectorPool:
             self.config,
             workers=1,
             http_port=self.config.http_port if first else None,
+            grpc_port=self.config.grpc_port if first else None,
             spool_dir=self.config.spool_dir if first else None,
         )
 

@@ -1,6 +1,8 @@
 """Spans to and from the compact JSON every backend stores (the bus format, DESIGN §3.6).
 
 Stored spans were validated on the way in, so reading trusts them and skips validation.
+``links`` are optional: a span without them is stored as before (no key, or packed
+version 1), so spans written before links existed read back unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from callscope_contract import SpanEvent, SpanRecord
+from callscope_contract import SpanEvent, SpanLink, SpanRecord
 
 __all__ = [
     "doc_json",
@@ -27,7 +29,8 @@ __all__ = [
     "spans_to_packed",
 ]
 
-_FIELDS = tuple(f for f in SpanRecord.__slots__ if f != "events")  # type: ignore[attr-defined]
+_NESTED = ("events", "links")
+_FIELDS = tuple(f for f in SpanRecord.__slots__ if f not in _NESTED)  # type: ignore[attr-defined]
 _values = attrgetter(*_FIELDS)  # one C call for every field (the write path's hot spot)
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
 _packb = partial(msgpack.packb, default=str, use_bin_type=True)
@@ -39,6 +42,12 @@ def span_to_dict(span: SpanRecord) -> dict[str, Any]:
     data["events"] = [
         {"time_us": e.time_us, "name": e.name, "attributes": e.attributes} for e in span.events
     ]
+    if span.links:
+        data["links"] = [
+            {"trace_id": k.trace_id, "span_id": k.span_id, "trace_state": k.trace_state,
+             "attributes": k.attributes}
+            for k in span.links
+        ]  # fmt: skip
     return data
 
 
@@ -60,8 +69,12 @@ def span_from_dict(data: dict[str, Any]) -> SpanRecord:
         SpanEvent(e["time_us"], e["name"], e.get("attributes") or {})
         for e in data.get("events") or ()
     ]
+    links = [
+        SpanLink(k["trace_id"], k["span_id"], k.get("trace_state", ""), k.get("attributes") or {})
+        for k in data.get("links") or ()
+    ]
     values = {name: data[name] for name in _FIELDS if name in data}
-    return SpanRecord(events=events, **values)
+    return SpanRecord(events=events, links=links, **values)
 
 
 def span_from_json(raw: bytes | str) -> SpanRecord:
@@ -69,27 +82,35 @@ def span_from_json(raw: bytes | str) -> SpanRecord:
 
 
 # -- the packed form (msgpack, fields by position) for stores that keep an opaque body -------
+# Version 1: (1, values, events); version 2 adds the links: (2, values, events, links).
 _PACKED_VERSION = 1
+_PACKED_WITH_LINKS = 2
+
+
+def _packed(span: SpanRecord) -> tuple[Any, ...]:
+    events = [(e.time_us, e.name, e.attributes) for e in span.events]
+    if not span.links:
+        return (_PACKED_VERSION, _values(span), events)
+    links = [(k.trace_id, k.span_id, k.trace_state, k.attributes) for k in span.links]
+    return (_PACKED_WITH_LINKS, _values(span), events, links)
 
 
 def span_to_packed(span: SpanRecord) -> bytes:
     """A compact, fast body: msgpack of the field values in ``SpanRecord`` order."""
-    events = [(e.time_us, e.name, e.attributes) for e in span.events] if span.events else ()
-    return _packb((_PACKED_VERSION, _values(span), events))
+    return _packb(_packed(span))
 
 
 def spans_to_packed(spans: Iterable[SpanRecord]) -> list[bytes]:
     """:func:`span_to_packed` of many: one packer for the batch (``packb`` makes one a span,
     which cost more than the packing), so a batch packs ~3x faster."""
     pack = msgpack.Packer(default=str, use_bin_type=True).pack
-    return [
-        pack((_PACKED_VERSION, _values(s), [(e.time_us, e.name, e.attributes) for e in s.events]))
-        for s in spans
-    ]
+    return [pack(_packed(s)) for s in spans]
 
 
 def span_from_packed(raw: bytes) -> SpanRecord:
-    _, values, events = _unpackb(raw)
+    _, values, events, *links = _unpackb(raw)
     return SpanRecord(
-        events=[SpanEvent(t, n, a) for t, n, a in events], **dict(zip(_FIELDS, values, strict=True))
+        events=[SpanEvent(t, n, a) for t, n, a in events],
+        links=[SpanLink(*k) for k in links[0]] if links else [],
+        **dict(zip(_FIELDS, values, strict=True)),
     )

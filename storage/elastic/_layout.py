@@ -4,7 +4,7 @@ Spans go to daily indices ``<prefix>-spans-YYYY.MM.DD`` (UTC day of ``start_us``
 from one index template, so retention drops whole days; a document's id is
 ``trace_id + span_id``, so a redelivered span overwrites itself. ``tags`` holds the
 span's scalar attributes as ``key=value`` keywords (searchable with one term query per
-tag); the attributes and events themselves are kept in ``_source`` but not indexed, so
+tag); the attributes, events and links themselves are kept in ``_source`` but not indexed, so
 no attribute can break the mapping.
 """
 
@@ -44,6 +44,7 @@ SPAN_MAPPINGS: dict[str, Any] = {
         "schema": {"type": "integer"},
         "attributes": {"type": "object", "enabled": False},
         "events": {"type": "object", "enabled": False},
+        "links": {"type": "object", "enabled": False},
     },
 }
 

@@ -49,6 +49,7 @@ def start_collector(bootstrap: str, names: dict[str, str], db: Path, log: Path) 
         "--store", f"sqlite://{db}", "--group", names["group_id"],
         "--spans-topic", names["spans_topic"], "--kpis-topic", names["kpis_topic"],
         "--dlq-topic", names["dlq_topic"], "--http-port", "-1", "--batch-size", "300",
+        "--grpc-port", "-1",
         "--batch-wait-ms", "50", "--session-timeout-ms", "6000",
     ]  # fmt: skip
     with log.open("ab") as out:

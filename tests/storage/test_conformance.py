@@ -6,7 +6,7 @@ parametrized (``conftest.BACKENDS``) over SQLite, Elasticsearch and HBase.
 
 from __future__ import annotations
 
-from instrument.model import KpiSample
+from instrument.model import KpiSample, SpanLink
 from storage import (
     AnalyticsStore,
     CallerStat,
@@ -43,6 +43,20 @@ def test_a_written_trace_reads_back_whole(span_store: SpanStore) -> None:
     assert trace is not None and trace.trace_id == t
     assert trace.spans == [root, child]  # every field, oldest first
     assert trace.root == root and trace.has_error and trace.duration_us == 5 * MS
+
+
+def test_links_read_back_and_spans_without_them_stay_without(span_store: SpanStore) -> None:
+    t = trace_id()
+    linked = span(t)
+    linked.links = [
+        SpanLink(trace_id(), "00f067aa0ba902b7", "vendor=1", {"msg": 3}),
+        SpanLink(t, "00f067aa0ba902b8"),
+    ]
+    plain = span(t, start_us=BASE_US + 5)
+    written(span_store, [linked, plain])
+    trace = span_store.get_trace(t)
+    assert trace is not None and trace.spans == [linked, plain]
+    assert trace.spans[1].links == []
 
 
 def test_rewriting_the_same_spans_stores_them_once(span_store: SpanStore) -> None:
