@@ -13,11 +13,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import rpc
 from callscope_contract import environment
 
 from ._shell import activate_command, callscope_command
+
+if TYPE_CHECKING:
+    from storage import AnalyticsStore
 
 
 @dataclass
@@ -134,8 +138,8 @@ def _run_in(workdir: Path, calls: int) -> int:
         print(f"provider pid {provider.pid} serving demo.Shop on {address}")
         print(f"consumer pid {os.getpid()} calling it {calls} times:\n")
         _call_the_shop(address, calls)
-        if instrument.auto.instrumentation is not None:
-            instrument.auto.instrumentation.force_flush(10)
+        if instrument.auto.instrumentation is not None:  # the consumer is done: its spans
+            instrument.auto.instrumentation.shutdown()  # and last KPI window, spooled now
     finally:
         provider.terminate()  # a graceful stop: it drains, then flushes its spans at exit
         provider.wait(timeout=15)
@@ -149,6 +153,7 @@ def _closing_hint(workdir: Path, kept: bool) -> None:
         print(f"\nspans and KPIs are in {workdir / 'spans.db'} (SQLite); browse them with")
         print(f"  {command} traces --store {url} --service demo-consumer")
         print(f"  {command} services --store {url}")
+        print(f"  {command} kpis --store {url} --service demo-consumer --since 1h")
     else:
         print(f"\nthe demo's files are removed; `{command} demo --keep` keeps them to browse with "
               f"`{command} traces`")  # fmt: skip
@@ -184,11 +189,16 @@ def _call_the_shop(address: str, calls: int) -> None:
     )
 
 
+def _both_roles(analytics: AnalyticsStore) -> bool:
+    roles = {s.role for s in analytics.kpis("demo.Shop", 0, int(time.time() * 1e6) + 1)}
+    return {"provider", "consumer"} <= roles
+
+
 def _collect_and_show(workdir: Path, expected_spans: int) -> int:
     from tqdm import tqdm
 
     from collector import Collector, CollectorConfig
-    from storage import TraceQuery, open_span_store, tree_lines
+    from storage import TraceQuery, open_analytics_store, open_span_store, tree_lines
 
     url = f"sqlite://{workdir / 'spans.db'}"
     print(f"\ncollector: spool -> {url} ...", flush=True)
@@ -201,7 +211,7 @@ def _collect_and_show(workdir: Path, expected_spans: int) -> int:
             otlp=False,
         )
     ).start()
-    with open_span_store(url) as store:
+    with open_span_store(url) as store, open_analytics_store(url) as analytics:
         try:
             with tqdm(total=expected_spans, desc="spans stored", unit="span", disable=None) as bar:
                 deadline = time.monotonic() + 30
@@ -209,6 +219,8 @@ def _collect_and_show(workdir: Path, expected_spans: int) -> int:
                     bar.update(stored - bar.n)
                     time.sleep(0.2)
                 bar.update(stored - bar.n)
+            while not _both_roles(analytics) and time.monotonic() < deadline:
+                time.sleep(0.2)  # the KPI windows both processes closed at exit
         finally:
             collector.stop()
         print(f"collector: {store.count()} spans stored (expected {expected_spans})")

@@ -28,6 +28,7 @@ from ._table import table_lines
 STORE_ENV = environment.CALLSCOPE_STORE
 DEFAULT_STORE = "sqlite://callscope.db"
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_QUANTILES = ("p50", "p95", "p99")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -53,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     many.set_defaults(handler=read_command(_traces))
 
     kpis = sub.add_parser("kpis", help="print the health KPI samples of a service")
-    kpis.add_argument("--service", required=True)
+    kpis.add_argument("--service", required=True,
+                      help="an RPC service (demo.Shop) or an application, the name "
+                      "`traces --service` takes (demo-consumer); says which matched")  # fmt: skip
     kpis.add_argument("--method", help="only this method")
     kpis.add_argument("--role", choices=["provider", "consumer"], help="only this side")
     kpis.add_argument("--since", default="15m", help="windows started within: 30s, 15m, 2h, 1d")
@@ -152,28 +155,47 @@ def _kpis(args: argparse.Namespace) -> int:
 
     start_us = _since_us(args.since)
     assert start_us is not None
-    with open_analytics_store(args.store, read_only=True) as analytics:
-        samples = analytics.kpis(
-            args.service, start_us, int(time.time() * 1e6) + 1, method=args.method, role=args.role
-        )
+    end_us = int(time.time() * 1e6) + 1
+    only = {"method": args.method, "role": args.role}
+    with open_analytics_store(args.store, read_only=True) as analytics:  # a name may be both
+        of_service = analytics.kpis(args.service, start_us, end_us, **only)
+        of_app = analytics.kpis(None, start_us, end_us, app=args.service, **only)
+    samples = sorted(
+        {s.to_json(): s for s in (*of_service, *of_app)}.values(),
+        key=lambda s: (s.window_start_us, s.service, s.instance, s.method, s.role),
+    )
+    if not samples:
+        print(f"no KPI samples of {args.service!r} (as an RPC service or an application) "
+              f"since {args.since} in {args.store}", file=sys.stderr)  # fmt: skip
+        return 0
+    matched = _matched(args.service, of_service, of_app)
     if args.json:
+        print(f"callscope kpis: {matched}", file=sys.stderr)
         for sample in samples:
             print(sample.to_json().decode())
         return 0
-    if not samples:
-        print(f"no KPI samples of {args.service!r} since {args.since} in {args.store}",
-              file=sys.stderr)  # fmt: skip
-        return 0
-    header = ("window (UTC)", "instance", "method", "role", "calls", "errors", "qps",
+    print(f"{matched}, since {args.since}:")
+    header = ("window (UTC)", "service", "instance", "method", "role", "calls", "errors", "qps",
               "p50 ms", "p95 ms", "p99 ms", "in-flight")  # fmt: skip
     rows = [
-        (_utc(s.window_start_us), s.instance, s.method or "-", s.role, s.count, s.errors,
-         f"{s.qps:.1f}", *(f"{s.latency_ms.get(q, 0):.3f}" for q in ("p50", "p95", "p99")),
+        (_utc(s.window_start_us), s.service, s.instance, s.method or "-", s.role, s.count,
+         s.errors, f"{s.qps:.1f}", *(f"{s.latency_ms.get(q, 0):.3f}" for q in _QUANTILES),
          s.in_flight)
         for s in samples
     ]  # fmt: skip
-    print("\n".join(table_lines(header, rows, right=range(4, 11))))
+    print("\n".join(table_lines(header, rows, right=range(5, 12))))
     return 0
+
+
+def _matched(name: str, of_service: list[Any], of_app: list[Any]) -> str:
+    """Which ``--service`` matched: an RPC service (its providers and consumers), an
+    application (what ``traces --service`` takes: every sample it reported), or both."""
+    rpc = any(s.role != "process" for s in of_service)  # a process sample's is its app's
+    if rpc and of_app:
+        return f"KPIs of the RPC service and of the application {name!r}"
+    if of_app:
+        return f"KPIs the application {name!r} reported (as in `traces --service`)"
+    return f"KPIs of the RPC service {name!r} (its providers and consumers)"
 
 
 def _utc(us: int) -> str:

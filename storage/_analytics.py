@@ -42,18 +42,26 @@ class AnalyticsStore:
 
     def kpis(
         self,
-        service: str,
+        service: str | None,
         start_us: int,
         end_us: int,
         *,
+        app: str | None = None,
         method: str | None = None,
         role: str | None = None,
         window_s: float | None = None,
     ) -> list[KpiSample]:
-        """Samples of ``service`` whose window starts in ``[start_us, end_us)``, oldest first."""
+        """Samples of ``service`` whose window starts in ``[start_us, end_us)``, oldest first.
+
+        ``service`` is a sample's ``service`` (the RPC service; a process sample's is its
+        application), ``None`` for any. ``app`` keeps the samples one application reported
+        (its ``CALLSCOPE_SERVICE_NAME``: what spans call their ``service``), of every role.
+        """
         out = []
         for row in self.table.rows(KPI, service, start_us, end_us):
             sample = KpiSample.from_dict(row)
+            if app is not None and sample.app != app:
+                continue
             if method is not None and sample.method != method:
                 continue
             if role is not None and sample.role != role:

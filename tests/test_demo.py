@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from storage import open_analytics_store
+
 
 def _demo(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
@@ -32,8 +34,14 @@ def test_demo_runs_the_whole_embedded_loop_and_its_hints_work(tmp_path: Path) ->
     tree = [line.split()[:2] for line in lines if line.startswith(("  CLIENT", "    SERVER"))]
     assert tree == [["CLIENT", "demo.Shop/order"], ["SERVER", "demo.Shop/order"]]
     assert (workdir / "spans.db").is_file()  # a --workdir is the user's: kept
+    with open_analytics_store(f"sqlite://{workdir / 'spans.db'}", read_only=True) as analytics:
+        samples = analytics.kpis("demo.Shop", 0, 2**62)
+    calls = {
+        role: sum(s.count for s in samples if s.role == role) for role in ("provider", "consumer")
+    }
+    assert calls == {"provider": 4, "consumer": 4}  # the consumer's last window too
     hints = [line.strip() for line in lines if " --store sqlite://" in line]
-    assert len(hints) == 2
+    assert len(hints) == 3
     # pasted into a shell whose PATH lacks the venv, as after a plain `make demo`
     bare = {**os.environ, "PATH": "/usr/bin:/bin"}
     for hint in hints:

@@ -106,8 +106,9 @@ def test_kpis_print_the_recent_windows_of_a_service(store_url: str, capsys) -> N
         ])  # fmt: skip
     assert main(["kpis", "--service", "orders", "--store", store_url]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["window", "(UTC)", "instance"]
-    assert len(lines) == 4 and "9.250" in lines[1] and " 120 " in lines[1]
+    assert lines[0] == "KPIs of the RPC service 'orders' (its providers and consumers), since 15m:"
+    assert lines[1].split()[:4] == ["window", "(UTC)", "service", "instance"]
+    assert len(lines) == 5 and "9.250" in lines[2] and " 120 " in lines[2]
     assert main(["kpis", "--service", "orders", "--store", store_url, "--role", "provider",
                  "--method", "create", "--since", "1h", "--json"]) == 0  # fmt: skip
     counts = [json.loads(line)["count"] for line in capsys.readouterr().out.splitlines()]
