@@ -39,6 +39,7 @@ from ._loop import new_event_loop, run
 from ._server import Server
 from ._service import ServiceSpec, service
 from ._sync import Client
+from .config import idempotent
 
 __all__ = [
     "AsyncClient",
@@ -83,6 +84,7 @@ __all__ = [
     "extension_point",
     "get_balancer",
     "get_codec",
+    "idempotent",
     "new_event_loop",
     "parse_address",
     "register_balancer",

@@ -12,7 +12,7 @@ import asyncio
 import ssl as _ssl
 import time
 import typing
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -27,7 +27,16 @@ from ._errors import CancelledError, RpcError, UnavailableError
 from ._frame import DEFAULT_LIMITS, Limits
 from ._injvm import InjvmInvoker
 from ._invocation import Interceptor, Invocation
-from .cluster import CLUSTERS, ClusterInvoker, ClusterStrategy, Invoker, Outcome, SocketInvoker
+from .cluster import (
+    CLUSTERS,
+    ClusterInvoker,
+    ClusterStrategy,
+    Forking,
+    Invoker,
+    Outcome,
+    SocketInvoker,
+)
+from .config import LayeredConfig, declared_idempotent
 
 __all__ = ["AsyncClient", "Call", "CallOptions", "Outcome"]
 
@@ -86,6 +95,7 @@ class AsyncClient:
         interceptors: Sequence[Interceptor] = (),
         balancer: str = "round_robin",
         cluster: str = "failfast",
+        governance: Mapping[str, Any] | None = None,
         token: str | None = None,
         ssl: _ssl.SSLContext | None = None,
         limits: Limits = DEFAULT_LIMITS,
@@ -99,6 +109,10 @@ class AsyncClient:
         self.codec = get_codec(codec)
         self.timeout = timeout
         self.injvm = injvm
+        self.config = LayeredConfig()
+        self.config.put(
+            "consumer", "*", {"cluster": cluster, "balancer": balancer, **(governance or {})}
+        )
         self.invoker: Invoker = invoker or SocketInvoker(
             codec=self.codec,
             ssl=ssl,
@@ -111,12 +125,36 @@ class AsyncClient:
         self.cluster = ClusterInvoker(
             self.directory,
             self.invoker,
-            get_balancer(balancer),
+            self.config,
             global_interceptors("client") + list(interceptors),
             injvm=InjvmInvoker() if injvm else None,
         )
-        self._strategy: ClusterStrategy = CLUSTERS.get(cluster)()
+        CLUSTERS.get(cluster)  # a wrong name fails here, not at the first call
+        get_balancer(balancer)
         self._closed = False
+        self._resume_failcache()
+
+    def configure(self, service: str = "*", method: str | None = None, **settings: Any) -> None:
+        """Set this consumer's governance settings for ``service`` (``"*"``: all), or for one
+        ``method`` of it: ``cluster``, ``retries``, ``idempotent``, ``balancer``, ... (see
+        :class:`rpc.config.Settings`). Later calls add to earlier ones."""
+        layer = dict(self.config.layer("consumer", service) or {})
+        if method is None:
+            layer.update(settings)
+        else:
+            methods = dict(layer.get("methods") or {})
+            methods[method] = {**methods.get(method, {}), **settings}
+            layer["methods"] = methods
+        self.config.put("consumer", service, layer)
+        self._resume_failcache()
+
+    def _resume_failcache(self) -> None:
+        """Open the durable queue of every scope configured as ``failcache``: what a
+        previous process left there is delivered without waiting for a new call."""
+        for service, method in self.config.scopes():
+            settings = self.config.effective(service, method)
+            if settings.cluster == "failcache":
+                self.cluster.failcache(settings)
 
     @property
     def _channels(self) -> dict[str, Channel]:
@@ -135,8 +173,12 @@ class AsyncClient:
     def proxy(self, service: str, iface: type[Any] | None = None, **options: Any) -> Any:
         """A proxy whose methods are coroutines; typed by ``iface`` (a Protocol) if given.
 
-        Options: ``version``, ``group``, ``timeout``, ``attachments``.
+        Options: ``version``, ``group``, ``timeout``, ``attachments``. Methods of ``iface``
+        marked :func:`rpc.idempotent` are configured so (they may be retried when in doubt).
         """
+        for method in declared_idempotent(iface):
+            if not self.config.effective(service, method).idempotent:
+                self.configure(service, method, idempotent=True)
         return AsyncProxy(self, service, iface, CallOptions(**options))
 
     async def generic(self, service: str, method: str, *args: Any, **options: Any) -> Any:
@@ -184,7 +226,9 @@ class AsyncClient:
                 deadline=None if timeout is None else time.monotonic() + timeout,
                 oneway=oneway,
             )
-            return (strategy or self._strategy).invoke(inv, self.cluster)
+            if strategy is None:
+                return self.cluster.invoke(inv)
+            return strategy.invoke(inv, self.cluster)
         except Exception as exc:
             return _raise(exc)
 
@@ -211,7 +255,7 @@ class AsyncClient:
         self, service: str, method: str, *args: Any, forks: int = 2, **options: Any
     ) -> Any:
         """The ``forking`` strategy: ``forks`` providers at once, the first success wins."""
-        strategy = CLUSTERS.get("forking")(forks)
+        strategy = Forking(self.cluster.settings(service).merged({"forks": forks}))
         opts = CallOptions(**options)
         return await self.start(service, method, args, None, opts, strategy=strategy)
 

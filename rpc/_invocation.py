@@ -43,6 +43,7 @@ class Invocation:
         "kwargs",
         "local",
         "method",
+        "on_failure",
         "oneway",
         "peer",
         "principal",
@@ -83,6 +84,9 @@ class Invocation:
         self.local = local
         self.attempt = 1
         self.events: list[tuple[str, dict[str, Any]]] | None = None
+        # Set by a cluster strategy: called inside the failed attempt (its CLIENT span
+        # still open) with the error, to decide on the next attempt and say so as an event.
+        self.on_failure: Callable[[Invocation, Exception], None] | None = None
 
     def copy(self) -> Invocation:
         """A separate attempt of the same call (forking, broadcast): its own attachments,

@@ -2,13 +2,16 @@
 
 ``proxy → cluster strategy → directory → balancer → client chain (per attempt) → invoker``
 (see docs/architecture.md). Strategies are found by name in the ``clusters`` kind
-of the extension registry.
+of the extension registry and built per (service, method) from its settings.
 """
 
-from ._cluster import ClusterInvoker
+from ._budget import RetryBudget
+from ._cluster import CLUSTERS, ClusterInvoker, in_doubt
+from ._failcache import Failcache, FailcacheQueue
 from ._invoker import Attempted, Invoker, MockInvoker
+from ._retrying import Failback, Failover
 from ._socket import SocketInvoker
-from ._strategies import CLUSTERS, Broadcast, ClusterStrategy, Failfast, Forking, Outcome
+from ._strategies import Broadcast, ClusterStrategy, Failfast, Failsafe, Forking, Outcome
 
 __all__ = [
     "CLUSTERS",
@@ -16,10 +19,17 @@ __all__ = [
     "Broadcast",
     "ClusterInvoker",
     "ClusterStrategy",
+    "Failback",
+    "Failcache",
+    "FailcacheQueue",
     "Failfast",
+    "Failover",
+    "Failsafe",
     "Forking",
     "Invoker",
     "MockInvoker",
     "Outcome",
+    "RetryBudget",
     "SocketInvoker",
+    "in_doubt",
 ]

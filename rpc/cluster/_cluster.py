@@ -1,24 +1,39 @@
 """The cluster invoker: directory → (in-process first) → balancer → per-attempt chain → invoker.
 
-A strategy (failfast, broadcast, forking, ...) drives the attempts of one call
-through the three steps this class offers: :meth:`providers` (the candidates),
-:meth:`select` (one of them, by the balancer) and :meth:`attempt` (one try, through
-the client interceptor chain, so every attempt has its own CLIENT span).
+A strategy (failfast, failover, broadcast, ...) drives the attempts of one call
+through the steps this class offers: :meth:`providers` (the candidates),
+:meth:`select` (one of them, by the service's balancer) and :meth:`attempt` (one
+try, through the client interceptor chain, so every attempt has its own CLIENT
+span). Which strategy, and with which settings, is decided per (service, method)
+by the layered configuration; strategies are built once per pair and kept until
+the configuration changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from .. import _injvm
-from .._balance import Balancer
+from .._balance import Balancer, get_balancer
 from .._directory import Directory, Provider
-from .._errors import UnavailableError
+from .._errors import RpcError, UnavailableError
+from .._extensions import extension_point
 from .._invocation import CallNext, Interceptor, Invocation, build_chain
+from ..config import LayeredConfig, Settings
+from ._budget import RetryBudget
 from ._invoker import Invoker
 
-__all__ = ["ClusterInvoker"]
+__all__ = ["CLUSTERS", "ClusterInvoker", "in_doubt"]
+
+CLUSTERS = extension_point("clusters")
+FailureHook = Callable[[Invocation, Exception], None]
+
+
+def in_doubt(error: RpcError) -> bool:
+    """Might the provider have run the call? (a timeout, or the link lost after sending)"""
+    return error.code == "TIMEOUT" or bool(getattr(error, "in_doubt", False))
 
 
 class ClusterInvoker:
@@ -28,22 +43,25 @@ class ClusterInvoker:
         self,
         directory: Directory,
         invoker: Invoker,
-        balancer: Balancer,
+        config: LayeredConfig,
         interceptors: Sequence[Interceptor] = (),
         *,
         injvm: _injvm.InjvmInvoker | None = None,
     ) -> None:
         self.directory = directory
         self.invoker = invoker
-        self.balancer = balancer
+        self.config = config
         self.injvm = injvm
+        self.counters: Counter[tuple[str, str]] = Counter()  # (service, decision) → count
         # The in-process provider: its own invoker, told apart by identity, never by name.
         self.in_process = Provider(_injvm.PEER, metadata={"in_process": True})
         self._interceptors = list(interceptors)
-        self._remote: CallNext = build_chain(self._interceptors, invoker.invoke)
-        self._local: CallNext | None = (
-            build_chain(self._interceptors, injvm.invoke) if injvm is not None else None
-        )
+        self._strategies: dict[tuple[str, str], Any] = {}
+        self._balancers: dict[str, Balancer] = {}
+        self._budgets: dict[str, RetryBudget] = {}
+        self._failcaches: dict[str, Any] = {}  # file → its Deliverer
+        self._build_chains()
+        config.subscribe(self._config_changed)
 
     @property
     def interceptors(self) -> list[Interceptor]:
@@ -52,11 +70,37 @@ class ClusterInvoker:
     def add_interceptor(self, interceptor: Interceptor) -> None:
         """Append an interceptor (innermost); the chains are rebuilt once, here."""
         self._interceptors.append(interceptor)
-        self._remote = build_chain(self._interceptors, self.invoker.invoke)
-        if self.injvm is not None:
-            self._local = build_chain(self._interceptors, self.injvm.invoke)
+        self._build_chains()
 
-    # -- the three steps of a strategy ----------------------------------------
+    def _build_chains(self) -> None:
+        chain = self._interceptors
+        self._remote: CallNext = build_chain(chain, self.invoker.invoke)
+        self._remote_hooked: CallNext = build_chain(chain, _hooked(self.invoker.invoke))
+        injvm = self.injvm
+        self._local = build_chain(chain, injvm.invoke) if injvm else self._remote
+        self._local_hooked = build_chain(chain, _hooked(injvm.invoke)) if injvm else self._remote
+
+    def _config_changed(self) -> None:
+        self._strategies = {}
+        self._balancers = {}
+
+    # -- the call -------------------------------------------------------------
+    def invoke(self, inv: Invocation) -> Awaitable[Any]:
+        """Run ``inv`` with the strategy configured for its service and method."""
+        key = (inv.service, inv.method)
+        strategy = self._strategies.get(key) or self._strategy(key)
+        return strategy.invoke(inv, self)
+
+    def settings(self, service: str, method: str = "") -> Settings:
+        return self.config.effective(service, method)
+
+    def _strategy(self, key: tuple[str, str]) -> Any:
+        settings = self.config.effective(*key)
+        strategy = CLUSTERS.get(settings.cluster)(settings)
+        self._strategies[key] = strategy
+        return strategy
+
+    # -- the steps of a strategy ----------------------------------------------
     def providers(self, inv: Invocation, *, in_process: bool = True) -> Sequence[Provider]:
         """The candidates for ``inv``: the in-process export if there is one (and
         ``in_process``), else the directory's providers that look usable (all of them
@@ -75,7 +119,7 @@ class ClusterInvoker:
     def select(
         self, inv: Invocation, providers: Sequence[Provider], tried: Collection[str] = ()
     ) -> Provider:
-        """One provider by the balancer, preferring those not ``tried`` yet."""
+        """One provider by the service's balancer, preferring those not ``tried`` yet."""
         if tried:
             fresh = [p for p in providers if p.address not in tried]
             providers = fresh or providers
@@ -85,14 +129,69 @@ class ClusterInvoker:
             )
         if len(providers) == 1:
             return providers[0]
-        return self.balancer.select(providers, inv)
+        balancer = self._balancers.get(inv.service) or self._balancer(inv.service)
+        return balancer.select(providers, inv)
 
-    def attempt(self, inv: Invocation, provider: Provider) -> Awaitable[Any]:
-        """One try on ``provider``, through the client chain (a CLIENT span each)."""
+    def _balancer(self, service: str) -> Balancer:
+        balancer = self._balancers[service] = get_balancer(self.settings(service).balancer)
+        return balancer
+
+    def attempt(
+        self, inv: Invocation, provider: Provider, on_failure: FailureHook | None = None
+    ) -> Awaitable[Any]:
+        """One try on ``provider``, through the client chain (a CLIENT span each).
+
+        ``on_failure(inv, error)`` runs inside the attempt when the invoker fails, so
+        a strategy's decision lands as an event on that attempt's span.
+        """
         inv.peer = provider.address
-        if provider is self.in_process and self._local is not None:
-            return self._local(inv)
-        return self._remote(inv)
+        local = provider is self.in_process
+        if on_failure is None:
+            return self._local(inv) if local else self._remote(inv)
+        inv.on_failure = on_failure
+        return self._local_hooked(inv) if local else self._remote_hooked(inv)
+
+    def budget(self, service: str) -> RetryBudget:
+        """The retry budget of ``service`` (one bucket per consumer and service)."""
+        budget = self._budgets.get(service)
+        if budget is None:
+            settings = self.settings(service)
+            budget = RetryBudget(settings.retry_budget, settings.retry_ratio)
+            self._budgets[service] = budget
+        return budget
+
+    def decided(self, inv: Invocation, decision: str, **attributes: Any) -> None:
+        """Record a governance decision: an event on the current attempt, and a counter."""
+        inv.add_event(decision, **attributes)
+        self.counters[(inv.service, decision)] += 1
+
+    def failcache(self, settings: Settings) -> Any:
+        """The durable queue at ``settings.failcache_path``, its delivery running."""
+        from ._failcache import Deliverer, FailcacheQueue
+
+        deliverer = self._failcaches.get(settings.failcache_path)
+        if deliverer is None:
+            queue = FailcacheQueue(settings.failcache_path)
+            deliverer = self._failcaches[settings.failcache_path] = Deliverer(queue, self, settings)
+        deliverer.start()
+        return deliverer.queue
 
     async def close(self) -> None:
+        for deliverer in self._failcaches.values():
+            await deliverer.stop()
+            deliverer.queue.close()
+        self._failcaches = {}
         await self.invoker.close()
+
+
+def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:
+    async def terminal(inv: Invocation) -> Any:
+        try:
+            return await invoke(inv)
+        except RpcError as err:
+            hook = inv.on_failure
+            if hook is not None:
+                hook(inv, err)
+            raise
+
+    return terminal

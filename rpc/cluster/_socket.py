@@ -96,15 +96,20 @@ class SocketInvoker:
         rid, fut = conn.send(inv.oneway, codec.id, header, body)
         if fut is None:
             return None
-        if remaining is None:
-            flags, codec_id, data = await fut
-        else:
-            deadlines = self._deadlines or self._start_deadlines()
-            key = deadlines.add(conn._loop.time() + remaining, (conn, rid, inv))
-            try:
+        try:
+            if remaining is None:
                 flags, codec_id, data = await fut
-            finally:
-                deadlines.discard(key)
+            else:
+                deadlines = self._deadlines or self._start_deadlines()
+                key = deadlines.add(conn._loop.time() + remaining, (conn, rid, inv))
+                try:
+                    flags, codec_id, data = await fut
+                finally:
+                    deadlines.discard(key)
+        except RpcError as err:
+            # Written, and no answer: the provider may have run it (see cluster.in_doubt).
+            err.in_doubt = True  # type: ignore[attr-defined]
+            raise
         try:
             decoded = (codec if codec_id == codec.id else get_codec(codec_id)).decode(data)
         except Exception as exc:

@@ -1,30 +1,34 @@
-"""Fault-tolerance strategies, each a small class found by name (kind ``clusters``).
+"""Fault-tolerance strategies without retries, each a small class found by name (kind ``clusters``).
 
-A strategy's ``invoke(invocation, cluster)`` returns the awaitable of the call's
-result; it loops (or fans out) around the cluster's "select, then attempt".
-Users add their own with ``@rpc.extension("clusters", "name")`` or the
-``callscope.clusters`` entry points, and name them in configuration.
+A strategy is built once per (service, method) with that pair's
+:class:`~rpc.config.Settings`; its ``invoke(invocation, cluster)`` returns the
+awaitable of the call's result, looping (or fanning out) around the cluster's
+"select, then attempt". Users add their own with ``@rpc.extension("clusters",
+"name")`` or the ``callscope.clusters`` entry points, and name them in configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._errors import RpcError, UnavailableError
-from .._extensions import extension_point
 from .._invocation import Invocation
-from ._cluster import ClusterInvoker
+from ..config import Settings
+from ._cluster import CLUSTERS, ClusterInvoker
 
-__all__ = ["CLUSTERS", "Broadcast", "ClusterStrategy", "Failfast", "Forking", "Outcome"]
+__all__ = ["Broadcast", "ClusterStrategy", "Failfast", "Failsafe", "Forking", "Outcome"]
 
-CLUSTERS = extension_point("clusters")
+log = logging.getLogger("callscope.rpc")
 
 
 class ClusterStrategy(Protocol):
+    """Built as ``factory(settings)``; runs every call of one (service, method)."""
+
     def invoke(self, invocation: Invocation, cluster: ClusterInvoker) -> Awaitable[Any]: ...
 
 
@@ -32,9 +36,38 @@ class ClusterStrategy(Protocol):
 class Failfast:
     """One attempt on one provider; its error is the call's error (the default)."""
 
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
     def invoke(self, invocation: Invocation, cluster: ClusterInvoker) -> Awaitable[Any]:
         provider = cluster.select(invocation, cluster.providers(invocation))
         return cluster.attempt(invocation, provider)
+
+
+@CLUSTERS.register("failsafe")
+class Failsafe:
+    """One attempt; an error is logged, recorded and swallowed (``failback_default`` is
+    returned): for calls whose failure must never reach the caller, as audit logs."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    async def invoke(self, invocation: Invocation, cluster: ClusterInvoker) -> Any:
+        def swallowed(inv: Invocation, error: Exception) -> None:
+            code = getattr(error, "code", "INTERNAL")
+            cluster.decided(inv, "failsafe.ignore", **{"error.code": code})
+
+        try:
+            provider = cluster.select(invocation, cluster.providers(invocation))
+            return await cluster.attempt(invocation, provider, swallowed)
+        except RpcError as err:
+            log.warning(
+                "callscope: failsafe call %s/%s failed (ignored): %s",
+                invocation.service,
+                invocation.method,
+                err,
+            )
+            return self.settings.failback_default
 
 
 @dataclass(slots=True)
@@ -59,6 +92,9 @@ class Outcome:
 class Broadcast:
     """Every provider at once; the result is one :class:`Outcome` per provider."""
 
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
     async def invoke(self, invocation: Invocation, cluster: ClusterInvoker) -> list[Outcome]:
         providers = cluster.providers(invocation, in_process=False)
         if not providers:
@@ -81,16 +117,14 @@ class Broadcast:
 class Forking:
     """``forks`` providers at once; the first success wins and the others are cancelled."""
 
-    def __init__(self, forks: int = 2) -> None:
-        if not isinstance(forks, int) or forks < 1:
-            raise ValueError(f"forks must be a positive integer, not {forks!r}")
-        self.forks = forks
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
 
     async def invoke(self, invocation: Invocation, cluster: ClusterInvoker) -> Any:
         providers = list(cluster.providers(invocation, in_process=False))
         if not providers:
             raise UnavailableError(f"no provider for {invocation.service!r}")
-        chosen = random.sample(providers, min(self.forks, len(providers)))
+        chosen = random.sample(providers, min(self.settings.forks, len(providers)))
         tasks = []
         for number, provider in enumerate(chosen, 1):
             attempt = invocation.copy()

@@ -86,7 +86,7 @@ async def test_broadcast_and_forking_are_strategies_with_an_attempt_each():
     mock.calls.clear()
     assert await client.forking("svc", "m", forks=3) in (ADDRESSES[0], ADDRESSES[2])
     assert sorted(c.attempt for c in mock.calls) == [1, 2, 3]
-    with pytest.raises(ValueError):
+    with pytest.raises(rpc.BadRequestError, match="forks"):
         await client.forking("svc", "m", forks=0)
 
 
@@ -102,6 +102,9 @@ async def test_forking_waits_for_the_first_success():
 async def test_a_user_strategy_is_chosen_by_name():
     @rpc.extension("clusters", "last_provider")
     class LastProvider:
+        def __init__(self, settings: rpc.config.Settings) -> None:
+            self.settings = settings
+
         def invoke(self, inv: rpc.Invocation, cluster: ClusterInvoker) -> Any:
             return cluster.attempt(inv, cluster.providers(inv)[-1])
 
