@@ -23,6 +23,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -51,6 +52,7 @@ BODY_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 512
 KEEP_ALIVE_S = 30
 MAX_HEAD_BYTES = 16 << 10
+DRAIN_S = 5.0  # how long an early error answer keeps reading what the client still sends
 
 _HTTP = {
     Outcome.OK: 200,
@@ -102,37 +104,71 @@ def _media(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+class _Incoming:
+    """A request body as it arrives (ASGI messages), and whether it has ended."""
+
+    def __init__(self, request: Request) -> None:
+        self.receive, self.ended = request.receive, False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.ended:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            self.ended = not message.get("more_body", False)
+            yield message.get("body", b"")
+
+    async def drain(self, limit: int) -> bool:
+        """Read and drop the rest (at most ``limit`` bytes, ``DRAIN_S``), so an early answer
+        reaches a client that is still sending instead of a reset; True if the body ended."""
+        taken = 0
+        try:
+            async with asyncio.timeout(DRAIN_S):
+                async for chunk in self.chunks():
+                    taken += len(chunk)
+                    if taken > limit:
+                        return False
+        except (TimeoutError, ClientDisconnect):
+            return False
+        return True
+
+
+async def _refuse(incoming: _Incoming, answer: Answer, proto: bool, limit: int) -> Response:
+    """An error answer before the body was read whole: drain it, else close the link."""
+    return _respond(answer, proto, close=not await incoming.drain(limit))
+
+
 async def _traces(request: Request) -> Response:
     intake: OtlpIntake = request.app.state.intake
+    cfg = intake.config
+    incoming = _Incoming(request)
     media = _media(request)
     proto = media in PROTOBUF
     if not proto and media != JSON:
         answer = Answer(Outcome.UNSUPPORTED, f"Content-Type {media or 'missing'!r}: use "
                         "application/x-protobuf or application/json")  # fmt: skip
-        return _respond(intake.count(answer), False, close=True)
-    length = request.headers.get("content-length")
-    if length is not None and int(length) > intake.config.otlp_max_body_bytes:
-        too_large = Answer(
-            Outcome.TOO_LARGE, f"body over {intake.config.otlp_max_body_bytes} bytes"
-        )
-        return _respond(intake.count(too_large), proto, close=True)
+        return await _refuse(incoming, intake.count(answer), False, cfg.otlp_max_body_bytes)
+    length = int(request.headers.get("content-length") or 0)  # h11 checked it: digits
+    if length > cfg.otlp_max_body_bytes:
+        too_large = Answer(Outcome.TOO_LARGE, f"body over {cfg.otlp_max_body_bytes} bytes")
+        drain = cfg.otlp_max_body_bytes if length <= 2 * cfg.otlp_max_body_bytes else 0
+        return await _refuse(incoming, intake.count(too_large), proto, drain)
     try:
         body = intake.body(request.headers.get("content-encoding", ""))
     except UnsupportedEncoding as exc:
-        return _respond(intake.count(Answer(Outcome.UNSUPPORTED, str(exc))), proto, close=True)
+        answer = intake.count(Answer(Outcome.UNSUPPORTED, str(exc)))
+        return await _refuse(incoming, answer, proto, cfg.otlp_max_body_bytes)
     try:
         try:
             async with asyncio.timeout(request.app.state.body_timeout_s):
-                async for chunk in request.stream():
+                async for chunk in incoming.chunks():
                     body.feed(chunk)
             data = body.finish()
-        except BodyTooLarge as exc:
-            return _respond(intake.count(Answer(Outcome.TOO_LARGE, str(exc))), proto, close=True)
-        except BadBody as exc:
-            return _respond(intake.count(Answer(Outcome.INVALID, str(exc))), proto, close=True)
-        except OverBudget as exc:
-            busy = Answer(Outcome.BUSY, str(exc), retry_after_s=1)
-            return _respond(intake.count(busy), proto, close=True)
+        except (BodyTooLarge, BadBody, OverBudget) as exc:
+            body.release()
+            answer = Answer(_OUTCOME_OF[type(exc)], str(exc), retry_after_s=1 if
+                            isinstance(exc, OverBudget) else 0)  # fmt: skip
+            return await _refuse(incoming, intake.count(answer), proto, cfg.otlp_max_body_bytes)
         except TimeoutError:
             return PlainTextResponse("request body too slow\n", 408, {"Connection": "close"})
         except ClientDisconnect:
@@ -141,6 +177,9 @@ async def _traces(request: Request) -> Response:
     finally:
         body.release()
     return _respond(answer, proto)
+
+
+_OUTCOME_OF = {BodyTooLarge: Outcome.TOO_LARGE, BadBody: Outcome.INVALID, OverBudget: Outcome.BUSY}
 
 
 async def _metrics(request: Request) -> Response:
