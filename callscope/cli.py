@@ -16,6 +16,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
+import rpc
+
+from ._hints import hint_for
+
 # Modules exposing ``register(subparsers)``; each adds its sub-commands, in this order
 # in ``callscope --help``.
 COMMAND_MODULES = (
@@ -99,3 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"callscope {args.command}: {err}", file=sys.stderr)
         print(f"callscope {args.command}: see `callscope {args.command} --help`", file=sys.stderr)
         return 2
+    except rpc.RpcError as err:  # escaped a command: only registries answer the CLI over rpc
+        print(f"callscope {args.command}: {err.code}: {err.message}", file=sys.stderr)
+        print(f"callscope {args.command}: {hint_for(err.code, args, 'registry')}", file=sys.stderr)
+        return 1

@@ -28,6 +28,7 @@ from rpc.registry import (
     validate_document,
 )
 
+from ._hints import hint_for
 from ._registry_summary import CallCounter, holdings
 from ._registry_summary import describe as describe_registry
 from ._summary import DEFAULT_INTERVAL_S, IntervalSummary, interval_seconds
@@ -105,6 +106,9 @@ def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
             return run(args)
         except rpc.RpcError as err:  # bad input and missing files: see cli.main
             print(f"callscope {args.command}: {err.code}: {err.message}", file=sys.stderr)
+            print(
+                f"callscope {args.command}: {hint_for(err.code, args, 'registry')}", file=sys.stderr
+            )
             return 1
 
     return handler

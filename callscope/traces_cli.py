@@ -22,6 +22,7 @@ from typing import Any
 
 from callscope_contract import environment
 
+from ._hints import hint_for
 from ._shell import callscope_command
 from ._table import table_lines
 
@@ -72,6 +73,7 @@ def _store_option(p: argparse.ArgumentParser) -> None:
 
 # Store clients that log each request and retry (with tracebacks): heard only with -v;
 # a read command says what went wrong in one line of its own.
+_HINTED = ("UNAVAILABLE", "NOT_FOUND")  # the store is down, or not there: say what to do
 _CHATTY_CLIENTS = ("elastic_transport", "elasticsearch", "happybase", "thriftpy2")
 
 
@@ -87,7 +89,8 @@ def read_command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         try:
             return run(args)
         except StorageError as err:  # a bad query, or the store is not there (ValueError: cli)
-            print(f"callscope {args.command}: {err}", file=sys.stderr)
+            hint = f" ({hint_for(err.code, args)})" if err.code in _HINTED else ""
+            print(f"callscope {args.command}: {err}{hint}", file=sys.stderr)  # one line
             return 2
 
     return handler

@@ -65,3 +65,24 @@ def test_a_bad_value_names_the_command_and_its_help(
     err = capsys.readouterr().err
     assert "--since is a number and a unit" in err
     assert "callscope traces --help" in err
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_errors_say_what_to_do_next(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = f"callscope://127.0.0.1:{_closed_port()}"
+    assert main(["config", "get", "k", "--registry", registry]) == 1
+    err = capsys.readouterr().err
+    assert "UNAVAILABLE" in err and f"is a registry serving {registry}?" in err
+    assert "registry` starts one" in err
+    assert main(["services", "--registry", registry]) == 1
+    assert "--registry URL (or set $CALLSCOPE_REGISTRY)" in capsys.readouterr().err
+    missing = f"sqlite://{tmp_path / 'nothing.db'}"
+    assert main(["services", "--store", missing]) == 2
+    assert f"collector --store {missing}` to fill it" in capsys.readouterr().err

@@ -177,7 +177,11 @@ def test_read_commands_never_create_a_store(tmp_path: Path, capsys, command: lis
     """A typo in a path is an error that names it, not an empty store made on the spot."""
     for path in (tmp_path / "no" / "such" / "dir" / "spans.db", tmp_path / "typo.db"):
         assert main([*command, "--store", f"sqlite://{path}"]) == 2
-        assert capsys.readouterr().err == f"callscope {command[0]}: no store at {path}\n"
+        err = capsys.readouterr().err  # one line, ending with what to do
+        assert (
+            err.startswith(f"callscope {command[0]}: no store at {path} (") and err.count("\n") == 1
+        )
+        assert f"collector --store sqlite://{path}` to fill it)" in err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -200,7 +204,8 @@ def test_what_is_not_a_store_is_a_one_line_error(
     ]:
         before = path.read_bytes() if path.is_file() else None
         assert main([*command, "--store", f"sqlite://{path}"]) == 2
-        assert capsys.readouterr().err == f"callscope {command[0]}: {message}\n"
+        err = capsys.readouterr().err
+        assert err.startswith(f"callscope {command[0]}: {message}") and err.count("\n") == 1
         assert before is None or path.read_bytes() == before
 
 
