@@ -198,13 +198,7 @@ class ZooKeeperRegistry:
         """
         validate_instance(instance)
         if self.client.connected:
-            with self._errors(f"register {instance.service}"):
-                names = self._children(self._provider_dir(instance.service))
-            if len(names) >= MAX_INSTANCES_PER_SERVICE and quote(instance.id, safe="") not in names:
-                raise ResourceExhaustedError(
-                    f"service {instance.service!r} lists {len(names)} instances already "
-                    "(the per-service limit)"
-                )
+            self._check_room(instance)
         with self._lock:
             self._registered[instance.key] = instance
         if not self.client.connected:
@@ -220,6 +214,25 @@ class ZooKeeperRegistry:
             with self._lock:
                 self._registered.pop(instance.key, None)
             raise
+
+    def _check_room(self, instance: ServiceInstance) -> None:
+        """RESOURCE_EXHAUSTED when the service is full and this instance is not in it
+        (one ``exists`` for the count; a second only when the service is full). Unreachable:
+        no check, the registration waits for ZooKeeper as it would anyway."""
+        folder = self._provider_dir(instance.service)
+        try:
+            with self._errors(f"register {instance.service}"):
+                stat = self._do("exists", folder)
+                if stat is None or stat.numChildren < MAX_INSTANCES_PER_SERVICE:
+                    return
+                if self._do("exists", f"{folder}/{quote(instance.id, safe='')}") is not None:
+                    return
+        except UnavailableError:
+            return
+        raise ResourceExhaustedError(
+            f"service {instance.service!r} lists {stat.numChildren} instances already "
+            "(the per-service limit)"
+        )
 
     def unregister(self, instance: ServiceInstance) -> None:
         from kazoo.exceptions import NoNodeError

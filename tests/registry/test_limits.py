@@ -7,6 +7,9 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
+
+import rpc
 from rpc.registry import (
     MAX_METADATA_BYTES,
     MAX_METADATA_DEPTH,
@@ -14,10 +17,11 @@ from rpc.registry import (
     MAX_METADATA_KEYS,
     MAX_METADATA_STRING_LENGTH,
     Quotas,
+    ServiceInstance,
     connect,
 )
 
-from .conftest import InProcess, free_port, instance, wait_for
+from .conftest import InProcess, ZooKeeperBackend, free_port, instance, wait_for
 
 EXHAUSTED = "RESOURCE_EXHAUSTED"
 
@@ -128,3 +132,19 @@ async def test_a_large_service_never_stalls_the_watch_of_others(inproc: InProces
         await asyncio.to_thread(wait_for, lambda: latest.count("small.Svc") == 1, 10, 0.05)
     finally:
         await asyncio.to_thread(consumer.close)
+
+
+@pytest.mark.zookeeper
+def test_zookeeper_bounds_instances_per_service(zookeeper_hosts, closing, monkeypatch) -> None:
+    monkeypatch.setattr("rpc.registry._zookeeper.MAX_INSTANCES_PER_SERVICE", 2)
+    zk = ZooKeeperBackend(zookeeper_hosts)
+    registry = closing(connect(zk.url("admin")))
+    first, second = ServiceInstance("z.Svc", "h:1"), ServiceInstance("z.Svc", "h:2")
+    registry.register(first)
+    registry.register(second)
+    with pytest.raises(rpc.ResourceExhaustedError, match="per-service limit"):
+        registry.register(ServiceInstance("z.Svc", "h:3"))
+    registry.register(ServiceInstance("z.Svc", "h:2", weight=5))  # already listed: replaced
+    registry.unregister(first)
+    registry.register(ServiceInstance("z.Svc", "h:3"))
+    assert sorted(i.address for i in registry.lookup("z.Svc")) == ["h:2", "h:3"]
