@@ -126,27 +126,32 @@ class ZooKeeperRegistry:
     def _config_path(self, key: str) -> str:
         return f"{self.root}/config/{key}"
 
-    def _ensure(self, path: str) -> None:
+    def _ensure(self, path: str) -> int:
         """Create a folder and its parents: parents let anyone add below them (the service
         folder holds consumers' nodes too), ``consumers`` lets anyone list themselves, and
-        ``providers`` carries our ACL: only its writers register providers there."""
+        ``providers`` carries our ACL: only its writers register providers there.
+
+        Returns how many children the folder had (0 when it was just created)."""
         from kazoo.exceptions import NodeExistsError
         from kazoo.security import ACL, ANYONE_ID_UNSAFE, Permissions
 
-        if self._do("exists", path) is None:
-            acl, tree = self._acl, self._acl
-            if self._credentials:
-                mine = [a for a in self._acl if a.id != ANYONE_ID_UNSAFE]
-                tree = [*mine, ACL(Permissions.READ | Permissions.CREATE, ANYONE_ID_UNSAFE)]
-                if path.endswith("/consumers"):
-                    everyone = Permissions.READ | Permissions.CREATE | Permissions.DELETE
-                    acl = [*mine, ACL(everyone, ANYONE_ID_UNSAFE)]
-            parts = path.strip("/").split("/")
-            for n in range(1, len(parts) + 1):
-                node = "/" + "/".join(parts[:n])
-                with contextlib.suppress(NodeExistsError):
-                    if n == len(parts) or self._do("exists", node) is None:
-                        self._do("create", node, b"", acl=acl if n == len(parts) else tree)
+        stat = self._do("exists", path)
+        if stat is not None:
+            return int(stat.numChildren)
+        acl, tree = self._acl, self._acl
+        if self._credentials:
+            mine = [a for a in self._acl if a.id != ANYONE_ID_UNSAFE]
+            tree = [*mine, ACL(Permissions.READ | Permissions.CREATE, ANYONE_ID_UNSAFE)]
+            if path.endswith("/consumers"):
+                everyone = Permissions.READ | Permissions.CREATE | Permissions.DELETE
+                acl = [*mine, ACL(everyone, ANYONE_ID_UNSAFE)]
+        parts = path.strip("/").split("/")
+        for n in range(1, len(parts) + 1):
+            node = "/" + "/".join(parts[:n])
+            with contextlib.suppress(NodeExistsError):
+                if n == len(parts) or self._do("exists", node) is None:
+                    self._do("create", node, b"", acl=acl if n == len(parts) else tree)
+        return 0
 
     def _state_changed(self, state: str) -> None:
         if state == "CONNECTED" and not self._closed:
@@ -160,7 +165,8 @@ class ZooKeeperRegistry:
             unwatched = [s for s in self._services.names() if s not in self._watched]
         try:
             for inst in instances:
-                self._put_ephemeral(self._provider_dir(inst.service), inst.id, inst.to_dict())
+                self._put_ephemeral(self._provider_dir(inst.service), inst.id, inst.to_dict(),
+                                    MAX_INSTANCES_PER_SERVICE)  # fmt: skip
             for consumer in consumers:
                 self._list_consumer(consumer)
             for service in unwatched:
@@ -169,12 +175,20 @@ class ZooKeeperRegistry:
             log.warning("re-registration on ZooKeeper failed; next reconnection retries",
                         exc_info=True)  # fmt: skip
 
-    def _put_ephemeral(self, folder: str, name: str, data: dict[str, Any]) -> None:
+    def _put_ephemeral(
+        self, folder: str, name: str, data: dict[str, Any], limit: int | None = None
+    ) -> None:
+        """Create (or replace) our node; RESOURCE_EXHAUSTED when the folder holds ``limit``
+        others already (counted from the folder's stat, which ``_ensure`` reads anyway)."""
         from kazoo.exceptions import NodeExistsError, NoNodeError
 
         path = f"{folder}/{quote(name, safe='')}"
         raw = json.dumps(data).encode()
-        self._ensure(folder)
+        held = self._ensure(folder)
+        if limit is not None and held >= limit and self._do("exists", path) is None:
+            raise ResourceExhaustedError(
+                f"{folder} lists {held} instances already (the per-service limit)"
+            )
         for _ in range(3):
             try:
                 self._do("create", path, raw, acl=self._acl, ephemeral=True)
@@ -193,12 +207,10 @@ class ZooKeeperRegistry:
         """Create the ephemeral node now, or on the next connection while ZooKeeper is down.
 
         Checked as the embedded server checks (BAD_REQUEST); a service already listing
-        ``MAX_INSTANCES_PER_SERVICE`` others is RESOURCE_EXHAUSTED (checked, not atomic:
+        ``MAX_INSTANCES_PER_SERVICE`` others is RESOURCE_EXHAUSTED (counted, not atomic:
         ZooKeeper's own quotas are the hard bound).
         """
         validate_instance(instance)
-        if self.client.connected:
-            self._check_room(instance)
         with self._lock:
             self._registered[instance.key] = instance
         if not self.client.connected:
@@ -207,32 +219,13 @@ class ZooKeeperRegistry:
         try:
             with self._errors(f"register {instance.service}"):
                 self._put_ephemeral(self._provider_dir(instance.service), instance.id,
-                                    instance.to_dict())  # fmt: skip
+                                    instance.to_dict(), MAX_INSTANCES_PER_SERVICE)  # fmt: skip
         except UnavailableError as err:
             log.warning("%s; will register when ZooKeeper is back", err)
         except Exception:
             with self._lock:
                 self._registered.pop(instance.key, None)
             raise
-
-    def _check_room(self, instance: ServiceInstance) -> None:
-        """RESOURCE_EXHAUSTED when the service is full and this instance is not in it
-        (one ``exists`` for the count; a second only when the service is full). Unreachable:
-        no check, the registration waits for ZooKeeper as it would anyway."""
-        folder = self._provider_dir(instance.service)
-        try:
-            with self._errors(f"register {instance.service}"):
-                stat = self._do("exists", folder)
-                if stat is None or stat.numChildren < MAX_INSTANCES_PER_SERVICE:
-                    return
-                if self._do("exists", f"{folder}/{quote(instance.id, safe='')}") is not None:
-                    return
-        except UnavailableError:
-            return
-        raise ResourceExhaustedError(
-            f"service {instance.service!r} lists {stat.numChildren} instances already "
-            "(the per-service limit)"
-        )
 
     def unregister(self, instance: ServiceInstance) -> None:
         from kazoo.exceptions import NoNodeError
