@@ -29,38 +29,39 @@ _KPI_DOUBLES = ("window_s", "qps", "cpu_percent")
 
 @cache
 def span_schema() -> StructType:
-    """The Spark schema of a span DataFrame (columns as :data:`SPAN_COLUMNS`)."""
+    """The Spark schema of a span DataFrame (columns as :data:`SPAN_COLUMNS`).
+
+    Every column is nullable, as Spark's JSON and Kafka readers make them; readers drop
+    the rows that lack a required field instead.
+    """
     from pyspark.sql import types as t
 
     text = t.StringType()
     tags = t.MapType(text, text)
     event = t.StructType(
         [
-            t.StructField("time_us", t.LongType(), False),
-            t.StructField("name", text, False),
-            t.StructField("attributes", tags, True),
+            t.StructField("time_us", t.LongType()),
+            t.StructField("name", text),
+            t.StructField("attributes", tags),
         ]
     )
     link = t.StructType(
         [
-            t.StructField("trace_id", text, False),
-            t.StructField("span_id", text, False),
-            t.StructField("trace_state", text, True),
-            t.StructField("attributes", tags, True),
+            t.StructField("trace_id", text),
+            t.StructField("span_id", text),
+            t.StructField("trace_state", text),
+            t.StructField("attributes", tags),
         ]
     )
     kinds = {
         "start_us": t.LongType(),
         "duration_us": t.LongType(),
         "attributes": tags,
-        "events": t.ArrayType(event, False),
-        "links": t.ArrayType(link, False),
+        "events": t.ArrayType(event),
+        "links": t.ArrayType(link),
         "schema": t.IntegerType(),
     }
-    required = {"trace_id", "span_id", "name", "kind", "service", "start_us", "duration_us"}
-    return t.StructType(
-        [t.StructField(name, kinds.get(name, text), name not in required) for name in SPAN_COLUMNS]
-    )
+    return t.StructType([t.StructField(name, kinds.get(name, text)) for name in SPAN_COLUMNS])
 
 
 @cache

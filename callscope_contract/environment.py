@@ -32,6 +32,8 @@ __all__ = [
     "CALLSCOPE_SAMPLE_RATIO",
     "CALLSCOPE_SERVICE_NAME",
     "CALLSCOPE_SPANS_TOPIC",
+    "CALLSCOPE_SPARK_JARS",
+    "CALLSCOPE_SPARK_MASTER",
     "CALLSCOPE_SPOOL_DIR",
     "CALLSCOPE_SPOOL_FSYNC",
     "CALLSCOPE_SPOOL_MAX_BYTES",
@@ -122,6 +124,15 @@ CALLSCOPE_REGISTRY_DB = "CALLSCOPE_REGISTRY_DB"
 
 CALLSCOPE_REGISTRY_TOKEN = "CALLSCOPE_REGISTRY_TOKEN"
 """The token ``callscope registry`` commands present to a registry that checks one."""
+
+# -- analytics (pipeline/) -----------------------------------------------------
+CALLSCOPE_SPARK_MASTER = "CALLSCOPE_SPARK_MASTER"
+"""Where ``callscope pipeline`` jobs run: ``local[*]`` (default), ``local[2]``,
+``spark://host:7077``, ``yarn`` or ``k8s://https://host:443``."""
+
+CALLSCOPE_SPARK_JARS = "CALLSCOPE_SPARK_JARS"
+"""Comma-separated jars added to the job's classpath (Spark's Kafka source and its
+dependencies), for clusters where ``callscope pipeline`` cannot fetch them itself."""
 
 # -- the local stack (``callscope stack``) and its endpoints ------------------
 CALLSCOPE_STACK_DIR = "CALLSCOPE_STACK_DIR"

@@ -11,12 +11,14 @@ Contract of every backend (checked by ``tests/storage/test_conformance.py`` on a
 * Reads see every write that returned once :meth:`SpanStore.refresh` was called (search
   backends make writes visible within about a second without it).
 * ``find_trace_ids`` answers newest first, at most ``query.limit`` distinct traces.
+* ``scan_spans`` yields every stored span that started in ``[start_us, end_us)`` once, in
+  no particular order, a page at a time (the analytics jobs read a window with it).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -43,6 +45,10 @@ class SpanStore(ABC):
     @abstractmethod
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         """Ids of traces with a span matching ``query``, newest first."""
+
+    @abstractmethod
+    def scan_spans(self, start_us: int, end_us: int) -> Iterator[SpanRecord]:
+        """Every span that started in ``[start_us, end_us)``, once each, in no set order."""
 
     @abstractmethod
     def services(self) -> list[str]:

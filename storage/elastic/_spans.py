@@ -24,6 +24,7 @@ from ._layout import SPAN_MAPPINGS, day_index, index_day, span_doc, spans_patter
 __all__ = ["ElasticSpanStore"]
 
 MAX_TRACE_SPANS = 10_000
+SCAN_PAGE = 5000
 BULK_DOCS = 500
 BULK_BYTES = 8 << 20
 BULK_PARALLEL = 2
@@ -132,6 +133,27 @@ class ElasticSpanStore(SpanStore):
             for t in dict.fromkeys(trace_ids)
             if t in by_trace
         ]
+
+    def scan_spans(self, start_us: int, end_us: int) -> Iterator[SpanRecord]:
+        """Pages sorted by (start, trace, span), each continuing after the last one's key."""
+        after: list[Any] | None = None
+        while True:
+            page = {"search_after": after} if after else {}
+            result = self._search(
+                "scan spans",
+                query={"range": {"start_us": {"gte": start_us, "lt": end_us}}},
+                sort=[{"start_us": "asc"}, {"trace_id": "asc"}, {"span_id": "asc"}],
+                size=SCAN_PAGE,
+                track_total_hits=False,
+                filter_path="hits.hits._source,hits.hits.sort",
+                **page,
+            )
+            hits = result.get("hits", {}).get("hits", ())
+            for hit in hits:
+                yield span_from_dict(hit["_source"])
+            if len(hits) < SCAN_PAGE:
+                return
+            after = hits[-1]["sort"]
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         result = self._search(

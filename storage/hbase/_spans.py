@@ -12,7 +12,7 @@ allows, checked in the client, merged.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -38,6 +38,7 @@ FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
 }
 BATCH = 2000
 SCAN_BATCH = 500
+SCAN_PAGE = 500  # index rows per page of scan_spans
 
 
 class HBaseSpanStore(SpanStore):
@@ -87,6 +88,45 @@ class HBaseSpanStore(SpanStore):
             )
             found[spans[0].trace_id] = Trace(spans[0].trace_id, spans)
         return [found[t] for t in dict.fromkeys(trace_ids) if t in found]
+
+    def scan_spans(self, start_us: int, end_us: int) -> Iterator[SpanRecord]:
+        """Each service's index rows in range, bucket by bucket; a page of them names the
+        trace rows and span columns to read (a trace row also holds spans out of range)."""
+        for service in self.services():
+            for bucket in range(self.buckets):
+                yield from self._scan_bucket(service, bucket, start_us, end_us)
+
+    def _scan_bucket(
+        self, service: str, bucket: int, start_us: int, end_us: int
+    ) -> Iterator[SpanRecord]:
+        next_row, stop = index_range(bucket, service, start_us, end_us)
+        while True:
+
+            def page(conn: Any, first: bytes = next_row) -> list[tuple[bytes, list[bytes]]]:
+                scan = conn.table(INDEX).scan(
+                    row_start=first, row_stop=stop, batch_size=SCAN_PAGE, limit=SCAN_PAGE
+                )
+                return [(row, list(columns)) for row, columns in scan]
+
+            index_rows = self.hbase.run("scan spans", page)
+            wanted: dict[bytes, set[bytes]] = {}
+            for row, columns in index_rows:
+                key = trace_row(index_trace_id(row), self.buckets)
+                wanted.setdefault(key, set()).update(b"s:" + c[2:] for c in columns)
+            if wanted:
+                keys = list(wanted)
+
+                def read(conn: Any, keys: list[bytes] = keys) -> list[tuple[bytes, Any]]:
+                    return conn.table(TRACES).rows(keys)
+
+                traces = self.hbase.run("scan spans", read)
+                for key, columns in traces:
+                    for column, body in columns.items():
+                        if column in wanted[key]:
+                            yield span_from_packed(body)
+            if len(index_rows) < SCAN_PAGE:
+                return
+            next_row = index_rows[-1][0] + b"\x00"
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         """The newest ``limit`` matching traces, newest first.

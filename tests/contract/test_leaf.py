@@ -16,7 +16,7 @@ import pytest
 import callscope_contract
 
 HEAVY = ("rpc", "opentelemetry", "uvloop", "instrument", "pyspark")
-LIGHT = ["callscope_contract", "storage"]
+LIGHT = ["callscope_contract", "storage", "pipeline"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -46,7 +46,6 @@ def test_span_schema_has_every_record_field_in_order() -> None:
     assert schema["start_us"].dataType == LongType()
     assert isinstance(schema["attributes"].dataType, MapType)
     assert isinstance(schema["events"].dataType, ArrayType)
-    assert not schema["trace_id"].nullable
 
 
 def test_kpi_schema_has_every_record_field_in_order() -> None:
