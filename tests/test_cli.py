@@ -30,7 +30,8 @@ def test_help_lists_each_public_command_on_one_line(capsys: pytest.CaptureFixtur
     assert "SUPPRESS" not in text
     listed = re.findall(r"^    (\S+) +\S.*$", text, flags=re.MULTILINE)
     assert len(listed) == len(set(listed))
-    for expected in ("demo", "run", "registry", "config", "collector", "trace", "traces", "kpis"):
+    for expected in ("demo", "run", "registry", "config", "collector", "trace", "traces", "kpis",
+                     "services", "stack", "bench"):  # fmt: skip
         assert expected in listed
     # every listed command has its help on that line: no continuation lines under it
     block = text.split("COMMAND\n", 1)[1].split("\n\n", 1)[0]
@@ -86,3 +87,15 @@ def test_errors_say_what_to_do_next(tmp_path, capsys: pytest.CaptureFixture[str]
     missing = f"sqlite://{tmp_path / 'nothing.db'}"
     assert main(["services", "--store", missing]) == 2
     assert f"collector --store {missing}` to fill it" in capsys.readouterr().err
+
+
+def test_bench_lists_the_benchmarks_and_runs_one_with_its_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["BENCHMARK", "MEASURES"]
+    assert "rpc_echo" in out and "grpc.aio" in out and "_tracing_variants" not in out
+    assert main(["bench", "nope"]) == 2
+    assert "no benchmark 'nope'; there are: " in capsys.readouterr().err
+    assert main(["bench", "rpc_echo", "--help"]) == 0  # the script's own options
