@@ -81,6 +81,12 @@ class KafkaExporter:
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap.split(","), **self.options
             )
+            # kafka-python closes every producer in an atexit hook of its own, registered
+            # after instrument.auto's and so run before it: the final export would meet a
+            # closed producer and spool the last records. The pipeline closes ours itself.
+            unregister = getattr(self._producer, "_unregister_cleanup", None)
+            if unregister is not None:
+                unregister()
             if not self._topics_checked:
                 self._ensure_topics()
         return self._producer

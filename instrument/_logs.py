@@ -72,7 +72,13 @@ def enable_log_correlation(set_default_format: bool = True) -> None:
         _previous_factory = previous
         logging.setLogRecordFactory(factory)
     if set_default_format and not logging.getLogger().handlers:
-        logging.basicConfig(format=DEFAULT_LOG_FORMAT)
+        # defaults: records made once correlation is off (at exit, after the final flush)
+        # still format, with no trace, instead of a "Logging error" each
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(
+            DEFAULT_LOG_FORMAT, defaults={"trace_id": NO_TRACE, "span_id": NO_TRACE}
+        ))  # fmt: skip
+        logging.basicConfig(handlers=[handler])
 
 
 def disable_log_correlation() -> None:

@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 import rpc
 
+from ._exit import signals_held
 from ._exporters import Exporter, SpoolExporter, get_exporter
 from ._interceptors import ClientTracing, ServerTracing
 from ._kpi import KpiRecorder, ProcessStats
@@ -102,19 +103,27 @@ class Instrumentation:
         return self.pipeline.force_flush(timeout)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Flush spans and the last KPI window, then stop; clients made later are untraced."""
+        """Flush spans and the last KPI window, then stop; clients made later are untraced.
+
+        A SIGTERM or SIGINT arriving during the flush waits for it (:mod:`._exit`); log
+        correlation goes off only after it, so what is logged while flushing keeps its format.
+        """
         global _current
+        correlated = self.installed and self.settings.log_correlation
         if self.installed:
             rpc.remove_global_interceptor(self.client_interceptor, side="client")
             rpc.remove_global_interceptor(self.server_interceptor, side="server")
-            if self.settings.log_correlation:
-                disable_log_correlation()
             atexit.unregister(self.shutdown)
             self.installed = False
             with _lock:
                 if _current is self:
                     _current = None
-        self.pipeline.shutdown(timeout)
+        try:
+            with signals_held():
+                self.pipeline.shutdown(timeout)
+        finally:
+            if correlated:
+                disable_log_correlation()
 
 
 def current() -> Instrumentation | None:

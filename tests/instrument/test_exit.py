@@ -1,0 +1,122 @@
+"""A traced process's exit, in real processes: the final flush logs legibly, delivers to
+Kafka through kafka-python, and survives a second SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from instrument.model import KpiSample
+
+from .conftest import ROOT
+from .kafka_tools import consume, unique_topics
+from .test_auto import read_spool
+
+# An exporter that logs while it exports: what the pipeline's own "exporter unreachable"
+# lines do during the final flush. With SLOW_S it says when the final KPI window's export
+# starts and ends, and takes that long.
+EXPORTER = """
+import logging, os, sys, time
+from instrument import Settings, configure, register_exporter
+
+class Exporter:
+    def export(self, records):
+        logging.getLogger("callscope.instrument").warning("exporter unreachable")
+        if any(r.topic == "callscope.kpis" for r in records) and os.environ.get("SLOW_S"):
+            print("flushing", flush=True)
+            time.sleep(float(os.environ["SLOW_S"]))
+            print("flushed", flush=True)
+        return ()
+
+    def flush(self, timeout):
+        pass
+
+    def close(self):
+        pass
+
+register_exporter("test", lambda settings: Exporter())
+inst = configure(Settings(service_name="exiting", exporter="test", libraries="none",
+                          kpi_interval_s=600, spool_dir=sys.argv[1]), install=True)
+"""
+
+
+def _python(script: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(script), *args]
+
+
+def test_logging_after_shutdown_keeps_its_format(tmp_path: Path) -> None:
+    script = EXPORTER + textwrap.dedent("""
+        inst.shutdown()
+        logging.getLogger("app").warning("logged after shutdown")
+    """)
+    done = subprocess.run(_python(script, str(tmp_path)), capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Logging error" not in done.stderr and "KeyError" not in done.stderr, done.stderr
+    assert "[trace_id=0 span_id=0] exporter unreachable" in done.stderr  # during the flush
+    assert "[trace_id=0 span_id=0] logged after shutdown" in done.stderr
+
+
+def test_a_second_sigterm_waits_for_the_final_flush(tmp_path: Path) -> None:
+    script = EXPORTER + textwrap.dedent("""
+        import signal
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # exit, run atexit
+        print("ready", flush=True)
+        while True:
+            time.sleep(1)
+    """)
+    proc = subprocess.Popen(
+        _python(script, str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT, env={**os.environ, "SLOW_S": "3"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)  # the program exits; atexit flushes
+        assert proc.stdout.readline().strip() == "flushing"
+        proc.send_signal(signal.SIGTERM)  # a supervisor's second one, mid-flush
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert out.split() == ["flushed"], err  # the flush ran to its end
+    assert "SIGTERM during the final flush; acted on once it is done" in err
+    assert proc.returncode == 0  # then the program's handler acted on it: sys.exit(0)
+
+
+@pytest.mark.kafka
+def test_kafka_python_delivers_the_last_window_at_exit(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """kafka-python's own atexit hook used to close the producer before the final export,
+    so the last KPI window went to the spool (a new producer then replayed it, when it
+    could)."""
+    spans_topic, kpis_topic = unique_topics()
+    name = f"exit-{uuid.uuid4().hex[:8]}"
+    script = """
+        import instrument.auto
+        from opentelemetry import trace
+        with trace.get_tracer("test").start_as_current_span("work"):
+            pass
+        assert instrument.auto.instrumentation.force_flush(30)  # the producer exists now
+    """
+    env = {**os.environ, "CALLSCOPE_KAFKA_CLIENT": "kafka-python",
+           "CALLSCOPE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CALLSCOPE_SPANS_TOPIC": spans_topic,
+           "CALLSCOPE_KPIS_TOPIC": kpis_topic, "CALLSCOPE_SPOOL_DIR": str(tmp_path),
+           "CALLSCOPE_SERVICE_NAME": name, "CALLSCOPE_LIBRARIES": "none"}  # fmt: skip
+    done = subprocess.run(_python(script), capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "go to the spool" not in done.stderr, done.stderr  # "exporter unreachable; ..."
+    spooled = read_spool(tmp_path) if tmp_path.exists() else ([], [])
+    assert spooled == ([], [])
+    kpis = [KpiSample.from_json(v) for _, v in consume(kafka_bootstrap, kpis_topic, expected=1)]
+    assert [(k.app, k.role) for k in kpis] == [(name, "process")]
