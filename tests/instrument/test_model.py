@@ -70,7 +70,9 @@ def test_design_span_example_parses_and_round_trips() -> None:
     assert record.schema == SCHEMA_VERSION
     again = SpanRecord.from_json(record.to_json())
     assert again == record
-    assert json.loads(record.to_json()) == DESIGN_SPAN
+    encoded = json.loads(record.to_json())
+    assert encoded.pop("links", []) == []  # optional: no links may be absent or empty
+    assert encoded == DESIGN_SPAN
 
 
 def test_design_kpi_example_parses_and_round_trips() -> None:
