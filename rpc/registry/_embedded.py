@@ -122,13 +122,23 @@ class EmbeddedRegistry:
                 opened = await self._call("open_session", self.heartbeat, self._owner)
                 session = opened["session"]
                 for inst in list(self._registered.values()):
-                    await self._call("register", session, inst.to_dict())
+                    await self._again(session, "register", inst.id, inst.to_dict())
                 for consumer in list(self._consumers.values()):
-                    await self._call("add_consumer", session, consumer.to_dict())
+                    await self._again(session, "add_consumer", consumer.id, consumer.to_dict())
                 if self._registered:
                     log.info("registered %d instances again on %s", len(self._registered), session)
                 self._session = session
             return self._session
+
+    async def _again(self, session: str, method: str, name: str, item: dict[str, Any]) -> None:
+        """Re-register one item on a new session; a refusal of that item (a quota, a
+        revoked grant) is logged and skips it, never holding back the others."""
+        try:
+            await self._call(method, session, item)
+        except (*_DOWN, NotFoundError):
+            raise
+        except RpcError as err:
+            log.error("registry %s refused %s of %s again: %s", self.address, method, name, err)
 
     async def _with_session(self, method: str, *args: Any) -> None:
         for _ in range(2):
@@ -259,17 +269,31 @@ class EmbeddedRegistry:
         self._consumers[(service, consumer.id)] = consumer
         try:
             self._run(self._first("s:" + service, listener, self._fetch_instances(service)))
-            self._run(self._with_session("add_consumer", consumer.to_dict()))
         except _DOWN:
             self._epoch = ""  # the next successful poll reloads everything watched
+        except RpcError:  # refused (a grant, a bad name): nothing of it stays behind
+            if remove():
+                self._consumers.pop((service, consumer.id), None)
+            raise
+        try:  # being listed as a consumer is for operators: best effort, as on ZooKeeper
+            self._run(self._with_session("add_consumer", consumer.to_dict()))
+        except RpcError as err:
+            log.log(logging.DEBUG if isinstance(err, _DOWN) else logging.WARNING,
+                    "not listed as a consumer of %s: %s", service, err)  # fmt: skip
 
         def unsubscribe() -> None:
             if remove():
                 self._consumers.pop((service, consumer.id), None)
                 self._last.pop("s:" + service, None)
                 self._latest.pop("s:" + service, None)
+                if self._session is not None:  # never blocks: may run on the loop thread
+                    self._rpc.submit(self._unlist(self._session, service, consumer.id))
 
         return unsubscribe
+
+    async def _unlist(self, session: str, service: str, consumer_id: str) -> None:
+        with contextlib.suppress(RpcError):
+            await self._call("remove_consumer", session, service, consumer_id)
 
     async def _fetch_instances(self, service: str) -> list[ServiceInstance]:
         return parse_instances(service, await self._call("lookup", service))

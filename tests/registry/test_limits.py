@@ -148,3 +148,25 @@ def test_zookeeper_bounds_instances_per_service(zookeeper_hosts, closing, monkey
     registry.unregister(first)
     registry.register(ServiceInstance("z.Svc", "h:3"))
     assert sorted(i.address for i in registry.lookup("z.Svc")) == ["h:2", "h:3"]
+
+
+async def test_unsubscribing_frees_the_consumer_entry(inproc: InProcess) -> None:
+    server = await inproc.start(quotas=Quotas(registrations_per_credential=2))
+    url = f"callscope://reader-token@{server.address}?heartbeat=1"
+    reader = connect(url)
+    tenant = connect(url.replace("reader-token", "tenant-b-token"))
+    try:
+        for first, second in (("s.A", "s.B"), ("s.C", "s.D")):
+            stops = [await asyncio.to_thread(reader.subscribe, n, lambda _: None)
+                     for n in (first, second)]  # fmt: skip
+            listed = await asyncio.to_thread(reader.consumers)
+            assert sorted(c.service for c in listed) == [first, second]
+            for stop in stops:
+                stop()
+            await asyncio.to_thread(wait_for, lambda: not reader.consumers(), 5)
+        with pytest.raises(rpc.PermissionDeniedError):
+            await asyncio.to_thread(tenant.subscribe, "s.A", lambda _: None)
+        assert await asyncio.to_thread(tenant.consumers) == []
+    finally:
+        await asyncio.to_thread(reader.close)
+        await asyncio.to_thread(tenant.close)
