@@ -4,8 +4,9 @@ Every check raises :class:`~rpc.BadRequestError` naming the field and the limit,
 a wrong type or an absurd number is the caller's ``BAD_REQUEST``, never an
 ``INTERNAL`` or a ``CONFLICT`` later on. The limits bound what one registration can
 cost everyone else: a service's whole instance list (``MAX_INSTANCES_PER_SERVICE``
-instances of at most ``MAX_METADATA_BYTES`` of metadata each) always fits in one
-RPC frame, so no service's data can break another's lookup or watch.
+instances of at most ``MAX_METADATA_BYTES`` and ``MAX_METADATA_KEYS`` entries of
+metadata each: under 9 MB and 150,000 msgpack objects) always fits in one RPC frame,
+so no service's data can break another's lookup or watch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MAX_METADATA_BYTES = 8192
 MAX_METADATA_DEPTH = 4
 """Nesting of maps and lists in metadata (a flat map is depth 1)."""
 MAX_METADATA_KEYS = 64
-"""Map keys in metadata, counted over every nesting level."""
+"""Entries in metadata (map keys and list items), counted over every nesting level."""
 MAX_METADATA_KEY_LENGTH = 128
 MAX_METADATA_STRING_LENGTH = 1024
 MAX_TEXT_LENGTH = 256
@@ -87,9 +88,11 @@ def check_metadata(metadata: Any, what: str = "metadata") -> dict[str, Any]:
     """JSON-only data within the size, depth, key and length limits above."""
     if not isinstance(metadata, Mapping):
         raise BadRequestError(f"{what} must be a map, not {type(metadata).__name__}")
-    keys = _walk(metadata, what, 1)
-    if keys > MAX_METADATA_KEYS:
-        raise BadRequestError(f"{what} has {keys} keys; the limit is {MAX_METADATA_KEYS}")
+    entries = _walk(metadata, what, 1)
+    if entries > MAX_METADATA_KEYS:
+        raise BadRequestError(
+            f"{what} has {entries} entries (keys and list items); the limit is {MAX_METADATA_KEYS}"
+        )
     size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_METADATA_BYTES:
         raise BadRequestError(
@@ -99,7 +102,8 @@ def check_metadata(metadata: Any, what: str = "metadata") -> dict[str, Any]:
 
 
 def _walk(value: Any, what: str, depth: int) -> int:
-    """Check one value; returns the map keys it holds (stops early past the key limit)."""
+    """Check one value; returns the entries (map keys, list items) it holds, stopping early
+    past the limit."""
     if value is None or isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -119,23 +123,24 @@ def _walk(value: Any, what: str, depth: int) -> int:
         return 0
     if depth > MAX_METADATA_DEPTH:
         raise BadRequestError(f"{what} nests deeper than {MAX_METADATA_DEPTH} levels")
+    entries = len(value) if isinstance(value, list | tuple | Mapping) else 0
+    if entries > MAX_METADATA_KEYS:
+        return entries  # check_metadata refuses it, without walking a huge container
     if isinstance(value, list | tuple):
-        if len(value) > MAX_METADATA_KEYS:
-            raise BadRequestError(f"{what}: a list of {len(value)} items; the limit is "
-                                  f"{MAX_METADATA_KEYS}")  # fmt: skip
-        return sum(_walk(item, what, depth + 1) for item in value)
+        for item in value:
+            entries += _walk(item, what, depth + 1)
+            if entries > MAX_METADATA_KEYS:
+                break
+        return entries
     if isinstance(value, Mapping):
-        keys = len(value)
-        if keys > MAX_METADATA_KEYS:
-            raise BadRequestError(f"{what} has {keys} keys; the limit is {MAX_METADATA_KEYS}")
         for key, item in value.items():
             if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY_LENGTH:
                 raise BadRequestError(
                     f"{what}: keys must be strings of 1..{MAX_METADATA_KEY_LENGTH} characters, "
                     f"not {key!r:.80}"
                 )
-            keys += _walk(item, what, depth + 1)
-            if keys > MAX_METADATA_KEYS:
+            entries += _walk(item, what, depth + 1)
+            if entries > MAX_METADATA_KEYS:
                 break
-        return keys
+        return entries
     raise BadRequestError(f"{what}: {type(value).__name__} values are not JSON")

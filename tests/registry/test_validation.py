@@ -60,6 +60,7 @@ BAD_FIELDS: list[dict[str, Any]] = [
     {"metadata": nested(MAX_METADATA_DEPTH + 1)},
     {"metadata": {f"k{i}": i for i in range(MAX_METADATA_KEYS + 1)}},
     {"metadata": {f"k{i}": {"a": 1, "b": 2} for i in range(30)}},  # 90 keys over two levels
+    {"metadata": {"zones": [str(i) for i in range(MAX_METADATA_KEYS)]}},  # 65 entries
     {"metadata": {f"k{i}": "v" * 900 for i in range(10)}},  # ~9 KB > MAX_METADATA_BYTES
 ]  # fmt: skip
 
