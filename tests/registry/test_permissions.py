@@ -1,7 +1,7 @@
 """Every method of the embedded registry, times every kind of credential, with the exact outcome.
 
 The memory backend has no credentials (it is in-process); ZooKeeper's rights are its
-ACLs (tests/registry/test_resilience.py::test_writes_need_credentials_and_rights).
+ACLs (the last test here).
 
 Credentials: none, a forged token, a valid token without grants (``nobody``), read
 everywhere (``reader``), write on services and read on config (``provider``), another
@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import InProcess, RawRegistry, instance
+from rpc.registry import ServiceInstance, connect
+
+from .conftest import InProcess, RawRegistry, ZooKeeperBackend, instance
 
 KINDS = ["none", "bad", "nobody", "reader", "provider", "tenant_b", "admin"]
 TOKEN = {
@@ -192,3 +194,43 @@ async def test_open_session_refuses_a_nan_interval_without_leaving_a_session(
     await reader.call("close_session", first)
     assert await reader.code("open_session", 1.0, "x") == OK
     assert await reader.code("keepalive", second) == OK
+
+
+ZK_KINDS = ["anonymous", "reader", "admin"]
+ZK_MATRIX: list[tuple[str, Callable[[Any], Any], dict[str, str]]] = [
+    ("register", lambda r: r.register(ServiceInstance("z.Svc", "127.0.0.1:7002")),
+     {"anonymous": U, "reader": PD, "admin": OK}),
+    ("unregister another's", lambda r: r.unregister(ServiceInstance("z.Svc", "127.0.0.1:7001")),
+     {"anonymous": U, "reader": PD, "admin": OK}),
+    ("lookup", lambda r: r.lookup("z.Svc"), {"anonymous": OK, "reader": OK, "admin": OK}),
+    ("services", lambda r: r.services(), {"anonymous": OK, "reader": OK, "admin": OK}),
+    ("consumers", lambda r: r.consumers("z.Svc"), {"anonymous": OK, "reader": OK, "admin": OK}),
+    ("get_config", lambda r: r.get_config("z/doc"), {"anonymous": OK, "reader": OK, "admin": OK}),
+    ("list_config", lambda r: r.list_config(""), {"anonymous": OK, "reader": OK, "admin": OK}),
+    ("put_config", lambda r: r.put_config("z/doc", {"v": 2}),
+     {"anonymous": U, "reader": PD, "admin": OK}),
+    ("delete_config", lambda r: r.delete_config("z/doc"),
+     {"anonymous": U, "reader": PD, "admin": OK}),
+]  # fmt: skip
+
+
+@pytest.mark.zookeeper
+def test_zookeeper_methods_by_credential(zookeeper_hosts: str, closing: Any) -> None:
+    """ZooKeeper's rights are its digest ACLs: readers and anonymous callers read, only
+    the writers' identities write (what our nodes grant when created with credentials)."""
+    zk = ZooKeeperBackend(zookeeper_hosts)
+    admin = closing(connect(zk.url("admin")))
+    wrong = []
+    for kind in ZK_KINDS:
+        caller = closing(connect(zk.url(kind)))
+        for method, call, expected in ZK_MATRIX:
+            admin.register(ServiceInstance("z.Svc", "127.0.0.1:7001"))
+            admin.put_config("z/doc", {"v": 1})
+            try:
+                call(caller)
+                got = OK
+            except Exception as err:
+                got = getattr(err, "code", repr(err))
+            if got != expected[kind]:
+                wrong.append(f"{kind} {method}: expected {expected[kind]}, got {got}")
+    assert not wrong, "\n".join(wrong)
