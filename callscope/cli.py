@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "callscope.run",
     "callscope.registry_cli",
     "callscope.collector_cli",
+    "callscope.spool_cli",
     "callscope.traces_cli",
     "callscope.services_cli",
     "callscope.bench_cli",

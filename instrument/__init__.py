@@ -31,6 +31,7 @@ from ._logs import (
 )
 from ._pipeline import ExportPipeline
 from ._propagation import RemoteParent, format_traceparent, parse_traceparent
+from ._replay import Replayed, replay_spool
 from ._sampling import Sampler, get_sampler, register_sampler
 from ._settings import Settings
 from ._setup import Instrumentation, configure, current
@@ -54,6 +55,7 @@ __all__ = [
     "NullExporter",
     "ProcessStats",
     "RemoteParent",
+    "Replayed",
     "Resource",
     "Sampler",
     "ServerTracing",
@@ -85,4 +87,5 @@ __all__ = [
     "quantile",
     "register_exporter",
     "register_sampler",
+    "replay_spool",
 ]

@@ -152,7 +152,24 @@ class ExportPipeline:
             self.exporter.flush(min(timeout, 5.0))
             self.exporter.close()
         if self.spool is not None:
+            if self.spool.pending():
+                self._report_left(self.spool)
             self.spool.close()
+
+    @property
+    def backlog(self) -> bool:
+        """Whether records wait in the spool for the exporter."""
+        return self._backlog
+
+    @staticmethod
+    def _report_left(spool: Spool) -> None:
+        """One line for what the exporter never took: where it is, how it will go out."""
+        log.warning(
+            "callscope: undelivered records stay in the spool %s (%d bytes); the next process "
+            "of this service replays them when it starts, or now: callscope spool replay %s "
+            "--kafka HOST:PORT",
+            spool.directory, spool.size_bytes, spool.directory,
+        )  # fmt: skip
 
     # -- the export thread ------------------------------------------------------
     def _run(self) -> None:

@@ -3,8 +3,10 @@ Kafka through kafka-python, and survives a second SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from callscope.cli import main
 from instrument.model import KpiSample
 
 from .conftest import ROOT
@@ -120,3 +123,40 @@ def test_kafka_python_delivers_the_last_window_at_exit(
     assert spooled == ([], [])
     kpis = [KpiSample.from_json(v) for _, v in consume(kafka_bootstrap, kpis_topic, expected=1)]
     assert [(k.app, k.role) for k in kpis] == [(name, "process")]
+
+
+@pytest.mark.kafka
+def test_what_kafka_never_took_is_named_at_exit_and_replayed_on_demand(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spans_topic, kpis_topic = unique_topics()
+    name = f"left-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as s:  # a port nothing listens on: Kafka is down
+        s.bind(("127.0.0.1", 0))
+        down = f"127.0.0.1:{s.getsockname()[1]}"
+    script = """
+        import instrument.auto
+        from opentelemetry import trace
+        for _ in range(3):
+            with trace.get_tracer("test").start_as_current_span("work"):
+                pass
+    """
+    env = {**os.environ, "CALLSCOPE_KAFKA_BOOTSTRAP": down, "CALLSCOPE_SPANS_TOPIC": spans_topic,
+           "CALLSCOPE_KPIS_TOPIC": kpis_topic, "CALLSCOPE_SPOOL_DIR": str(tmp_path),
+           "CALLSCOPE_SERVICE_NAME": name, "CALLSCOPE_LIBRARIES": "none"}  # fmt: skip
+    done = subprocess.run(_python(script), capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    spool = tmp_path / name
+    (line,) = [x for x in done.stderr.splitlines() if "undelivered records stay" in x]
+    assert f"in the spool {spool} (" in line and f"callscope spool replay {spool} --kafka" in line
+
+    assert main(["spool", "replay", str(spool), "--kafka", kafka_bootstrap]) == 0
+    assert capsys.readouterr().out.startswith("callscope spool: 4 records replayed from ")
+    spans = [json.loads(v) for _, v in consume(kafka_bootstrap, spans_topic, expected=3)]
+    assert [s["name"] for s in spans] == ["work"] * 3
+    kpis = [KpiSample.from_json(v) for _, v in consume(kafka_bootstrap, kpis_topic, expected=1)]
+    assert [(k.app, k.role) for k in kpis] == [(name, "process")]
+    assert main(["spool", "replay", str(tmp_path / "nope"), "--kafka", kafka_bootstrap]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"callscope spool: no spool at {tmp_path / 'nope'}"
