@@ -29,7 +29,7 @@ $(RUNTIME): $(BUILD)
 	@echo "make demo [1/3]: checking for a C compiler (tracing's C hot path)"
 	@sh deploy/c-compiler.sh $(PYTHON)
 	@echo "make demo [2/3]: installing callscope and its runtime dependencies into $(VENV)" \
-		"(about a minute the first time) ..."
+		"(a minute or two the first time) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(QUIET_PIP) --upgrade pip
 	@$(QUIET_PIP) -e .
