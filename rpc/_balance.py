@@ -1,15 +1,18 @@
-"""Load balancers pick one provider per attempt; looked up by name.
+"""Load balancers pick one provider per attempt; looked up by name (kind ``balancers``).
 
-Built-ins: ``round_robin`` (smooth weighted) and ``random`` (weighted). Add
-others with ``@rpc.extension("balancers", name)`` or the ``callscope.balancers``
-entry points (:func:`register_balancer` is the same, kept for existing callers).
+Built-ins live in :mod:`rpc.balance` and load on first use. Add others with
+``@rpc.extension("balancers", name)`` or the ``callscope.balancers`` entry points
+(:func:`register_balancer` is the same, kept for existing callers). A factory is
+called with the service's :class:`~rpc.config.Settings` when it takes an argument,
+else with none. A balancer with ``observes = True`` also gets ``started(address)``
+and ``finished(address, seconds, failed)`` around each attempt.
 """
 
 from __future__ import annotations
 
-import random as _random
+import inspect
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._directory import Provider
 from ._extensions import extension_point
@@ -22,57 +25,37 @@ class Balancer(Protocol):
     def select(self, providers: Sequence[Provider], invocation: Invocation) -> Provider: ...
 
 
-class RandomBalancer:
-    """Weighted random; uniform when weights are equal."""
-
-    def select(self, providers: Sequence[Provider], invocation: Invocation) -> Provider:
-        if len(providers) == 1:
-            return providers[0]
-        weights = [max(p.weight, 0) for p in providers]
-        if not any(weights) or len(set(weights)) == 1:
-            return _random.choice(providers)
-        return _random.choices(providers, weights)[0]
-
-
-class RoundRobinBalancer:
-    """Smooth weighted round robin (as nginx): even spread, weights respected."""
-
-    def __init__(self) -> None:
-        self._current: dict[str, int] = {}
-
-    def select(self, providers: Sequence[Provider], invocation: Invocation) -> Provider:
-        if len(providers) == 1:
-            return providers[0]
-        total = 0
-        best: Provider | None = None
-        best_score = 0
-        current = self._current
-        for p in providers:
-            weight = max(p.weight, 0)
-            score = current.get(p.address, 0) + weight
-            current[p.address] = score
-            total += weight
-            if best is None or score > best_score:
-                best, best_score = p, score
-        assert best is not None
-        current[best.address] = best_score - total
-        if len(current) > 4 * len(providers):  # forget providers that left
-            live = {p.address for p in providers}
-            for address in [a for a in current if a not in live]:
-                del current[address]
-        return best
-
-
 BALANCERS = extension_point("balancers")
-BALANCERS.register("random", RandomBalancer)
-BALANCERS.register("round_robin", RoundRobinBalancer)
+for _name, _target in {
+    "random": "rpc.balance._basic:RandomBalancer",
+    "round_robin": "rpc.balance._basic:RoundRobinBalancer",
+    "sticky": "rpc.balance._basic:StickyBalancer",
+    "least_active": "rpc.balance._adaptive:LeastActiveBalancer",
+    "ewma": "rpc.balance._adaptive:EwmaBalancer",
+    "p2c": "rpc.balance._adaptive:P2CBalancer",
+    "consistent_hash": "rpc.balance._hash:ConsistentHashBalancer",
+}.items():
+    BALANCERS.register_lazy(_name, _target)
 
 
-def register_balancer(name: str, factory: Callable[[], Balancer]) -> None:
-    """Make a balancer available by name (a class or a zero-argument factory)."""
+def register_balancer(name: str, factory: Callable[..., Balancer]) -> None:
+    """Make a balancer available by name (a class or a factory)."""
     BALANCERS.register(name, factory, replace=True)
 
 
-def get_balancer(name: str) -> Balancer:
-    """A new balancer of the kind registered as ``name`` (each client keeps its own state)."""
-    return BALANCERS.get(name)()
+def get_balancer(name: str, settings: Any = None) -> Balancer:
+    """A new balancer of the kind registered as ``name`` (each service keeps its own)."""
+    factory = BALANCERS.get(name)
+    if settings is not None and _takes_an_argument(factory):
+        return factory(settings)  # type: ignore[no-any-return]
+    return factory()  # type: ignore[no-any-return]
+
+
+def _takes_an_argument(factory: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
+    )

@@ -82,7 +82,10 @@ class AsyncClient:
     to the provider as a deadline. ``injvm`` sends calls to services exported in
     this process straight to them (still through both interceptor chains).
     ``cluster`` names the fault-tolerance strategy (``failfast`` by default) and
-    ``balancer`` the load balancer. ``invoker`` replaces the socket: pass
+    ``balancer`` the load balancer; ``governance`` holds any other
+    :class:`rpc.config.Settings` for every service (:meth:`configure` sets them per
+    service and method). ``registry`` (taken from a ``RegistryDirectory`` when not
+    given) is watched for weights. ``invoker`` replaces the socket: pass
     :class:`rpc.cluster.MockInvoker` to test without a network.
     """
 
@@ -104,6 +107,7 @@ class AsyncClient:
         backoff: Backoff | None = None,
         injvm: bool = True,
         invoker: Invoker | None = None,
+        registry: Any = None,
     ) -> None:
         self.directory = _as_directory(providers)
         self.codec = get_codec(codec)
@@ -128,6 +132,7 @@ class AsyncClient:
             self.config,
             global_interceptors("client") + list(interceptors),
             injvm=InjvmInvoker() if injvm else None,
+            registry=registry if registry is not None else getattr(providers, "registry", None),
         )
         CLUSTERS.get(cluster)  # a wrong name fails here, not at the first call
         get_balancer(balancer)

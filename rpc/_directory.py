@@ -17,11 +17,16 @@ Listener = Callable[[Sequence["Provider"]], None]
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """One provider instance as a consumer sees it."""
+    """One provider instance as a consumer sees it.
+
+    ``weight`` is the provider's own (its metadata, 100 by default); ``start_time``
+    (Unix seconds, 0 when unknown) lets a balancer warm a fresh instance up.
+    """
 
     address: str
     weight: int = 100
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    start_time: float = field(default=0.0, compare=False)
 
 
 @runtime_checkable

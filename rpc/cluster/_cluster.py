@@ -11,6 +11,9 @@ the configuration changes.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
@@ -21,6 +24,7 @@ from .._directory import Directory, Provider
 from .._errors import RpcError, UnavailableError
 from .._extensions import extension_point
 from .._invocation import CallNext, Interceptor, Invocation, build_chain
+from ..balance import WeightsDocument, WeightTable, weights_key
 from ..config import LayeredConfig, Settings
 from ._budget import RetryBudget
 from ._invoker import Invoker
@@ -28,6 +32,7 @@ from ._invoker import Invoker
 __all__ = ["CLUSTERS", "ClusterInvoker", "in_doubt"]
 
 CLUSTERS = extension_point("clusters")
+log = logging.getLogger("callscope.rpc")
 FailureHook = Callable[[Invocation, Exception], None]
 
 
@@ -47,8 +52,11 @@ class ClusterInvoker:
         interceptors: Sequence[Interceptor] = (),
         *,
         injvm: _injvm.InjvmInvoker | None = None,
+        registry: Any = None,
     ) -> None:
         self.directory = directory
+        self.registry = registry  # watched for governance/<service>/weights when given
+        self.weights = WeightTable()
         self.invoker = invoker
         self.config = config
         self.injvm = injvm
@@ -58,6 +66,8 @@ class ClusterInvoker:
         self._interceptors = list(interceptors)
         self._strategies: dict[tuple[str, str], Any] = {}
         self._balancers: dict[str, Balancer] = {}
+        self._warmups: dict[str, float] = {}
+        self._watched: dict[str, Callable[[], None]] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
         self._build_chains()
@@ -83,6 +93,7 @@ class ClusterInvoker:
     def _config_changed(self) -> None:
         self._strategies = {}
         self._balancers = {}
+        self._warmups = {}
 
     # -- the call -------------------------------------------------------------
     def invoke(self, inv: Invocation) -> Awaitable[Any]:
@@ -129,12 +140,45 @@ class ClusterInvoker:
             )
         if len(providers) == 1:
             return providers[0]
-        balancer = self._balancers.get(inv.service) or self._balancer(inv.service)
-        return balancer.select(providers, inv)
+        service = inv.service
+        balancer = self._balancers.get(service) or self._balancer(service)
+        return balancer.select(self.weights.apply(service, providers, self._warmups[service]), inv)
 
     def _balancer(self, service: str) -> Balancer:
-        balancer = self._balancers[service] = get_balancer(self.settings(service).balancer)
+        settings = self.settings(service)
+        balancer = self._balancers[service] = get_balancer(settings.balancer, settings)
+        self._warmups[service] = settings.warmup
+        if self.registry is not None and service not in self._watched:
+            self._watch_weights(service)
         return balancer
+
+    def _watch_weights(self, service: str) -> None:
+        """Follow ``governance/<service>/weights``; a bad document is logged and ignored."""
+        self._watched[service] = lambda: None
+
+        def pushed(document: Any) -> None:
+            if document is None:
+                self.weights.set_document(service, None)
+                return
+            try:
+                parsed = WeightsDocument.parse(document.value, document.version)
+            except RpcError as err:
+                log.warning("callscope: ignoring %s: %s", weights_key(service), err)
+                return
+            self.weights.set_document(service, parsed)
+            self.counters[(service, "weights.applied")] += 1
+
+        def watch() -> None:
+            try:
+                self._watched[service] = self.registry.watch_config(weights_key(service), pushed)
+            except RpcError as err:
+                log.warning("callscope: cannot watch %s: %s", weights_key(service), err)
+                self._watched.pop(service, None)
+
+        try:
+            asyncio.get_running_loop().run_in_executor(None, watch)
+        except RuntimeError:  # no loop: a blocking caller, watch here
+            watch()
 
     def attempt(
         self, inv: Invocation, provider: Provider, on_failure: FailureHook | None = None
@@ -147,9 +191,14 @@ class ClusterInvoker:
         inv.peer = provider.address
         local = provider is self.in_process
         if on_failure is None:
-            return self._local(inv) if local else self._remote(inv)
-        inv.on_failure = on_failure
-        return self._local_hooked(inv) if local else self._remote_hooked(inv)
+            call = self._local(inv) if local else self._remote(inv)
+        else:
+            inv.on_failure = on_failure
+            call = self._local_hooked(inv) if local else self._remote_hooked(inv)
+        balancer = self._balancers.get(inv.service)
+        if balancer is not None and getattr(balancer, "observes", False):
+            return _observed(call, balancer, provider.address)
+        return call
 
     def budget(self, service: str) -> RetryBudget:
         """The retry budget of ``service`` (one bucket per consumer and service)."""
@@ -177,11 +226,27 @@ class ClusterInvoker:
         return deliverer.queue
 
     async def close(self) -> None:
+        for unwatch in self._watched.values():
+            unwatch()
+        self._watched = {}
         for deliverer in self._failcaches.values():
             await deliverer.stop()
             deliverer.queue.close()
         self._failcaches = {}
         await self.invoker.close()
+
+
+async def _observed(call: Awaitable[Any], balancer: Any, address: str) -> Any:
+    """Feed an adaptive balancer: in flight, latency and failure of one attempt."""
+    balancer.started(address)
+    start = time.perf_counter()
+    failed = True
+    try:
+        result = await call
+        failed = False
+        return result
+    finally:
+        balancer.finished(address, time.perf_counter() - start, failed)
 
 
 def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:

@@ -38,6 +38,9 @@ class Settings:
     ignore / error / retry / switch; ``failback_default`` is what ``ignore`` returns.
     ``failcache_*``: where failed calls wait, how often they are re-sent (with
     ``failcache_jitter`` as a fraction), and how many tries before giving up.
+    ``warmup``: seconds over which a newly started provider's weight ramps up to full
+    (0: none). ``hash_arguments`` / ``virtual_nodes``: which positional arguments key
+    the ``consistent_hash`` balancer, and its points per provider on the ring.
     """
 
     cluster: str = "failfast"
@@ -54,6 +57,9 @@ class Settings:
     failcache_period: float = 5.0
     failcache_jitter: float = 0.2
     failcache_tries: int = 10
+    warmup: float = 0.0
+    hash_arguments: tuple[int, ...] = (0,)
+    virtual_nodes: int = 160
 
     def merged(self, layer: Mapping[str, Any] | None) -> Settings:
         """These settings with ``layer``'s keys applied on top (validated)."""
@@ -98,7 +104,9 @@ def declared_idempotent(iface: type[Any] | None) -> list[str]:
 
 
 def _plain(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _check(name: str, value: Any) -> Any:
@@ -123,6 +131,25 @@ def _check(name: str, value: Any) -> Any:
         if number <= 0:
             raise BadRequestError(f"setting {name!r} must be positive, not {value!r}")
         return number
+    if name == "warmup":
+        number = _number(name, value)
+        if number < 0:
+            raise BadRequestError("setting 'warmup' must be zero or more seconds")
+        return number
+    if name == "virtual_nodes":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+            raise BadRequestError("setting 'virtual_nodes' must be an integer in 1..1000")
+        return value
+    if name == "hash_arguments":
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 64 for i in value
+            )
+        ):
+            raise BadRequestError("setting 'hash_arguments' is a list of argument positions")
+        return tuple(value)
     if name == "failcache_jitter":
         number = _number(name, value)
         if not 0 <= number < 1:

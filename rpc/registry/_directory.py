@@ -72,6 +72,11 @@ class RegistryDirectory:
         self._closed = False
         self._guard: threading.Thread | None = None
 
+    @property
+    def registry(self) -> Subscribable:
+        """The registry this directory follows (consumers also watch its config documents)."""
+        return self._registry
+
     def providers(self, service: str, version: str = "", group: str = "") -> Sequence[Provider]:
         cached = self._providers.get((service, version, group))
         if cached is not None:
@@ -81,7 +86,7 @@ class RegistryDirectory:
         with self._lock:
             instances = self._instances.get(service, [])
             found = tuple(
-                Provider(i.address, i.weight, i.metadata)
+                Provider(i.address, i.weight, i.metadata, i.start_time)
                 for i in instances
                 if i.group == group and (i.version == version or version in ("", "*"))
             )

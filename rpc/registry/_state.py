@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._errors import BadRequestError, NotFoundError, ResourceExhaustedError
+from ..balance import WeightsDocument
 from ._errors import ConflictError
 from ._model import (
     MAX_DOCUMENT_BYTES,
@@ -53,16 +54,11 @@ def validate_document(key: str, value: Any) -> None:
         raise BadRequestError(f"config {key!r}: value is not JSON: {exc}") from None
     if size > MAX_DOCUMENT_BYTES:
         raise BadRequestError(f"config {key!r}: {size} bytes exceeds {MAX_DOCUMENT_BYTES}")
-    if _is_weights(key) and not (
-        isinstance(value, dict)
-        and all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
-            for k, v in value.items()
-        )
-    ):
-        raise BadRequestError(
-            f"config {key!r}: weights must map addresses to non-negative integers"
-        )
+    if _is_weights(key):
+        try:
+            WeightsDocument.parse(value)  # the format consumers read (rpc.balance)
+        except BadRequestError as exc:
+            raise BadRequestError(f"config {key!r}: {exc.message}") from None
 
 
 def _is_weights(key: str) -> bool:
