@@ -109,3 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"callscope {args.command}: {err.code}: {err.message}", file=sys.stderr)
         print(f"callscope {args.command}: {hint_for(err.code, args, 'registry')}", file=sys.stderr)
         return 1
+    except Exception as err:
+        from storage import StorageError
+
+        if not isinstance(err, StorageError):
+            raise
+        # a store URL or store that a long-running command (collector, ...) cannot use
+        print(f"callscope {args.command}: {err.code}: {err}", file=sys.stderr)
+        print(f"callscope {args.command}: {hint_for(err.code, args)}", file=sys.stderr)
+        return 2

@@ -87,6 +87,10 @@ def test_errors_say_what_to_do_next(tmp_path, capsys: pytest.CaptureFixture[str]
     missing = f"sqlite://{tmp_path / 'nothing.db'}"
     assert main(["services", "--store", missing]) == 2
     assert f"collector --store {missing}` to fill it" in capsys.readouterr().err
+    argv = ["collector", "--store", "bogus://x", "--http-port", "-1", "--summary-interval", "0"]
+    assert main(argv) == 2  # a long-running command: one line and a hint, not a traceback
+    err = capsys.readouterr().err
+    assert "BAD_REQUEST: no storage backend for bogus://" in err and "collector --help" in err
 
 
 def test_bench_lists_the_benchmarks_and_runs_one_with_its_options(
