@@ -22,7 +22,7 @@ from typing import Any
 
 from .._channel import Backoff
 from .._client import CallOptions
-from .._errors import NotFoundError, RpcError, TimeoutError, UnavailableError
+from .._errors import NotFoundError, ProtocolError, RpcError, TimeoutError, UnavailableError
 from .._sync import Client
 from ._api import ConfigListener, InstancesListener
 from ._errors import lift
@@ -326,7 +326,19 @@ class EmbeddedRegistry:
         self._run(self._call("delete_config", check_key(key), expected))
 
     def list_config(self, prefix: str = "") -> list[ConfigDocument]:
-        return [ConfigDocument.from_dict(d) for d in self._run(self._call("list_config", prefix))]
+        return self._run(self._list_config(prefix))  # type: ignore[no-any-return]
+
+    async def _list_config(self, prefix: str) -> list[ConfigDocument]:
+        """Page by page (each page one frame), for as long as the server says there is more."""
+        out: list[ConfigDocument] = []
+        after: str | None = ""
+        while after is not None:
+            page = await self._call("list_config", prefix, after)
+            out += [ConfigDocument.from_dict(d) for d in page["documents"]]
+            if page["next"] is not None and page["next"] <= after:
+                raise ProtocolError(f"the registry's listing went back to {page['next']!r}")
+            after = page["next"]
+        return out
 
     def watch_config(self, key: str, listener: ConfigListener) -> Callable[[], None]:
         remove = self._config.add(check_key(key), listener)

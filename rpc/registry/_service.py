@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -43,6 +44,7 @@ log = logging.getLogger("callscope.registry")
 SERVICE_NAME = "callscope.Registry"
 MAX_WATCHERS = 10_000
 MAX_WAIT = 30.0
+LIST_PAGE_BYTES = 4 << 20
 
 caller: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", default=ADMIN)
 
@@ -248,14 +250,23 @@ class RegistryService:
         self._state.delete_config(key, expected, lambda rev: self._store.drop_config(key, rev))
         self._bump()
 
-    async def list_config(self, prefix: str = "") -> list[dict[str, Any]]:
+    async def list_config(self, prefix: str = "", after: str = "") -> dict[str, Any]:
+        """The documents under ``prefix`` the caller may read, by key, from after ``after``:
+        one page of at most ``LIST_PAGE_BYTES`` (always one document at least), and the key
+        to continue ``after`` (``None`` on the last page), so no listing outgrows a frame."""
         check_text(prefix, "prefix", limit=MAX_KEY_LENGTH)
+        check_text(after, "after", limit=MAX_KEY_LENGTH)
         who = caller.get()
-        return [
-            d.to_dict()
-            for d in self._state.list_config(prefix)
-            if who.can(config_namespace(d.key), False)
-        ]
+        page: list[dict[str, Any]] = []
+        size = 0
+        for doc in self._state.list_config(prefix):
+            if doc.key <= after or not who.can(config_namespace(doc.key), False):
+                continue
+            if page and size >= LIST_PAGE_BYTES:
+                return {"documents": page, "next": page[-1]["key"]}
+            page.append(doc.to_dict())
+            size += len(json.dumps(doc.value)) + len(doc.key)
+        return {"documents": page, "next": None}
 
     # -- the change feed ----------------------------------------------------
     async def watch(self, epoch: str, since: int, wait: float = 10.0) -> dict[str, Any]:

@@ -170,3 +170,21 @@ async def test_unsubscribing_frees_the_consumer_entry(inproc: InProcess) -> None
     finally:
         await asyncio.to_thread(reader.close)
         await asyncio.to_thread(tenant.close)
+
+
+async def test_listing_documents_larger_than_a_frame_together(inproc: InProcess) -> None:
+    """20 documents of ~900 KB (each within the 1 MiB limit, 18 MB together) list in pages."""
+    server = await inproc.start()
+    admin = inproc.raw(server, "admin-token")
+    for n in range(20):
+        await admin.call("put_config", f"big/doc{n:02d}", {"blob": "x" * 900_000})
+    await admin.call("put_config", "small/doc", {"v": 1})
+    registry = connect(f"callscope://admin-token@{server.address}?timeout=10")
+    try:
+        docs = await asyncio.to_thread(registry.list_config, "")
+        assert [d.key for d in docs] == [f"big/doc{n:02d}" for n in range(20)] + ["small/doc"]
+        assert [d.key for d in await asyncio.to_thread(registry.list_config, "small/")] == [
+            "small/doc"
+        ]
+    finally:
+        await asyncio.to_thread(registry.close)
