@@ -5,6 +5,12 @@ registered by name and id with :func:`register_codec`, or found through the
 ``callscope.codecs`` entry-point group. Dataclasses are encoded as maps; the
 receiving side rebuilds them from type hints (see ``_convert``), so no type
 information from the wire is ever trusted to construct objects.
+
+A codec may also offer ``decode_limited(data, max_depth, max_elements, abandoned)``
+(``abandoned()`` true: the caller gave up, stop early), which
+refuses (``BadRequestError``) a value nested too deep or holding too many
+elements *before* building it (see ``_bounded``); the built-ins do. For a codec
+without it, the server decodes first and checks the shape afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgpack
 
+from ._bounded import Abandoned, json_decode, msgpack_decode
 from ._errors import BadRequestError
 from ._extensions import ExtensionError, extension_point
 
@@ -31,6 +38,10 @@ class Codec(Protocol):
     def encode(self, obj: Any) -> bytes: ...
 
     def decode(self, data: bytes) -> Any: ...
+
+
+def _never() -> bool:
+    return False
 
 
 def _plain(obj: Any) -> Any:
@@ -61,6 +72,11 @@ class MsgpackCodec:
     def decode(self, data: bytes) -> Any:
         return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
 
+    def decode_limited(
+        self, data: bytes, max_depth: int, max_elements: int, abandoned: Abandoned | None = None
+    ) -> Any:
+        return msgpack_decode(data, max_depth, max_elements, abandoned or _never)
+
 
 class JsonCodec:
     """Readable and interoperable; bytes are not representable."""
@@ -76,6 +92,11 @@ class JsonCodec:
 
     def decode(self, data: bytes) -> Any:
         return json.loads(data)
+
+    def decode_limited(
+        self, data: bytes, max_depth: int, max_elements: int, abandoned: Abandoned | None = None
+    ) -> Any:
+        return json_decode(data, max_depth, max_elements, abandoned or _never)
 
 
 CODECS = extension_point("codecs")

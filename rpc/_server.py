@@ -49,6 +49,7 @@ from ._frame import (
     Limits,
     pack_frame,
 )
+from ._intake import ON_LOOP, Decoder
 from ._invocation import CallNext, Interceptor, Invocation, build_chain
 from ._loop import run_until_signalled
 from ._service import ExportedService, ServiceSpec, spec_of
@@ -127,6 +128,7 @@ class Server:
         self._drained: asyncio.Event | None = None
         self.closing = False
         self._codecs: dict[int, Codec] = {}
+        self.decoder = Decoder(limits)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
 
@@ -233,6 +235,7 @@ class Server:
         if self._server is not None:
             await self._server.wait_closed()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.decoder.close()
         if self._deadlines is not None:
             self._deadlines.close()
         log.info("callscope server on %s stopped", self.address)
@@ -253,6 +256,13 @@ class Server:
         )
 
     # -- dispatch ---------------------------------------------------------
+    def _finds(self, service: str, method: str, version: str, group: str) -> bool:
+        """Whether a call could run here, judged from its header alone."""
+        try:
+            return method in self._lookup(service, version, group).methods
+        except NotFoundError:
+            return False
+
     def _lookup(self, service: str, version: str, group: str) -> ExportedService:
         exported = self._services.get((service, version, group))
         if exported is None and version in ("", "*"):
@@ -354,6 +364,9 @@ class Server:
         return codec
 
 
+READ_BURST = 1024 * 1024  # bytes one connection may read before the loop gets a turn
+
+
 def _expire(item: tuple[asyncio.Task[None], ServerConnection, Codec, int, bool]) -> None:
     """A request's deadline came: cancel its handler (which then answers TIMEOUT).
 
@@ -394,6 +407,7 @@ class ServerConnection(Connection):
         self.principal: Any = None
         self.authenticated = not server.requires_auth
         self._headers: dict[tuple[int, bytes], tuple[Any, ...]] = {}  # parsed, bounded
+        self._burst = 0  # bytes read since the loop last had a turn (see data_received)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -401,6 +415,20 @@ class ServerConnection(Connection):
 
     def on_closed(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._burst += len(data)
+        if self._burst >= READ_BURST and not self.closed and self.transport is not None:
+            # uvloop reads a socket up to 32 times per wake-up: a fast sender of a big
+            # frame would hold the loop for all of them. Let everything else run first.
+            self._burst = 0
+            self.transport.pause_reading()
+            self._loop.call_soon(self._end_burst)
+
+    def _end_burst(self) -> None:
+        if not self.closed and self.transport is not None and not self._write_paused:
+            self.transport.resume_reading()
 
     def pause_writing(self) -> None:
         # The client is not reading our responses: stop reading its requests.
@@ -424,16 +452,17 @@ class ServerConnection(Connection):
             raise ProtocolError(f"unexpected frame type {ftype} from a client")
 
     def _decode_header(self, codec: Codec, header: bytes) -> dict[str, Any]:
-        try:
-            hdr = codec.decode(header) if header else {}
-        except Exception as exc:
-            raise ProtocolError(f"undecodable header: {exc}") from None
+        """The header map; undecodable closes the link, beyond the limits is BAD_REQUEST."""
+        hdr = self.server.decoder.now(codec, header, "header", ProtocolError) if header else {}
         if not isinstance(hdr, dict):
             raise ProtocolError("header is not a map")
         return hdr
 
     def _event(self, codec_id: int, header: bytes) -> None:
-        hdr = self._decode_header(self.server.codec(codec_id), header)
+        try:
+            hdr = self._decode_header(self.server.codec(codec_id), header)
+        except BadRequestError as err:  # no call to answer: the link goes
+            raise ProtocolError(err.message) from None
         if hdr.get(H_EVENT) != "hello":
             return  # unknown events are ignored: newer peers may send more
         token = hdr.get("token")
@@ -467,7 +496,7 @@ class ServerConnection(Connection):
             except BadRequestError as err:
                 bad = err
             else:
-                if parsed[5] is None:  # no attachments: the same bytes mean the same call
+                if parsed[5] is None and parsed[6]:  # the same bytes mean the same call
                     if len(self._headers) >= 256:
                         self._headers.clear()
                     self._headers[key] = parsed
@@ -497,17 +526,13 @@ class ServerConnection(Connection):
             )
 
     def _parse_header(self, codec: Codec, header: bytes) -> tuple[Any, ...]:
-        """Validate a request header once: (service, method, version, group, timeout, attachments).
+        """Validate a request header once: (service, method, version, group, timeout,
+        attachments, whether the server has that method).
 
         A header that cannot be decoded closes the link (PROTOCOL_ERROR); a decodable
         one with wrong fields is answered with BAD_REQUEST.
         """
-        try:
-            hdr = codec.decode(header) if header else {}
-        except Exception as exc:
-            raise ProtocolError(f"undecodable header: {exc}") from None
-        if not isinstance(hdr, dict):
-            raise ProtocolError("header is not a map")
+        hdr = self._decode_header(codec, header)
         attachments = hdr.get(H_ATTACHMENTS)
         if attachments is not None and (
             not isinstance(attachments, dict) or len(attachments) > self.limits.max_attachments
@@ -528,7 +553,8 @@ class ServerConnection(Connection):
             not isinstance(timeout_ms, (int, float)) or not 0 <= timeout_ms < 1e12
         ):
             raise BadRequestError("timeout must be a non-negative number of ms")
-        return (service, method, version, group, timeout_ms, attachments)
+        found = self.server._finds(service, method, version, group)
+        return (service, method, version, group, timeout_ms, attachments, found)
 
     async def _handle(
         self,
@@ -540,12 +566,14 @@ class ServerConnection(Connection):
         deadline_key: list[int],
     ) -> None:
         server = self.server
-        service, method, version, group, timeout_ms, attachments = parsed
+        service, method, version, group, timeout_ms, attachments, found = parsed
         try:
-            try:
-                payload = codec.decode(body) if body else []
-            except Exception as exc:
-                raise BadRequestError(f"undecodable body: {exc}") from None
+            if not found or not body:  # nothing to decode for a call that cannot run:
+                payload = []  # the chain answers NOT_FOUND (interceptors still see the call)
+            elif len(body) <= ON_LOOP:
+                payload = server.decoder.now(codec, body)
+            else:
+                payload = await server.decoder.later(codec, body)
             if payload.__class__ is not list or len(payload) > 3:
                 raise BadRequestError(
                     "body must be [args], [args, kwargs] or [args, kwargs, attachments]"

@@ -167,3 +167,93 @@ class RawPeer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class StallMeter:
+    """The longest the server's loop went without running a 5 ms ticker (its worst stall)."""
+
+    TICK = 0.005
+
+    def __init__(self, runner: LoopThread) -> None:
+        self.runner = runner
+        self.worst = 0.0
+        self._stop = False
+        self._task = asyncio.run_coroutine_threadsafe(self._tick(), runner.loop)
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while not self._stop:
+            await asyncio.sleep(self.TICK)
+            now = time.perf_counter()
+            self.worst = max(self.worst, now - last - self.TICK)
+            last = now
+
+    def stop(self) -> float:
+        self._stop = True
+        self._task.result(10)
+        return self.worst
+
+
+class RssPeak:
+    """Samples this process's RSS every few ms in a thread; ``growth`` is peak minus start."""
+
+    def __init__(self, every: float = 0.002) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.start = self.peak = self._proc.memory_info().rss
+        self._every = every
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(self._every):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join(5)
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+        return self.peak - self.start
+
+
+STALL_LIMIT = 0.100  # s: the issue's bound on the loop's worst stall under one client's attack
+
+
+def stall_allowance(runner: LoopThread, seconds: float = 1.0) -> float:
+    """STALL_LIMIT plus the worst stall of the idle loop right now.
+
+    On a shared 2-core machine the OS alone leaves a loop unscheduled for tens of ms
+    (60 ms seen at load 11); that part of a stall is the machine's, not the server's.
+    """
+    meter = StallMeter(runner)
+    time.sleep(seconds)
+    return STALL_LIMIT + meter.stop()
+
+
+def within_stall_limit(
+    runner: LoopThread, attack: Callable[[], T], attempts: int = 3
+) -> tuple[T, list[tuple[float, float]]]:
+    """Run ``attack`` until one run's worst loop stall is within its allowance.
+
+    Returns the last run's result and every run's (stall, allowance). A server that
+    really blocks its loop fails every attempt; a busy machine's scheduling hiccup
+    (at load 16 on 2 cores, 150 ms) rarely hits three in a row.
+    """
+    seen: list[tuple[float, float]] = []
+    for _ in range(attempts):
+        allowed = stall_allowance(runner)
+        meter = StallMeter(runner)
+        try:
+            result = attack()
+        finally:
+            stall = meter.stop()
+        seen.append((stall, allowed))
+        if stall < allowed:
+            break
+    return result, seen
+
+
+def stalls_ok(seen: list[tuple[float, float]]) -> bool:
+    return any(stall < allowed for stall, allowed in seen)

@@ -1,0 +1,88 @@
+"""Turning a request's bytes into values without letting one request stall the server.
+
+Small bodies (up to ``ON_LOOP`` bytes: a few ms of decoding at worst) are decoded
+on the event loop. Larger ones go to one decoding thread: the built-in codecs
+decode them in slices or with the pure-Python scanner, so the interpreter switches
+back to the loop every few ms however hostile the body (a C decoder called on a
+big body in a thread would hold the GIL, and so the loop, for its whole run).
+Either way the depth and element limits of :class:`~rpc.Limits` hold (``_bounded``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ._bounded import check_shape
+from ._codec import Codec
+from ._errors import BadRequestError, RpcError
+from ._frame import Limits
+
+__all__ = ["ON_LOOP", "Decoder"]
+
+ON_LOOP = 16 * 1024
+
+
+class Decoder:
+    """Decodes headers and bodies within ``limits``; big bodies on its own thread."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._pool: ThreadPoolExecutor | None = None
+
+    def now(
+        self,
+        codec: Codec,
+        data: bytes,
+        what: str = "body",
+        undecodable: type[RpcError] = BadRequestError,
+    ) -> Any:
+        """Decode here (the caller keeps ``data`` small): BAD_REQUEST past the limits,
+        ``undecodable`` if the codec cannot read it."""
+        return self._decode(codec, data, what, None, undecodable)
+
+    async def later(self, codec: Codec, data: bytes) -> Any:
+        """Decode a big body on the decoding thread; cancelling abandons it early."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callscope-decode")
+        gave_up = [False]
+        job = asyncio.get_running_loop().run_in_executor(
+            self._pool, self._off_loop, codec, data, gave_up
+        )
+        try:
+            return await job
+        except asyncio.CancelledError:
+            gave_up[0] = True
+            raise
+
+    def _off_loop(self, codec: Codec, data: bytes, gave_up: list[bool]) -> Any:
+        return self._decode(codec, data, "body", lambda: gave_up[0], BadRequestError)
+
+    def _decode(
+        self,
+        codec: Codec,
+        data: bytes,
+        what: str,
+        abandoned: Callable[[], bool] | None,
+        undecodable: type[RpcError],
+    ) -> Any:
+        limits = self.limits
+        try:
+            limited = getattr(codec, "decode_limited", None)
+            if limited is None:  # a codec of its own: decode, then check
+                value = codec.decode(data)
+                check_shape(value, limits.max_depth, limits.max_elements)
+                return value
+            if abandoned is None:
+                return limited(data, limits.max_depth, limits.max_elements)
+            return limited(data, limits.max_depth, limits.max_elements, abandoned)
+        except BadRequestError as err:
+            raise BadRequestError(f"{what}: {err.message}") from None
+        except Exception as exc:
+            raise undecodable(f"undecodable {what}: {exc}") from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
