@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "callscope.collector_cli",
     "callscope.spool_cli",
     "callscope.traces_cli",
+    "callscope.dashboard_cli",
     "callscope.services_cli",
     "callscope.bench_cli",
     "callscope.stack.cli",

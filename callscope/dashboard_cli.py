@@ -1,0 +1,44 @@
+"""``callscope dashboard``: serve the web UI over a span store (and, later, a registry)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .traces_cli import DEFAULT_STORE, STORE_ENV
+
+REGISTRY_ENV = "CALLSCOPE_REGISTRY"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="serve the web UI: traces, waterfalls, comparisons")
+    p.add_argument(
+        "--store",
+        default=os.environ.get(STORE_ENV, DEFAULT_STORE),
+        help=f"span store URL (env {STORE_ENV}, default {DEFAULT_STORE})",
+    )
+    p.add_argument(
+        "--registry",
+        default=os.environ.get(REGISTRY_ENV),
+        help=f"registry URL for the governance pages (env {REGISTRY_ENV})",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8050, help="port (default 8050; 0: any free)")
+    p.set_defaults(handler=_serve)  # fmt: skip
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dashboard import create_app, start
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port is within 0..65535, not {args.port}")
+    dashboard = start(create_app(args.store, args.registry), args.host, args.port,
+                      background=False)  # fmt: skip
+    print(f"callscope dashboard: {dashboard.url}  (store {args.store}; Ctrl-C stops)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        dashboard.serve_forever()
+    finally:
+        dashboard.stop()
+    return 0

@@ -1,0 +1,13 @@
+"""callscope dashboard: browse call chains in a Dash app (``callscope dashboard``).
+
+Pages: traces (search, scatter, table), trace (waterfall, span detail, critical path),
+compare (two traces' structures). It reads only through ``storage``'s public API.
+"""
+
+from __future__ import annotations
+
+from ._app import Dashboard, create_app, start
+from ._search import SearchParams
+from ._sources import Sources, Unavailable
+
+__all__ = ["Dashboard", "SearchParams", "Sources", "Unavailable", "create_app", "start"]

@@ -1,0 +1,89 @@
+"""The Dash app: one process, pages registered by module, callbacks bound to this app's
+:class:`Sources`, served by a threaded WSGI server on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import dash
+from dash import Dash, dcc, html
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from ._sources import Sources
+from .pages import compare, trace, traces
+
+__all__ = ["Dashboard", "create_app", "start"]
+
+ASSETS = Path(__file__).with_name("assets")
+
+
+def create_app(store_url: str, registry_url: str | None = None) -> Dash:
+    """The dashboard over the span store at ``store_url`` (and, later, the registry)."""
+    sources = Sources(store_url, registry_url)
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,  # each page's components exist only on that page
+        title="callscope",
+        update_title=None,
+    )
+    dash.register_page(traces.__name__, path=traces.PATH, name=traces.NAME,
+                       layout=traces.layout, order=0)  # fmt: skip
+    dash.register_page(trace.__name__, path_template=trace.PATH_TEMPLATE, name=trace.NAME,
+                       layout=trace.layout, order=1)  # fmt: skip
+    dash.register_page(compare.__name__, path=compare.PATH, name=compare.NAME,
+                       layout=compare.layout, order=2)  # fmt: skip
+    for page in (traces, trace, compare):
+        page.register(app, sources)
+    app.layout = html.Div(
+        [
+            html.Nav(
+                [
+                    html.Span("callscope", className="brand"),
+                    dcc.Link("Traces", href="/"),
+                    dcc.Link("Compare", href="/compare"),
+                    html.Span(store_url, className="store-url", title="span store"),
+                ],
+                className="nav",
+            ),
+            dash.page_container,
+        ]
+    )
+    app.server.config["CALLSCOPE_SOURCES"] = sources
+    return app
+
+
+class Dashboard:
+    """A dashboard being served; ``url`` is where to point a browser."""
+
+    def __init__(self, app: Dash, server: BaseWSGIServer) -> None:
+        self.app = app
+        self._server = server
+        host, port = server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=server.serve_forever, name="dashboard",
+                                        daemon=True)  # fmt: skip
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self.app.server.config["CALLSCOPE_SOURCES"].close()
+
+
+def start(app: Dash, host: str = "127.0.0.1", port: int = 0, *, background: bool = True
+          ) -> Dashboard:  # fmt: skip
+    """Bind ``host:port`` (0: any free port) and serve ``app`` from a thread, or, with
+    ``background=False``, leave :meth:`Dashboard.serve_forever` to the caller."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = make_server(host, port, app.server, threaded=True)
+    dashboard = Dashboard(app, server)
+    if background:
+        dashboard._thread.start()
+    return dashboard

@@ -1,0 +1,107 @@
+"""A SQLite store seeded with generated traces, the dashboard serving it on an ephemeral
+port of 127.0.0.1, and a real headless Chromium; screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callscope_contract import SpanRecord
+from dashboard import create_app, start
+from storage import open_span_store
+from tests.dashboard.browser import NoBrowser, open_browser
+from tests.dashboard.seed import make_trace
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@dataclass
+class Seeded:
+    url: str
+    tagged: dict[str, str]  # customer tag value -> trace id
+    big: str  # a 60-span trace
+    compare_a: str
+    compare_b: str
+    errors: list[str]
+
+
+def _pair(now_us: int) -> tuple[list[SpanRecord], str, str]:
+    """Two checkouts: B retried orders/create and called payments, which A did not."""
+    # (name, service, parent index, span id digit); A has the first three, B all five
+    shape = [("gateway/checkout", "gateway", None, "1"), ("orders/create", "orders", 0, "2"),
+             ("stock/reserve", "stock", 1, "3"), ("orders/create", "orders", 0, "4"),
+             ("payments/charge", "payments", 1, "5")]  # fmt: skip
+    a, b = "a" * 31 + "1", "b" * 31 + "2"
+    spans = []
+    for trace_id, size in ((a, 3), (b, 5)):
+        for i, (name, service, parent, digit) in enumerate(shape[:size]):
+            spans.append(SpanRecord(
+                trace_id=trace_id, span_id=digit * 16, name=name, kind="SERVER",
+                parent_span_id="" if parent is None else shape[parent][3] * 16,
+                service=service, start_us=now_us - 30_000_000 + 100 * i,
+                duration_us=10_000 - 100 * i,
+            ))  # fmt: skip
+    return spans, a, b
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    url = f"sqlite://{tmp_path_factory.mktemp('dashboard') / 'spans.db'}"
+    rng = random.Random(14)
+    now_us = int(time.time() * 1e6)
+    spans: list[SpanRecord] = []
+    tagged, errors = {}, []
+    for i in range(30):
+        customer = f"c{i}"
+        trace = make_trace(rng, now_us - (i + 1) * 90_000_000, rng.randint(4, 12),
+                           error=i % 5 == 0, attributes={"customer": customer})  # fmt: skip
+        tagged[customer] = trace[0].trace_id
+        if i % 5 == 0:
+            errors.append(trace[0].trace_id)
+        spans += trace
+    big = make_trace(rng, now_us - 60_000_000, 60, error=True)
+    pair, a, b = _pair(now_us)
+    with open_span_store(url) as store:
+        store.write_spans(spans + big + pair)
+    return Seeded(url, tagged, big[0].trace_id, a, b, [*errors, big[0].trace_id])
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(seeded: Seeded) -> Iterator[str]:
+    running = start(create_app(seeded.url), "127.0.0.1", 0)
+    try:
+        yield running.url
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        chromium = open_browser()
+    except NoBrowser as err:
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield chromium
+    finally:
+        chromium.quit()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def down_dashboard_url() -> Iterator[str]:
+    running = start(create_app("elasticsearch://127.0.0.1:1"), "127.0.0.1", 0)  # no one there
+    try:
+        yield running.url
+    finally:
+        running.stop()

@@ -1,0 +1,98 @@
+"""Every page in a real headless Chromium, checked for what a person sees; a screenshot
+of each lands in tests/artifacts/ for review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from tests.dashboard.browser import count, screenshot, wait_for
+from tests.dashboard.conftest import Seeded
+
+ROWS = ".ag-center-cols-container .ag-row"
+BARS = "#trace-waterfall .barlayer .point"
+
+
+def _grid_text(browser: Any) -> str:
+    return browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(r => r.innerText).join('\\n')",
+        ROWS,
+    )
+
+
+def test_search_by_tag_from_the_form_finds_the_trace_and_keeps_it_in_the_url(
+    browser: Any, dashboard_url: str, seeded: Seeded, artifacts: Path
+) -> None:
+    browser.get(f"{dashboard_url}/?service=gateway&lookback=1d")
+    wait_for(lambda: count(browser, ROWS) == 20, what="the first 20 of 33 results")
+    wait_for(lambda: count(browser, "#traces-scatter .scatterlayer .point") == 33,
+             what="one dot per trace on the scatter")  # fmt: skip
+    tags = browser.find_element(By.ID, "traces-tags")
+    tags.send_keys("customer=c7")
+    browser.find_element(By.ID, "traces-search").click()
+    wait_for(lambda: "tags=customer%3Dc7" in browser.current_url, what="the search in the URL")
+    wait_for(lambda: count(browser, ROWS) == 1, what="the one trace tagged customer=c7")
+    href = f"/trace/{seeded.tagged['c7']}"
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, f"{ROWS} a").get_attribute("href")
+             .endswith(href), what="the row's link to its trace")  # fmt: skip
+    assert "gateway: gateway/checkout" in _grid_text(browser)
+    screenshot(browser, artifacts, "traces-by-tag")
+    shared = browser.current_url  # a link reproduces the view
+    browser.get(shared)
+    wait_for(lambda: count(browser, ROWS) == 1, what="the same result from the shared URL")
+    assert browser.find_element(By.ID, "traces-tags").get_attribute("value") == "customer=c7"
+
+
+def test_the_waterfall_shows_one_bar_per_span_and_a_clicked_span_detail(
+    browser: Any, dashboard_url: str, seeded: Seeded, artifacts: Path
+) -> None:
+    browser.get(f"{dashboard_url}/trace/{seeded.big}")
+    wait_for(lambda: count(browser, BARS) == 60, what="60 bars for 60 spans")
+    header = browser.find_element(By.ID, "trace-header").text
+    assert "60 spans" in header and "ERROR" in header
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#trace-waterfall .textpoint")]
+    assert len(labels) == 60 and labels[0] == "▾ gateway: gateway/checkout"
+    legend = browser.find_element(By.CSS_SELECTOR, "#trace-waterfall .legend").text
+    assert "critical path" in legend and "error" in legend
+    root_bar = browser.find_elements(By.CSS_SELECTOR, BARS)[0]
+    ActionChains(browser).move_to_element(root_bar).pause(0.3).click().perform()  # as a mouse
+
+    def detail_text() -> str:
+        text = browser.find_element(By.ID, "trace-detail").text
+        return text if "span id" in text else ""
+
+    detail = wait_for(detail_text, what="the clicked span's detail")
+    assert "gateway: gateway/checkout" in detail and "log correlation" in detail
+    screenshot(browser, artifacts, "trace-waterfall")
+    browser.find_element(By.ID, "trace-collapse-all").click()
+    wait_for(lambda: 1 < count(browser, BARS) < 60, what="fewer bars once collapsed")
+    browser.find_element(By.ID, "trace-expand-all").click()
+    wait_for(lambda: count(browser, BARS) == 60, what="every bar again once expanded")
+
+
+def test_compare_marks_the_spans_that_differ(
+    browser: Any, dashboard_url: str, seeded: Seeded, artifacts: Path
+) -> None:
+    browser.get(f"{dashboard_url}/compare?a={seeded.compare_a}&b={seeded.compare_b}")
+    summary = wait_for(lambda: browser.find_element(By.ID, "compare-summary").text,
+                       what="the comparison")  # fmt: skip
+    assert summary == "2 of 4 operation paths differ"
+    only_b = browser.find_element(By.CSS_SELECTOR, "tr.diff-only-b")
+    assert "payments: payments/charge" in only_b.text and "only in B" in only_b.text
+    assert "orders: orders/create" in browser.find_element(By.CSS_SELECTOR, "tr.diff-more-b").text
+    assert count(browser, "tr.diff-same") == 2
+    screenshot(browser, artifacts, "compare")
+
+
+def test_a_store_that_is_down_shows_a_sentence(
+    browser: Any, down_dashboard_url: str, artifacts: Path
+) -> None:
+    browser.get(f"{down_dashboard_url}/?service=gateway")
+    alert = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "[role=alert]").text,
+                     what="the store-down message")  # fmt: skip
+    assert alert.startswith("UNAVAILABLE: the span store at elasticsearch://127.0.0.1:1")
+    assert "Traceback" not in browser.page_source
+    screenshot(browser, artifacts, "store-down")

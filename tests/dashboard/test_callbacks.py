@@ -1,0 +1,174 @@
+"""The pages' callbacks, called directly on a seeded store (no browser)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import pytest
+from dash import Dash, no_update
+from dash._callback_context import context_value  # Dash's own way to test ctx callbacks
+from dash._utils import AttributeDict
+
+from dashboard import Sources
+from dashboard.pages import compare, trace, traces
+from tests.dashboard.conftest import Seeded
+
+
+@contextmanager
+def triggered(prop_id: str) -> Iterator[None]:
+    token = context_value.set(AttributeDict(triggered_inputs=[{"prop_id": prop_id, "value": 1}]))
+    try:
+        yield
+    finally:
+        context_value.reset(token)
+
+
+@pytest.fixture(scope="module")
+def pages(seeded: Seeded) -> Iterator[SimpleNamespace]:
+    sources = Sources(seeded.url)
+    app = Dash(__name__)
+    yield SimpleNamespace(
+        traces=traces.register(app, sources),
+        trace=trace.register(app, sources),
+        compare=compare.register(app, sources),
+    )
+    sources.close()
+
+
+@pytest.fixture(scope="module")
+def down() -> Iterator[SimpleNamespace]:
+    sources = Sources("elasticsearch://127.0.0.1:1")  # nothing listens on port 1
+    app = Dash(__name__)
+    yield SimpleNamespace(traces=traces.register(app, sources),
+                          trace=trace.register(app, sources))  # fmt: skip
+
+
+def _text(component) -> str:
+    return json.dumps(component.to_plotly_json(), default=lambda c: c.to_plotly_json())
+
+
+def test_search_by_tag_finds_the_one_trace(pages: SimpleNamespace, seeded: Seeded) -> None:
+    services, rows, message, _, older_class = pages.traces.run_search(
+        "?service=gateway&tags=customer%3Dc7&lookback=1d"
+    )
+    assert "gateway" in services and "orders" in services
+    assert [r["trace_id"] for r in rows] == [seeded.tagged["c7"]]
+    assert rows[0]["root"] == f"[gateway: gateway/checkout](/trace/{seeded.tagged['c7']})"
+    assert (message, older_class) == ("", "disabled")
+
+
+def test_errors_only_and_the_older_page(pages: SimpleNamespace, seeded: Seeded) -> None:
+    _, rows, *_ = pages.traces.run_search("?service=gateway&errors=1&lookback=1d")
+    assert {r["trace_id"] for r in rows} == set(seeded.errors)
+    assert all(r["errors"] >= 1 for r in rows)
+    _, first, _, older, older_class = pages.traces.run_search(
+        "?service=gateway&lookback=1d&limit=20"
+    )
+    assert len(first) == 20 and older_class == "" and "end=" in older
+    _, second, *_ = pages.traces.run_search(older.removeprefix("/"))
+    assert {r["trace_id"] for r in first}.isdisjoint(r["trace_id"] for r in second)
+    assert len(first) + len(second) == 33  # 30 tagged, the big one, the pair
+
+
+def test_the_scatter_box_narrows_the_table(pages: SimpleNamespace) -> None:
+    _, rows, *_ = pages.traces.run_search("?service=gateway&lookback=1d")
+    picked = {"points": [{"customdata": rows[1]["trace_id"]}, {"customdata": rows[4]["trace_id"]}]}
+    kept, caption = pages.traces.table(rows, picked)
+    assert [r["trace_id"] for r in kept] == [rows[1]["trace_id"], rows[4]["trace_id"]]
+    assert caption == f"2 of {len(rows)} traces selected on the chart"
+    assert pages.traces.table(rows, None)[1] == f"{len(rows)} traces"
+    assert pages.traces.table(rows[:1], None)[1] == "1 trace"
+    figure = pages.traces.scatter(rows)
+    assert sum(len(t.x) for t in figure.data) == len(rows)
+
+
+def test_the_form_writes_the_url_and_a_dot_opens_its_trace(pages: SimpleNamespace) -> None:
+    form = ("orders", None, "zone=a", "", "5", "6h", "", "", 100, ["1"])
+    with triggered("traces-search.n_clicks"):
+        href, params = pages.traces.navigate(1, None, None, *form, "")
+    assert href == "/?service=orders&tags=zone%3Da&max_ms=5&lookback=6h&errors=1"
+    assert params is no_update
+    with triggered("traces-search.n_clicks"):  # the same search again reruns in place
+        again, params = pages.traces.navigate(2, None, None, *form, href[1:])
+    assert again is no_update and params == href[1:]
+    with triggered("traces-scatter.clickData"):
+        href, _ = pages.traces.navigate(None, None, {"points": [{"customdata": "ab" * 16}]},
+                                        *form, "")  # fmt: skip
+    assert href == f"/trace/{'ab' * 16}"
+
+
+def test_two_selected_rows_enable_compare(pages: SimpleNamespace) -> None:
+    assert pages.traces.compare([{"trace_id": "x"}]) == ("/compare", "disabled")
+    assert pages.traces.compare([{"trace_id": "x"}, {"trace_id": "y"}]) == ("/compare?a=x&b=y", "")
+
+
+def test_the_waterfall_has_one_bar_per_span_and_folds(
+    pages: SimpleNamespace, seeded: Seeded
+) -> None:
+    figure, header, message = pages.trace.render(seeded.big, [], "")
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    assert sum(len(t["y"]) for t in bars) == 60 and message == ""
+    assert "60 spans" in header and header.endswith("ERROR")
+    names = {t["name"] for t in figure["data"]}
+    assert {"critical path", "error", "gateway"} <= names
+    with triggered("trace-collapse-all.n_clicks"):
+        folded = pages.trace.fold(None, 1, None, "", [], seeded.big)
+    figure, *_ = pages.trace.render(seeded.big, folded, "")
+    shown = sum(len(t["y"]) for t in figure["data"] if t["type"] == "bar")
+    assert 1 < shown < 60
+    with triggered("trace-expand-all.n_clicks"):
+        assert pages.trace.fold(None, None, 1, "", folded, seeded.big) == []
+
+
+def test_a_clicked_span_shows_its_detail_and_toggles(
+    pages: SimpleNamespace, seeded: Seeded
+) -> None:
+    figure, *_ = pages.trace.render(seeded.big, [], "")
+    root_id = figure["data"][0]["customdata"][0]
+    assert pages.trace.select({"points": [{"customdata": root_id}]}) == root_id
+    assert pages.trace.select({"points": [{"x": 1}]}) is no_update  # an event marker
+    panel, disabled, label = pages.trace.detail(root_id, [], seeded.big)
+    assert (disabled, label) == (False, "collapse selected")
+    text = _text(panel)
+    assert root_id in text and "log correlation" in text and "attributes" in text
+    with triggered("trace-toggle.n_clicks"):
+        folded = pages.trace.fold(1, None, None, root_id, [], seeded.big)
+    assert root_id in folded
+    with triggered("trace-toggle.n_clicks"):
+        assert root_id not in pages.trace.fold(2, None, None, root_id, folded, seeded.big)
+
+
+def test_compare_marks_the_differing_paths(pages: SimpleNamespace, seeded: Seeded) -> None:
+    text = _text(pages.compare.show({"a": seeded.compare_a, "b": seeded.compare_b}))
+    assert "2 of 4 operation paths differ" in text
+    assert "diff-row diff-more-b" in text and "diff-row diff-only-b" in text
+    assert "payments: payments/charge" in text
+    missing = _text(pages.compare.show({"a": seeded.compare_a, "b": "f" * 32}))
+    assert "BAD_REQUEST" in missing and f"no trace {'f' * 32}" in missing
+
+
+def test_a_store_that_is_down_is_a_sentence(down: SimpleNamespace) -> None:
+    _, rows, message, *_ = down.traces.run_search("?service=gateway")
+    text = _text(message)
+    assert rows == [] and "UNAVAILABLE" in text and "elasticsearch://127.0.0.1:1" in text
+    figure, _, message = down.trace.render("ab" * 16, [], "")
+    assert "UNAVAILABLE" in _text(message) and figure["data"] == []
+    assert down.traces.operations("gateway") == []
+
+
+def test_a_bad_trace_id_or_search_is_a_sentence(pages: SimpleNamespace) -> None:
+    _, _, message = pages.trace.render("nope", [], "")
+    assert "32 lowercase hex digits" in _text(message)
+    _, rows, message, *_ = pages.traces.run_search("?service=gateway&min_ms=abc")
+    assert rows == [] and "BAD_REQUEST" in _text(message)
+
+
+def test_a_store_that_does_not_exist_is_not_created(tmp_path) -> None:
+    url = f"sqlite://{tmp_path / 'typo' / 'spans.db'}"
+    found = traces.register(Dash(__name__), Sources(url))
+    _, rows, message, *_ = found.run_search("?service=gateway")
+    assert rows == [] and "NOT_FOUND" in _text(message)
+    assert not (tmp_path / "typo").exists()
