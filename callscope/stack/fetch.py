@@ -14,15 +14,13 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from callscope.stack.errors import StackError
 from callscope.stack.settings import DEPLOY_DIR
+from callscope.stack.ticker import Report, Ticker
 from callscope.stack.toolchain import find_maven
-
-Report = Callable[[str], None]
 
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 STAMP = ".callscope-complete"
@@ -78,13 +76,13 @@ def ensure_fetched(artifact: Artifact, dist: Path, report: Report) -> Path:
     staging = dist / f".{home.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     download = staging / ("download" if artifact.unpack_zip else "lib")
-    report(f"stack: fetching {what} from Maven Central (once; log {log}) ")
+    ticker = Ticker(report, f"stack: fetching {what} from Maven Central (once; log {log}) ")
     started = time.monotonic()
     command = [
         mvn, "-B", "-f", str(artifact.pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
         f"-DoutputDirectory={download}", "-DincludeScope=runtime",
     ]  # fmt: skip
-    _run_with_dots(command, log, report, what)
+    _run_with_dots(command, log, ticker, what)
     if artifact.unpack_zip:
         _unpack_single_zip(download, staging / "unpacked")
         tops = list((staging / "unpacked").iterdir())
@@ -98,11 +96,11 @@ def ensure_fetched(artifact: Artifact, dist: Path, report: Report) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     (home / STAMP).write_text(f"{what} {artifact.digest}\n")
     size = sum(p.stat().st_size for p in home.rglob("*") if p.is_file()) / 2**20
-    report(f" done in {time.monotonic() - started:.1f} s ({size:.0f} MiB in {home})\n")
+    ticker.close(f" done in {time.monotonic() - started:.1f} s ({size:.0f} MiB in {home})\n")
     return home
 
 
-def _run_with_dots(command: list[str], log: Path, report: Report, what: str) -> None:
+def _run_with_dots(command: list[str], log: Path, ticker: Ticker, what: str) -> None:
     with log.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         while True:
@@ -110,7 +108,7 @@ def _run_with_dots(command: list[str], log: Path, report: Report, what: str) -> 
                 code = proc.wait(timeout=3)
                 break
             except subprocess.TimeoutExpired:
-                report(".")
+                ticker.tick()
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise StackError(

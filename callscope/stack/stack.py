@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,12 +23,8 @@ from callscope.stack.process import PidRecord, port_busy, read_pid, rss_bytes, s
 from callscope.stack.recipe import Runtime, Service
 from callscope.stack.services import SERVICES
 from callscope.stack.settings import HOST, StackPaths, default_timeout
+from callscope.stack.ticker import Ticker, to_stderr
 from callscope.stack.toolchain import find_java
-
-
-def to_stderr(text: str) -> None:
-    sys.stderr.write(text)
-    sys.stderr.flush()
 
 
 class Stack:
@@ -248,8 +243,9 @@ class Stack:
         """
         done: dict[str, tuple[Service, float, StackError | None]] = {}
         reasons = {name: "no answer yet" for name in pending}
-        if pending:
-            self.report(f"stack: waiting for {', '.join(pending)} ")
+        ticker = (
+            Ticker(self.report, f"stack: waiting for {', '.join(pending)} ") if pending else None
+        )
         last_dot = time.monotonic()
         while len(done) < len(pending):
             finished_before = len(done)
@@ -261,16 +257,18 @@ class Stack:
                     took = time.monotonic() - began
                     done[name] = (svc, took, error)
                     outcome = f"ready in {took:.1f} s" if not error else f"failed: {error.code}"
-                    self.report(f"\nstack: {name} {outcome}")
+                    assert ticker is not None
+                    ticker.note(f"stack: {name} {outcome}")
             if len(done) > finished_before:
                 last_dot = time.monotonic()
             elif time.monotonic() - last_dot >= 2:
-                self.report(".")
+                assert ticker is not None
+                ticker.tick()
                 last_dot = time.monotonic()
             if len(done) < len(pending):
                 time.sleep(0.5)
-        if pending:
-            self.report("\n")
+        if ticker is not None:
+            ticker.close()
         return done
 
     def _check(
