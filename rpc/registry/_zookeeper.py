@@ -230,6 +230,7 @@ class ZooKeeperRegistry:
     def unregister(self, instance: ServiceInstance) -> None:
         from kazoo.exceptions import NoNodeError
 
+        check_name(instance.service, "service")  # a path segment: never "..", never "a/b"
         with self._lock:
             self._registered.pop(instance.key, None)
         path = f"{self._provider_dir(instance.service)}/{quote(instance.id, safe='')}"
