@@ -25,7 +25,7 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SERVES = "<!-- snippet: serves -->"
-RUN_TIMEOUT_S = 90
+RUN_TIMEOUT_S = 300  # a Spark snippet starts a JVM: minutes on a busy 2-core CI box
 _FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _PORT = re.compile(r"127\.0\.0\.1(?::|\",\s*)(\d{2,5})\b")
 
@@ -99,6 +99,7 @@ def test_the_readme_has_snippets_and_each_server_has_a_port() -> None:
         assert not s.serves or _PORT.search(s.code), f"README line {s.line}: which port?"
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S + 120)
 @pytest.mark.parametrize("snippet", [s for s in ALL if not s.serves], ids=lambda s: s.id)
 def test_snippet_runs(snippet: Snippet, tmp_path: Path) -> None:
     ports = {m.group(1): free_port() for s in snippet.servers for m in [_PORT.search(s.code)] if m}
