@@ -1,9 +1,12 @@
-"""What a traced process's exit needs: the final flush must not be cut short by a signal.
+"""What a traced process's exit needs: a final flush that signals neither skip nor cut short.
 
-Supervisors often send SIGTERM twice, and by the time ``atexit`` runs the final flush the
-RPC server's handler is gone: a second SIGTERM (or Ctrl-C) would kill the process
-mid-flush, losing the last spans and KPI window. :func:`signals_held` makes such a signal
-wait for the flush, then acts on it as the process would have.
+A program that never handles SIGTERM or SIGHUP dies of it without running ``atexit``, so
+its last spans and KPI window were lost whenever a supervisor stopped it:
+:func:`flush_before_termination` flushes first, then lets the signal end the process as it
+would have. Supervisors also often send SIGTERM twice, and by the time ``atexit`` runs the
+final flush the RPC server's handler is gone: a second SIGTERM (or Ctrl-C) would kill the
+process mid-flush. :func:`signals_held` makes such a signal wait for the flush, then acts
+on it as the process would have.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["signals_held"]
+__all__ = ["flush_before_termination", "restore_termination", "signals_held"]
 
 log = logging.getLogger("callscope.instrument")
 
 HELD = (signal.SIGTERM, signal.SIGINT)
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)  # what ends a process without atexit
 
 
 @contextmanager
@@ -29,7 +33,7 @@ def signals_held(signums: tuple[int, ...] = HELD) -> Iterator[list[int]]:
     SIGTERM still ends the process, after the flush). Only on the main thread, the one
     Python runs signal handlers on; elsewhere this holds nothing."""
     held: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
+    if not _on_main_thread():
         yield held
         return
 
@@ -53,3 +57,38 @@ def signals_held(signums: tuple[int, ...] = HELD) -> Iterator[list[int]]:
             signal.signal(signum, before)
         for signum in held:
             signal.raise_signal(signum)
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def flush_before_termination(flush: Callable[[], object]) -> Callable[..., None] | None:
+    """Where the program left SIGTERM or SIGHUP at the default (death, no ``atexit``), run
+    ``flush()`` first, then die of the signal all the same (same exit status). The handler
+    installed, or ``None`` (not the main thread, or the program handles both itself)."""
+    if not _on_main_thread():
+        return None
+
+    def flush_then_die(signum: int, frame: FrameType | None) -> None:
+        try:
+            flush()
+        finally:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    installed = False
+    for signum in TERMINATING:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, flush_then_die)
+            installed = True
+    return flush_then_die if installed else None
+
+
+def restore_termination(handler: Callable[..., None] | None) -> None:
+    """Undo :func:`flush_before_termination` where ``handler`` is still the one in place."""
+    if handler is None or not _on_main_thread():
+        return
+    for signum in TERMINATING:
+        if signal.getsignal(signum) is handler:
+            signal.signal(signum, signal.SIG_DFL)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections.abc import Callable
 
 from opentelemetry import trace
 
 import rpc
 
-from ._exit import signals_held
+from ._exit import flush_before_termination, restore_termination, signals_held
 from ._exporters import Exporter, SpoolExporter, get_exporter
 from ._interceptors import ClientTracing, ServerTracing
 from ._kpi import KpiRecorder, ProcessStats
@@ -54,6 +55,7 @@ class Instrumentation:
         self.server_interceptor = ServerTracing(provider, recorder)
         self.installed = False
         self.libraries: list[str] = []
+        self._on_termination: Callable[..., None] | None = None
 
     @property
     def exporter(self) -> Exporter:
@@ -96,6 +98,7 @@ class Instrumentation:
             enable_log_correlation()
         self.libraries = instrument_libraries(self.provider, self.settings.libraries)
         atexit.register(self.shutdown)
+        self._on_termination = flush_before_termination(self.shutdown)
         self.installed = True
         return self
 
@@ -114,6 +117,7 @@ class Instrumentation:
             rpc.remove_global_interceptor(self.client_interceptor, side="client")
             rpc.remove_global_interceptor(self.server_interceptor, side="server")
             atexit.unregister(self.shutdown)
+            restore_termination(self._on_termination)
             self.installed = False
             with _lock:
                 if _current is self:

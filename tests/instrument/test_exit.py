@@ -160,3 +160,38 @@ def test_what_kafka_never_took_is_named_at_exit_and_replayed_on_demand(
     assert main(["spool", "replay", str(tmp_path / "nope"), "--kafka", kafka_bootstrap]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"callscope spool: no spool at {tmp_path / 'nope'}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_program_that_ignores_signals_still_flushes_when_stopped(
+    tmp_path: Path, signum: int
+) -> None:
+    """No handler of its own: the signal used to end it without atexit, losing its last
+    window. Under ``callscope run`` it flushes first, then dies of the signal as before."""
+    script = """
+        import time
+        from opentelemetry import trace
+        with trace.get_tracer("test").start_as_current_span("work"):
+            pass
+        print("ready", flush=True)
+        time.sleep(60)
+    """
+    command = [sys.executable, "-m", "callscope", "run", "--service-name", "stopped",
+               "--spool-dir", str(tmp_path), "--", *_python(script)]  # fmt: skip
+    env = {**os.environ, "CALLSCOPE_LIBRARIES": "none"}
+    env.pop("CALLSCOPE_KAFKA_BOOTSTRAP", None)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == -signum, err  # died of it, as it would have
+    spans, kpis = read_spool(tmp_path)
+    assert [s.name for s in spans] == ["work"]
+    assert [(k.app, k.role) for k in kpis] == [("stopped", "process")]  # the last window
