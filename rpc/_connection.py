@@ -106,6 +106,7 @@ class Connection(asyncio.Protocol):
                 self._decoder.buffered,
             )
         self.closed = True
+        self._decoder.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -15,6 +15,7 @@ on a response whose body is an error map, ``FLAG_PONG`` on a heartbeat reply.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -58,6 +59,13 @@ class Limits:
     than ``max_attachments`` attachments is a BAD_REQUEST for that call, refused
     before it is built. A peer that reads nothing while over ``max_pending_write``
     bytes of answers wait for it is dropped.
+
+    Slow senders (a server's side): a frame must arrive whole within
+    ``frame_timeout`` seconds of its first byte and, after its first
+    ``frame_rate_grace`` seconds, at ``frame_min_rate`` bytes/s on average, or its
+    connection is closed. ``max_buffered`` caps the bytes a server holds for frames
+    not yet decoded (still arriving, or waiting for the decoding thread) across all
+    its connections; a connection whose partial frame would grow past it is closed.
     """
 
     max_frame_size: int = 16 * 1024 * 1024
@@ -66,14 +74,29 @@ class Limits:
     max_pending_write: int = 64 * 1024 * 1024
     max_depth: int = 100
     max_elements: int = 256 * 1024
+    frame_timeout: float = 30.0
+    frame_min_rate: float = 16 * 1024
+    frame_rate_grace: float = 2.0
+    max_buffered: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
             value = getattr(self, name)
-            if value.__class__ is not int or value <= 0:
-                raise ValueError(f"Limits.{name} must be a positive int, not {value!r}")
+            if name in _SECONDS_OR_RATES:
+                ok = value.__class__ in (int, float) and 0 < value < math.inf
+                kind = "a positive finite number"
+            else:
+                ok = value.__class__ is int and value > 0
+                kind = "a positive int"
+            if not ok:
+                raise ValueError(f"Limits.{name} must be {kind}, not {value!r}")
         if self.max_header_size > self.max_frame_size:
             raise ValueError("max_header_size cannot exceed max_frame_size")
+        if self.max_buffered < self.max_frame_size:
+            raise ValueError("max_buffered must hold at least one frame of max_frame_size")
+
+
+_SECONDS_OR_RATES = frozenset({"frame_timeout", "frame_min_rate", "frame_rate_grace"})
 
 
 DEFAULT_LIMITS = Limits()
@@ -110,6 +133,10 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         return len(self._buffer)
+
+    def clear(self) -> None:
+        """Drop a partial frame (its connection is gone)."""
+        self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, int, int, int, bytes, bytes]]:
         buf = self._buffer

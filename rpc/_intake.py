@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from ._bounded import check_shape
 from ._codec import Codec
 from ._errors import BadRequestError, RpcError
 from ._frame import Limits
 
-__all__ = ["ON_LOOP", "Decoder"]
+__all__ = ["ON_LOOP", "Arrivals", "Decoder"]
 
 ON_LOOP = 16 * 1024
 
@@ -86,3 +86,82 @@ class Decoder:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Arrivals:
+    """Frames still arriving on a server's connections.
+
+    Their bytes count against ``Limits.max_buffered`` (with the bodies waiting for the
+    decoding thread, which the server adds to :attr:`held`); a connection whose
+    partial frame grows past it is closed. A sweep every fraction of a second closes
+    connections whose frame is late (``frame_timeout``) or slow (under
+    ``frame_min_rate`` after ``frame_rate_grace``): a slowloris that trickles one byte
+    at a time keeps no connection, and no memory, for long.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.held = 0
+        self._receiving: dict[Receiver, float] = {}  # connection -> its frame's first byte
+        self._timer: asyncio.TimerHandle | None = None
+        self.interval = min(max(min(limits.frame_timeout, limits.frame_rate_grace) / 4, 0.05), 0.5)
+
+    def update(self, conn: Receiver, buffered: int, fresh: bool, now: float) -> None:
+        """``conn`` now holds ``buffered`` bytes of a partial frame; ``fresh``: a frame
+        completed in this read, so those bytes began a new one."""
+        self.held += buffered - conn.partial
+        grew = buffered > conn.partial
+        conn.partial = buffered
+        if not buffered:
+            self._receiving.pop(conn, None)
+            return
+        if fresh or conn not in self._receiving:
+            self._receiving[conn] = now
+        if grew and self.held > self.limits.max_buffered:
+            self.release(conn)
+            conn.protocol_error(
+                f"the server holds {self.held} bytes of frames not yet decoded "
+                f"(limit {self.limits.max_buffered})"
+            )
+
+    def release(self, conn: Receiver) -> None:
+        """The connection is gone: its partial frame no longer counts."""
+        self.held -= conn.partial
+        conn.partial = 0
+        self._receiving.pop(conn, None)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = loop.call_later(self.interval, self._sweep, loop)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        limits = self.limits
+        for conn, since in list(self._receiving.items()):
+            took = now - since
+            if took > limits.frame_timeout:
+                self.release(conn)
+                conn.protocol_error(
+                    f"a frame took over {limits.frame_timeout:g}s to arrive "
+                    f"({conn.partial} bytes so far)"
+                )
+            elif took > limits.frame_rate_grace and conn.partial < limits.frame_min_rate * took:
+                rate = conn.partial / took
+                self.release(conn)
+                conn.protocol_error(
+                    f"a frame arrives at {rate:.0f} bytes/s, "
+                    f"under the minimum of {limits.frame_min_rate:g}"
+                )
+        self._timer = loop.call_later(self.interval, self._sweep, loop)
+
+
+class Receiver(Protocol):
+    """What :class:`Arrivals` needs of a connection."""
+
+    partial: int
+
+    def protocol_error(self, reason: str) -> None: ...

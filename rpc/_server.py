@@ -49,7 +49,7 @@ from ._frame import (
     Limits,
     pack_frame,
 )
-from ._intake import ON_LOOP, Decoder
+from ._intake import ON_LOOP, Arrivals, Decoder
 from ._invocation import CallNext, Interceptor, Invocation, build_chain
 from ._loop import run_until_signalled
 from ._service import ExportedService, ServiceSpec, spec_of
@@ -129,6 +129,7 @@ class Server:
         self.closing = False
         self._codecs: dict[int, Codec] = {}
         self.decoder = Decoder(limits)
+        self.arrivals = Arrivals(limits)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
 
@@ -198,6 +199,7 @@ class Server:
         self.port = sock.getsockname()[1]
         self.loop = loop
         self._deadlines = Deadlines(loop, _expire)
+        self.arrivals.start(loop)
         if self._injvm:
             for key in self._services:
                 _injvm.publish(key, self)
@@ -236,6 +238,7 @@ class Server:
             await self._server.wait_closed()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.decoder.close()
+        self.arrivals.close()
         if self._deadlines is not None:
             self._deadlines.close()
         log.info("callscope server on %s stopped", self.address)
@@ -408,6 +411,7 @@ class ServerConnection(Connection):
         self.authenticated = not server.requires_auth
         self._headers: dict[tuple[int, bytes], tuple[Any, ...]] = {}  # parsed, bounded
         self._burst = 0  # bytes read since the loop last had a turn (see data_received)
+        self.partial = 0  # bytes of a frame still arriving (see Arrivals)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -415,9 +419,15 @@ class ServerConnection(Connection):
 
     def on_closed(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
+        self.server.arrivals.release(self)
 
     def data_received(self, data: bytes) -> None:
+        before = self.partial
         super().data_received(data)
+        buffered = self._decoder.buffered
+        if (buffered or before) and not self.closed:
+            fresh = buffered != before + len(data)  # a frame completed: a new one began
+            self.server.arrivals.update(self, buffered, fresh, self._loop.time())
         self._burst += len(data)
         if self._burst >= READ_BURST and not self.closed and self.transport is not None:
             # uvloop reads a socket up to 32 times per wake-up: a fast sender of a big
@@ -572,8 +582,14 @@ class ServerConnection(Connection):
                 payload = []  # the chain answers NOT_FOUND (interceptors still see the call)
             elif len(body) <= ON_LOOP:
                 payload = server.decoder.now(codec, body)
-            else:
-                payload = await server.decoder.later(codec, body)
+            else:  # it counts against Limits.max_buffered until decoded
+                held = len(body)
+                server.arrivals.held += held
+                try:
+                    payload = await server.decoder.later(codec, body)
+                finally:
+                    server.arrivals.held -= held
+            body = b""  # a big body is not kept while the call runs
             if payload.__class__ is not list or len(payload) > 3:
                 raise BadRequestError(
                     "body must be [args], [args, kwargs] or [args, kwargs, attachments]"

@@ -257,3 +257,12 @@ def within_stall_limit(
 
 def stalls_ok(seen: list[tuple[float, float]]) -> bool:
     return any(stall < allowed for stall, allowed in seen)
+
+
+def one_call(port: int, header: dict[str, Any], args: list[Any]) -> Any:
+    """One request on a fresh connection (msgpack); its answer as ``RawPeer.call`` gives it."""
+    peer = RawPeer(port)
+    try:
+        return peer.call(rpc.get_codec("msgpack"), header, args, 1)
+    finally:
+        peer.close()
