@@ -32,6 +32,7 @@ from ._hints import hint_for
 from ._registry_summary import CallCounter, holdings
 from ._registry_summary import describe as describe_registry
 from ._summary import DEFAULT_INTERVAL_S, IntervalSummary, interval_seconds
+from ._table import table_lines
 
 DEFAULT_URL = f"callscope://127.0.0.1:{DEFAULT_PORT}"
 TOKEN_ENV = environment.CALLSCOPE_REGISTRY_TOKEN
@@ -157,10 +158,13 @@ def _ls(args: argparse.Namespace) -> int:
     registry = _open(args)
     try:
         if args.service:
-            for inst in registry.lookup(args.service):
-                meta = " ".join(f"{k}={v}" for k, v in sorted(inst.metadata.items()))
-                print(f"{inst.address}\tversion={inst.version!r} group={inst.group!r} "
-                      f"weight={inst.weight} pid={inst.pid} {meta}")  # fmt: skip
+            rows = [
+                (i.address, i.version or "-", i.group or "-", i.weight, i.pid,
+                 " ".join(f"{k}={v}" for k, v in sorted(i.metadata.items())))
+                for i in registry.lookup(args.service)
+            ]  # fmt: skip
+            header = ("ADDRESS", "VERSION", "GROUP", "WEIGHT", "PID", "METADATA")
+            print("\n".join(table_lines(header, rows, right=[3, 4])))
         else:
             for name in registry.services():
                 print(name)
@@ -216,8 +220,11 @@ def _rm(args: argparse.Namespace) -> int:
 def _ls_config(args: argparse.Namespace) -> int:
     registry = _open(args)
     try:
-        for doc in registry.list_config(args.prefix):
-            print(f"{doc.key}\tversion {doc.version}\t{json.dumps(doc.value)[:80]}")
+        rows = [
+            (d.key, d.version, json.dumps(d.value)[:80]) for d in registry.list_config(args.prefix)
+        ]
+        if rows:
+            print("\n".join(table_lines(("KEY", "VERSION", "VALUE"), rows, right=[1])))
     finally:
         registry.close()
     return 0

@@ -103,3 +103,27 @@ def test_bench_lists_the_benchmarks_and_runs_one_with_its_options(
     assert main(["bench", "nope"]) == 2
     assert "no benchmark 'nope'; there are: " in capsys.readouterr().err
     assert main(["bench", "rpc_echo", "--help"]) == 0  # the script's own options
+
+
+def test_registry_listings_align_whatever_the_lengths(capsys: pytest.CaptureFixture[str]) -> None:
+    from rpc.registry import ServiceInstance, connect
+
+    url = "memory://cli-tables"
+    registry = connect(url)
+    try:
+        registry.register(ServiceInstance("orders.OrderService", "10.0.0.7:7001"))
+        registry.register(ServiceInstance("orders.OrderService", "orders-7.eu-west.internal:17001",
+                                          weight=5, metadata={"zone": "a"}))  # fmt: skip
+        registry.put_config("governance/orders.OrderService/weights", {"10.0.0.7:7001": 50})
+        registry.put_config("a", {"x": 1})
+        assert main(["registry", "ls", "orders.OrderService", "--registry", url]) == 0
+        header, *rows = capsys.readouterr().out.splitlines()
+        assert header.split() == ["ADDRESS", "VERSION", "GROUP", "WEIGHT", "PID", "METADATA"]
+        assert len(rows) == 2 and rows[1].endswith("zone=a")
+        assert len({row.index(" -  ") for row in rows}) == 1  # the version column lines up
+        assert main(["config", "ls", "--registry", url]) == 0
+        header, *rows = capsys.readouterr().out.splitlines()
+        assert header.split() == ["KEY", "VERSION", "VALUE"]
+        assert rows[0].index("{") == rows[1].index("{")  # values line up
+    finally:
+        registry.close()
