@@ -20,6 +20,7 @@ from instrument.model import KpiSample
 
 from .conftest import ROOT
 from .kafka_tools import consume, unique_topics
+from .processes import first_line, running
 from .test_auto import read_spool
 
 # An exporter that logs while it exports: what the pipeline's own "exporter unreachable"
@@ -75,21 +76,12 @@ def test_a_second_sigterm_waits_for_the_final_flush(tmp_path: Path) -> None:
         while True:
             time.sleep(1)
     """)
-    proc = subprocess.Popen(
-        _python(script, str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=ROOT, env={**os.environ, "SLOW_S": "3"},
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
+    with running(_python(script, str(tmp_path)), env={**os.environ, "SLOW_S": "3"}) as proc:
+        assert first_line(proc) == "ready"
         proc.send_signal(signal.SIGTERM)  # the program exits; atexit flushes
-        assert proc.stdout.readline().strip() == "flushing"
+        assert first_line(proc) == "flushing"
         proc.send_signal(signal.SIGTERM)  # a supervisor's second one, mid-flush
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
     assert out.split() == ["flushed"], err  # the flush ran to its end
     assert "SIGTERM during the final flush; acted on once it is done" in err
     assert proc.returncode == 0  # then the program's handler acted on it: sys.exit(0)
@@ -180,17 +172,10 @@ def test_a_program_that_ignores_signals_still_flushes_when_stopped(
                "--spool-dir", str(tmp_path), "--", *_python(script)]  # fmt: skip
     env = {**os.environ, "CALLSCOPE_LIBRARIES": "none"}
     env.pop("CALLSCOPE_KAFKA_BOOTSTRAP", None)
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=env)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
+    with running(command, env=env) as proc:
+        assert first_line(proc) == "ready"
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
     assert proc.returncode == -signum, err  # died of it, as it would have
     spans, kpis = read_spool(tmp_path)
     assert [s.name for s in spans] == ["work"]

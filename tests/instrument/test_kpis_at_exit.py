@@ -22,6 +22,7 @@ from instrument.model import KpiSample
 from storage import open_analytics_store
 
 from .conftest import ROOT
+from .processes import first_line, running
 
 APP = Path(__file__).resolve().parent / "apps" / "shop.py"
 CALLS = 25
@@ -49,11 +50,8 @@ def test_both_roles_last_kpi_windows_are_stored(tmp_path: Path, capsys) -> None:
     spool = tmp_path / "spool"
     env = {**os.environ, "CALLSCOPE_LIBRARIES": "none", "PYTHONUNBUFFERED": "1"}
     env.pop("CALLSCOPE_KAFKA_BOOTSTRAP", None)
-    provider = subprocess.Popen(_run("shop-provider", spool, "provider"), stdout=subprocess.PIPE,
-                                text=True, cwd=ROOT, env=env)  # fmt: skip
-    try:
-        assert provider.stdout is not None
-        address = provider.stdout.readline().strip()
+    with running(_run("shop-provider", spool, "provider"), env=env, stderr=None) as provider:
+        address = first_line(provider)
         assert address, "the provider did not start"
         consumer = subprocess.run(
             _run("shop-consumer", spool, "consumer", address, str(CALLS)),
@@ -62,11 +60,6 @@ def test_both_roles_last_kpi_windows_are_stored(tmp_path: Path, capsys) -> None:
         assert consumer.returncode == 0, consumer.stderr
         provider.send_signal(signal.SIGTERM)  # what a supervisor does
         assert provider.wait(timeout=30) == 0
-    finally:
-        if provider.poll() is None:
-            provider.kill()
-            provider.wait(timeout=10)
-        provider.stdout.close()  # type: ignore[union-attr]
     url = f"sqlite://{tmp_path / 'store.db'}"
     config = CollectorConfig(store_url=url, spool_dir=str(spool), http_port=None, otlp=False,
                              dlq_file=str(tmp_path / "dlq.jsonl"))  # fmt: skip

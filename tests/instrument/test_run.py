@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.instrument.conftest import ROOT
+from .conftest import ROOT
+from .processes import first_line, running
 
 # Says it is ready, then on a signal says which and exits with 10 + its number.
 PROGRAM = """
@@ -26,13 +27,13 @@ sys.exit(1)
 """
 
 
-def _start(tmp_path: Path, program: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "CALLSCOPE_EXPORTER": "none", "CALLSCOPE_LIBRARIES": "none",
-           "CALLSCOPE_SPOOL_DIR": str(tmp_path / "spool")}  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, "-m", "callscope", "run", "--", sys.executable, "-c", program],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-    )  # fmt: skip
+def _command(program: str) -> list[str]:
+    return [sys.executable, "-m", "callscope", "run", "--", sys.executable, "-c", program]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "CALLSCOPE_EXPORTER": "none", "CALLSCOPE_LIBRARIES": "none",
+            "CALLSCOPE_SPOOL_DIR": str(tmp_path / "spool")}  # fmt: skip
 
 
 def _alive(pid: int) -> bool:
@@ -45,17 +46,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_to_callscope_run_reaches_the_program(tmp_path: Path, signum: int) -> None:
-    proc = _start(tmp_path, PROGRAM)
-    try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline().split()
+    with running(_command(PROGRAM), env=_env(tmp_path)) as proc:
+        ready = first_line(proc).split()
         assert ready[:1] == ["ready"], proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
     program_pid = int(ready[1])
     if _alive(program_pid):  # it outlived what its supervisor stopped
         os.kill(program_pid, signal.SIGKILL)
@@ -65,12 +60,11 @@ def test_a_signal_to_callscope_run_reaches_the_program(tmp_path: Path, signum: i
 
 
 def test_the_program_s_exit_status_and_signal_are_callscope_run_s(tmp_path: Path) -> None:
-    exits = _start(tmp_path, "import sys; sys.exit(3)")
-    assert exits.wait(timeout=30) == 3
-    killed = _start(tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-    assert killed.wait(timeout=30) == -signal.SIGKILL  # ended by a signal, as a shell sees it
-    for proc in (exits, killed):
-        proc.communicate(timeout=10)
+    with running(_command("import sys; sys.exit(3)"), env=_env(tmp_path)) as exits:
+        assert exits.wait(timeout=30) == 3
+    kill = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    with running(_command(kill), env=_env(tmp_path)) as killed:
+        assert killed.wait(timeout=30) == -signal.SIGKILL  # ended by a signal, as a shell sees it
 
 
 def test_a_command_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
