@@ -78,7 +78,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**env, "CALLSCOPE_SPOOL_DIR": str(tmp_path / "spool"), "PYTHONUNBUFFERED": "1"}
 
 
-def _wait_listening(port: int, server: subprocess.Popen[str], deadline: float) -> None:
+def _wait_listening(port: int, server: subprocess.Popen[bytes], deadline: float) -> None:
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise AssertionError(f"the serving snippet exited with {server.returncode}")
@@ -104,14 +104,15 @@ def test_the_readme_has_snippets_and_each_server_has_a_port() -> None:
 def test_snippet_runs(snippet: Snippet, tmp_path: Path) -> None:
     ports = {m.group(1): free_port() for s in snippet.servers for m in [_PORT.search(s.code)] if m}
     env = _env(tmp_path)
-    servers: list[subprocess.Popen[str]] = []
+    servers: list[subprocess.Popen[bytes]] = []
     try:
         for i, server in enumerate(snippet.servers):
             path = tmp_path / f"server_{i}.py"
             path.write_text(with_ports(server.code, ports))
+            log = (tmp_path / f"server_{i}.log").open("w")  # a file: a chatty server never blocks
             servers.append(subprocess.Popen([sys.executable, str(path)], cwd=tmp_path, env=env,
-                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            text=True))  # fmt: skip
+                                            stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+            log.close()
             match = _PORT.search(server.code)
             assert match is not None
             _wait_listening(ports[match.group(1)], servers[-1], time.monotonic() + 60)
@@ -125,8 +126,9 @@ def test_snippet_runs(snippet: Snippet, tmp_path: Path) -> None:
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
-        for server in servers:
-            out, _ = server.communicate(timeout=30)
+        for i, server in enumerate(servers):
+            server.wait(timeout=30)
+            out = (tmp_path / f"server_{i}.log").read_text()
             assert server.returncode == 0, f"a serving snippet did not stop cleanly:\n{out}"
 
 
