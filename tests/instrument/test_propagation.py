@@ -112,3 +112,14 @@ def test_any_baggage_round_trips(values: dict[str, str]) -> None:
 def test_baggage_a_peer_could_not_read_is_not_sent() -> None:
     header = encode_baggage({"ok": 1, "not a token": "v", "lone": "\ud800"})
     assert header == "ok=1,lone=%ED%A0%80"  # the peer reads U+FFFD, the call goes on
+
+
+@given(st.text(max_size=300) | st.from_regex(r"([a-z]{1,3} ?= ?[%+a-zA-Z0-9;=]{0,6},?){0,6}"))
+def test_any_baggage_header_decodes_without_raising_and_survives_forwarding(header: str) -> None:
+    received = decode_baggage(header)
+    if received is None:
+        return
+    assert all(isinstance(v, str) for v in received.values.values())
+    assert encode_baggage(received.values, received) == header  # unchanged: as it came
+    again = decode_baggage(encode_baggage(dict(received.values), received))  # "changed"
+    assert again is not None and again.values == received.values
