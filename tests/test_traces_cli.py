@@ -199,7 +199,7 @@ def test_what_is_not_a_store_is_a_one_line_error(
     table = "analytics" if command[0] == "kpis" else "spans"
     for path, message in [
         (not_a_database, f"sqlite {not_a_database}: file is not a database"),
-        (other, f"no store at {other}: a database without a {table} table"),
+        (other, f"no store at {other}: the database has no {table} table"),
         (tmp_path, f"no store at {tmp_path}"),  # a folder
     ]:
         before = path.read_bytes() if path.is_file() else None

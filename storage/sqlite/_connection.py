@@ -88,7 +88,7 @@ class Database:
             raise
         if found is None:
             conn.close()
-            raise NoStore(f"no store at {self.path}: a database without a {table} table")
+            raise NoStore(f"no store at {self.path}: the database has no {table} table")
         return conn
 
     @contextmanager
