@@ -103,10 +103,12 @@ def test_kafka_python_delivers_the_last_window_at_exit(
             pass
         assert instrument.auto.instrumentation.force_flush(30)  # the producer exists now
     """
+    # CALLSCOPE_KPI_INTERVAL_S: one KPI window, the last, closed at exit
     env = {**os.environ, "CALLSCOPE_KAFKA_CLIENT": "kafka-python",
            "CALLSCOPE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CALLSCOPE_SPANS_TOPIC": spans_topic,
            "CALLSCOPE_KPIS_TOPIC": kpis_topic, "CALLSCOPE_SPOOL_DIR": str(tmp_path),
-           "CALLSCOPE_SERVICE_NAME": name, "CALLSCOPE_LIBRARIES": "none"}  # fmt: skip
+           "CALLSCOPE_SERVICE_NAME": name, "CALLSCOPE_LIBRARIES": "none",
+           "CALLSCOPE_KPI_INTERVAL_S": "600"}  # fmt: skip
     done = subprocess.run(_python(script), capture_output=True, text=True, cwd=ROOT, env=env,
                           timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -133,9 +135,11 @@ def test_what_kafka_never_took_is_named_at_exit_and_replayed_on_demand(
             with trace.get_tracer("test").start_as_current_span("work"):
                 pass
     """
+    # CALLSCOPE_KPI_INTERVAL_S: one KPI window, the last, closed at exit
     env = {**os.environ, "CALLSCOPE_KAFKA_BOOTSTRAP": down, "CALLSCOPE_SPANS_TOPIC": spans_topic,
            "CALLSCOPE_KPIS_TOPIC": kpis_topic, "CALLSCOPE_SPOOL_DIR": str(tmp_path),
-           "CALLSCOPE_SERVICE_NAME": name, "CALLSCOPE_LIBRARIES": "none"}  # fmt: skip
+           "CALLSCOPE_SERVICE_NAME": name, "CALLSCOPE_LIBRARIES": "none",
+           "CALLSCOPE_KPI_INTERVAL_S": "600"}  # fmt: skip
     done = subprocess.run(_python(script), capture_output=True, text=True, cwd=ROOT, env=env,
                           timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -170,7 +174,7 @@ def test_a_program_that_ignores_signals_still_flushes_when_stopped(
     """
     command = [sys.executable, "-m", "callscope", "run", "--service-name", "stopped",
                "--spool-dir", str(tmp_path), "--", *_python(script)]  # fmt: skip
-    env = {**os.environ, "CALLSCOPE_LIBRARIES": "none"}
+    env = {**os.environ, "CALLSCOPE_LIBRARIES": "none", "CALLSCOPE_KPI_INTERVAL_S": "600"}
     env.pop("CALLSCOPE_KAFKA_BOOTSTRAP", None)
     with running(command, env=env) as proc:
         assert first_line(proc) == "ready"
