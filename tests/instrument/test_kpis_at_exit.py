@@ -48,7 +48,9 @@ def _stored(url: str, timeout_s: float = 60.0) -> list[KpiSample]:
 
 def test_both_roles_last_kpi_windows_are_stored(tmp_path: Path, capsys) -> None:
     spool = tmp_path / "spool"
-    env = {**os.environ, "CALLSCOPE_LIBRARIES": "none", "PYTHONUNBUFFERED": "1"}
+    # one KPI window per process, the one it closes at exit: what this test is about
+    env = {**os.environ, "CALLSCOPE_LIBRARIES": "none", "PYTHONUNBUFFERED": "1",
+           "CALLSCOPE_KPI_INTERVAL_S": "600"}  # fmt: skip
     env.pop("CALLSCOPE_KAFKA_BOOTSTRAP", None)
     with running(_run("shop-provider", spool, "provider"), env=env, stderr=None) as provider:
         address = first_line(provider)
