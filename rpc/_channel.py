@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import ssl as _ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +61,17 @@ Response = tuple[int, int, bytes]  # flags, codec id, body
 class ClientConnection(Connection):
     """Requests out, responses matched back by request id."""
 
-    def __init__(self, *, limits: Limits, heartbeat: Heartbeat, address: str) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        heartbeat: Heartbeat,
+        address: str,
+        on_draining: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(limits=limits, heartbeat=heartbeat)
         self.address = address
+        self._on_draining = on_draining
         self.pending: dict[int, asyncio.Future[Response]] = {}
         self.draining = False
         self.hello: asyncio.Future[dict[str, Any]] = self._loop.create_future()
@@ -122,6 +131,8 @@ class ClientConnection(Connection):
         kind = hdr.get(H_EVENT)
         if kind == "closing":
             self.draining = True
+            if self._on_draining is not None:
+                self._on_draining(self.address)
             log.info(
                 "callscope: provider %s is shutting down; no new calls on that link", self.address
             )
@@ -154,8 +165,10 @@ class Channel:
         heartbeat: Heartbeat | None = None,
         connect_timeout: float = 3.0,
         backoff: Backoff | None = None,
+        on_trouble: Callable[[str], None] | None = None,
     ) -> None:
         self.address = address
+        self._on_trouble = on_trouble  # told the address when a connect fails or a link drains
         self.host, self.port = parse_address(address)
         self._ssl = ssl
         self._token = token
@@ -170,6 +183,12 @@ class Channel:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error: RpcError | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """A live link that is not draining (nothing to skip)."""
+        conn = self.conn
+        return conn is not None and not conn.closed and not conn.draining
 
     @property
     def available(self) -> bool:
@@ -203,7 +222,10 @@ class Channel:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(
                     lambda: ClientConnection(
-                        limits=self._limits, heartbeat=self._heartbeat, address=self.address
+                        limits=self._limits,
+                        heartbeat=self._heartbeat,
+                        address=self.address,
+                        on_draining=self._on_trouble,
                     ),
                     self.host,
                     self.port,
@@ -236,6 +258,8 @@ class Channel:
             else:
                 err = UnavailableError(f"cannot connect to {self.address}: {exc}")
             self._last_error = err
+            if self._on_trouble is not None:
+                self._on_trouble(self.address)
             raise err from None
         self._failures = 0
         self._retry_at = 0.0

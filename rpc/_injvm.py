@@ -53,8 +53,8 @@ class InjvmInvoker:
         """Is ``inv``'s service exported in this process?"""
         return bool(_local) and find(inv.service, inv.version, inv.group) is not None
 
-    def available(self, address: str) -> bool:
-        return True
+    def unavailable(self) -> tuple[str, ...]:
+        return ()
 
     async def invoke(self, inv: Invocation) -> Any:
         server = find(inv.service, inv.version, inv.group)

@@ -121,10 +121,11 @@ class ClusterInvoker:
             return (self.in_process,)
         providers = self.directory.providers(inv.service, inv.version, inv.group)
         if len(providers) > 1:
-            available = self.invoker.available
-            usable = [p for p in providers if available(p.address)]
-            if usable and len(usable) < len(providers):
-                return usable
+            down = self.invoker.unavailable()
+            if down:
+                usable = [p for p in providers if p.address not in down]
+                if usable and len(usable) < len(providers):
+                    return usable
         return providers
 
     def select(

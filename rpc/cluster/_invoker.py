@@ -9,7 +9,7 @@ so strategies, balancers and interceptors are tested without sockets or sleeps
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -24,8 +24,8 @@ class Invoker(Protocol):
 
     async def invoke(self, invocation: Invocation) -> Any: ...
 
-    def available(self, address: str) -> bool:
-        """False while the provider at ``address`` should not be picked (reconnect backoff...)."""
+    def unavailable(self) -> Collection[str]:
+        """Addresses not to pick now (a link in reconnect backoff...); usually empty."""
         ...
 
     async def close(self) -> None: ...
@@ -72,8 +72,8 @@ class MockInvoker:
             result = await result
         return result
 
-    def available(self, address: str) -> bool:
-        return address not in self.down
+    def unavailable(self) -> Collection[str]:
+        return self.down
 
     async def close(self) -> None:
         self.closed = True

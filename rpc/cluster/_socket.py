@@ -11,6 +11,7 @@ import asyncio
 import math
 import ssl as _ssl
 import time
+from collections.abc import Collection
 from typing import Any
 
 from .._channel import Backoff, Channel
@@ -60,17 +61,30 @@ class SocketInvoker:
             "backoff": backoff,
         }
         self.channels: dict[str, Channel] = {}
+        self._troubled: set[str] = set()  # links that failed or drain: checked by unavailable()
         self._headers: dict[tuple[Any, ...], bytes] = {}  # encoded request headers, bounded
         self._deadlines: Deadlines | None = None
 
-    def available(self, address: str) -> bool:
-        channel = self.channels.get(address)
-        return channel is None or channel.available
+    def unavailable(self) -> Collection[str]:
+        """Providers whose link is backing off after a failed connect, or draining."""
+        troubled = self._troubled
+        if not troubled:
+            return ()
+        down = set()
+        for address in list(troubled):
+            channel = self.channels.get(address)
+            if channel is None or channel.healthy:
+                troubled.discard(address)
+            elif not channel.available:
+                down.add(address)
+        return down
 
     def _channel(self, address: str) -> Channel:
         channel = self.channels.get(address)
         if channel is None:
-            channel = self.channels[address] = Channel(address, **self._channel_options)
+            channel = self.channels[address] = Channel(
+                address, on_trouble=self._troubled.add, **self._channel_options
+            )
         return channel
 
     async def invoke(self, inv: Invocation) -> Any:
