@@ -85,8 +85,10 @@ class AsyncClient:
     ``balancer`` the load balancer; ``governance`` holds any other
     :class:`rpc.config.Settings` for every service (:meth:`configure` sets them per
     service and method). ``registry`` (taken from a ``RegistryDirectory`` when not
-    given) is watched for weights. ``invoker`` replaces the socket: pass
-    :class:`rpc.cluster.MockInvoker` to test without a network.
+    given) is watched for weights, routing rules and settings; ``labels`` (zone, rack,
+    room, host...) describe this consumer to routing rules (``consumer.zone``).
+    ``invoker`` replaces the socket: pass :class:`rpc.cluster.MockInvoker` to test
+    without a network.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class AsyncClient:
         injvm: bool = True,
         invoker: Invoker | None = None,
         registry: Any = None,
+        labels: Mapping[str, Any] | None = None,
     ) -> None:
         self.directory = _as_directory(providers)
         self.codec = get_codec(codec)
@@ -133,7 +136,10 @@ class AsyncClient:
             global_interceptors("client") + list(interceptors),
             injvm=InjvmInvoker() if injvm else None,
             registry=registry if registry is not None else getattr(providers, "registry", None),
+            labels=labels,
         )
+        if self.cluster.registry is not None:
+            self.cluster.watch_global()
         CLUSTERS.get(cluster)  # a wrong name fails here, not at the first call
         get_balancer(balancer)
         self._closed = False

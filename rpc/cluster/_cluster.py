@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from .. import _injvm
@@ -26,6 +27,7 @@ from .._extensions import extension_point
 from .._invocation import CallNext, Interceptor, Invocation, build_chain
 from ..balance import WeightsDocument, WeightTable, weights_key
 from ..config import LayeredConfig, Settings
+from ..routing import RouterChain
 from ._budget import RetryBudget
 from ._invoker import Invoker
 
@@ -53,10 +55,12 @@ class ClusterInvoker:
         *,
         injvm: _injvm.InjvmInvoker | None = None,
         registry: Any = None,
+        labels: Mapping[str, Any] | None = None,
     ) -> None:
         self.directory = directory
         self.registry = registry  # watched for governance/<service>/weights when given
         self.weights = WeightTable()
+        self.labels = {"host": socket.gethostname(), **(labels or {})}  # what routers compare
         self.invoker = invoker
         self.config = config
         self.injvm = injvm
@@ -67,6 +71,8 @@ class ClusterInvoker:
         self._strategies: dict[tuple[str, str], Any] = {}
         self._balancers: dict[str, Balancer] = {}
         self._warmups: dict[str, float] = {}
+        self._routes: dict[tuple[str, str], RouterChain] = {}
+        self._documents: dict[str, dict[str, Any]] = {}  # service → its registry documents
         self._watched: dict[str, Callable[[], None]] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
@@ -94,6 +100,7 @@ class ClusterInvoker:
         self._strategies = {}
         self._balancers = {}
         self._warmups = {}
+        self._routes = {}
 
     # -- the call -------------------------------------------------------------
     def invoke(self, inv: Invocation) -> Awaitable[Any]:
@@ -125,8 +132,18 @@ class ClusterInvoker:
             if down:
                 usable = [p for p in providers if p.address not in down]
                 if usable and len(usable) < len(providers):
-                    return usable
-        return providers
+                    providers = usable
+        routes = self._routes.get((inv.service, inv.method))
+        if routes is None:
+            routes = self._route_chain(inv)
+        return routes.route(providers, inv) if routes.rules and providers else providers
+
+    def _route_chain(self, inv: Invocation) -> RouterChain:
+        settings = self.settings(inv.service, inv.method)
+        chain = self._routes[(inv.service, inv.method)] = RouterChain(settings.routers, self.labels)
+        if self.registry is not None and inv.service not in self._watched:
+            self._watch(inv.service)
+        return chain
 
     def select(
         self, inv: Invocation, providers: Sequence[Provider], tried: Collection[str] = ()
@@ -150,14 +167,16 @@ class ClusterInvoker:
         balancer = self._balancers[service] = get_balancer(settings.balancer, settings)
         self._warmups[service] = settings.warmup
         if self.registry is not None and service not in self._watched:
-            self._watch_weights(service)
+            self._watch(service)
         return balancer
 
-    def _watch_weights(self, service: str) -> None:
-        """Follow ``governance/<service>/weights``; a bad document is logged and ignored."""
+    def _watch(self, service: str) -> None:
+        """Follow the service's registry documents: ``weights`` (the balancer's factors),
+        ``routing`` (rules) and ``cluster`` (settings); a bad document is logged, ignored."""
         self._watched[service] = lambda: None
+        documents = self._documents.setdefault(service, {})
 
-        def pushed(document: Any) -> None:
+        def weights(document: Any) -> None:
             if document is None:
                 self.weights.set_document(service, None)
                 return
@@ -169,12 +188,57 @@ class ClusterInvoker:
             self.weights.set_document(service, parsed)
             self.counters[(service, "weights.applied")] += 1
 
-        def watch() -> None:
+        def settings(name: str) -> Callable[[Any], None]:
+            def pushed(document: Any) -> None:
+                value = None if document is None else document.value
+                if name == "routing" and value is not None:
+                    value = {"routers": value.get("rules") if isinstance(value, dict) else value}
+                documents[name] = value or {}
+                layer = {**documents.get("cluster", {}), **documents.get("routing", {})}
+                try:
+                    self.config.put("consumer", service, layer or None, source="registry")
+                except RpcError as err:
+                    log.warning("callscope: ignoring governance/%s/%s: %s", service, name, err)
+                    return
+                self.counters[(service, f"{name}.applied")] += 1
+
+            return pushed
+
+        watches = [
+            (weights_key(service), weights),
+            (f"governance/{service}/routing", settings("routing")),
+            (f"governance/{service}/cluster", settings("cluster")),
+        ]
+        self._in_background(service, watches)
+
+    def watch_global(self) -> None:
+        """Follow ``governance/_global/cluster``: every service's weakest settings layer."""
+
+        def pushed(document: Any) -> None:
             try:
-                self._watched[service] = self.registry.watch_config(weights_key(service), pushed)
+                value = None if document is None else document.value
+                self.config.put("global", "*", value or None, source="registry")
             except RpcError as err:
-                log.warning("callscope: cannot watch %s: %s", weights_key(service), err)
-                self._watched.pop(service, None)
+                log.warning("callscope: ignoring governance/_global/cluster: %s", err)
+
+        self._watched["*"] = lambda: None
+        self._in_background("*", [("governance/_global/cluster", pushed)])
+
+    def _in_background(self, name: str, watches: list[tuple[str, Any]]) -> None:
+        """Start the watches off the event loop (a registry call may block)."""
+
+        def watch() -> None:
+            unwatches = []
+            for key, listener in watches:
+                try:
+                    unwatches.append(self.registry.watch_config(key, listener))
+                except RpcError as err:
+                    log.warning("callscope: cannot watch %s: %s", key, err)
+            def unwatch_all() -> None:
+                for unwatch in unwatches:
+                    unwatch()
+
+            self._watched[name] = unwatch_all
 
         try:
             asyncio.get_running_loop().run_in_executor(None, watch)

@@ -41,6 +41,7 @@ class Settings:
     ``warmup``: seconds over which a newly started provider's weight ramps up to full
     (0: none). ``hash_arguments`` / ``virtual_nodes``: which positional arguments key
     the ``consistent_hash`` balancer, and its points per provider on the ring.
+    ``routers``: routing rules (``rpc.routing``), each a map with its ``kind``.
     """
 
     cluster: str = "failfast"
@@ -60,6 +61,7 @@ class Settings:
     warmup: float = 0.0
     hash_arguments: tuple[int, ...] = (0,)
     virtual_nodes: int = 160
+    routers: tuple[Mapping[str, Any], ...] = ()
 
     def merged(self, layer: Mapping[str, Any] | None) -> Settings:
         """These settings with ``layer``'s keys applied on top (validated)."""
@@ -106,7 +108,7 @@ def declared_idempotent(iface: type[Any] | None) -> list[str]:
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
-    return list(value) if isinstance(value, tuple) else value
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
 def _check(name: str, value: Any) -> Any:
@@ -150,6 +152,17 @@ def _check(name: str, value: Any) -> Any:
         ):
             raise BadRequestError("setting 'hash_arguments' is a list of argument positions")
         return tuple(value)
+    if name == "routers":
+        from ..routing import RouterChain  # validates each rule (a position for every error)
+
+        if not isinstance(value, (list, tuple)) or len(value) > 64:
+            raise BadRequestError("setting 'routers' is a list of at most 64 routing rules")
+        for index, spec in enumerate(value):
+            try:
+                RouterChain([spec], {})
+            except BadRequestError as exc:
+                raise BadRequestError(f"routers[{index}]: {exc.message}") from None
+        return tuple(dict(spec) for spec in value)
     if name == "failcache_jitter":
         number = _number(name, value)
         if not 0 <= number < 1:
