@@ -112,16 +112,19 @@ class Collector:
         )
         sources = self._sources()
         if cfg.otlp and (cfg.http_port is not None or cfg.grpc_port is not None):
-            otlp = OtlpSource(cfg.otlp_max_waiting_requests, cfg.otlp_max_waiting_spans)
+            otlp = OtlpSource(
+                cfg.otlp_max_waiting_requests, cfg.otlp_max_waiting_spans, cfg.otlp_batch_wait_s
+            )
             sources.append(otlp)
             self.intake = OtlpIntake(otlp, cfg, self.metrics)
         if cfg.http_port is not None:
             self.http = CollectorHttpServer(
-                self.metrics, self.intake, host=cfg.http_host, port=cfg.http_port
-            ).start()
+                self.metrics, self.intake, host=cfg.http_host, port=cfg.http_port,
+                reuse_port=cfg.reuse_port,
+            ).start()  # fmt: skip
         if self.intake is not None and cfg.grpc_port is not None:
             self.grpc = CollectorGrpcServer(
-                self.intake, host=cfg.http_host, port=cfg.grpc_port
+                self.intake, host=cfg.http_host, port=cfg.grpc_port, reuse_port=cfg.reuse_port
             ).start()
         for source in sources:
             worker = SourceWorker(source, cfg, self.span_store, self.analytics, self.dlq,

@@ -46,6 +46,8 @@ class CollectorConfig:
     otlp_max_buffered_bytes: int = 256 << 20
     otlp_max_waiting_requests: int = 64
     otlp_max_waiting_spans: int = 50_000
+    otlp_batch_wait_s: float = 0.05
+    reuse_port: bool = False  # bind the OTLP ports with SO_REUSEPORT (a pool's workers share them)
     batch_size: int = 2000
     batch_wait_s: float = 0.2
     backoff_initial_s: float = 0.1
@@ -64,6 +66,8 @@ class CollectorConfig:
                      "otlp_max_waiting_spans"):  # fmt: skip
             if type(getattr(self, name)) is not int or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer")
+        if not 0 <= self.otlp_batch_wait_s < 60:
+            raise ValueError("otlp_batch_wait_s must be within 0..60 seconds")
         if not 0 < self.otlp_ack_timeout_s < float("inf"):
             raise ValueError("otlp_ack_timeout_s must be a positive finite number of seconds")
         if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:

@@ -35,10 +35,13 @@ def dead_letter(message: Message, rejection: Rejection) -> dict[str, Any]:
         "key": message.key.decode(errors="replace"),
         "time_us": time.time_ns() // 1000,
     }
+    value = message.value
+    if not value and message.record is not None:  # a pre-decoded record (OTLP): itself
+        value = message.record.to_json()
     try:
-        letter["value"] = message.value.decode()
+        letter["value"] = value.decode()
     except UnicodeDecodeError:
-        letter["value"] = base64.b64encode(message.value).decode()
+        letter["value"] = base64.b64encode(value).decode()
         letter["encoding"] = "base64"
     return letter
 

@@ -69,7 +69,10 @@ def _failure(answer: Answer) -> _Failure:
 class CollectorGrpcServer:
     """Serves on grpcio's threads; port 0 picks a free one (see :attr:`port`)."""
 
-    def __init__(self, intake: OtlpIntake, *, host: str = "127.0.0.1", port: int = 4317) -> None:
+    def __init__(
+        self, intake: OtlpIntake, *, host: str = "127.0.0.1", port: int = 4317,
+        reuse_port: bool = False,
+    ) -> None:  # fmt: skip
         self.intake = intake
         cfg = intake.config
         self._server = grpc.server(
@@ -77,7 +80,7 @@ class CollectorGrpcServer:
             maximum_concurrent_rpcs=MAX_CALLS,
             options=[
                 ("grpc.max_receive_message_length", cfg.otlp_max_decompressed_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(reuse_port)),  # grpcio's default is on: one owner
             ],
         )
         handler = grpc.unary_unary_rpc_method_handler(self._export)  # bytes in, bytes out

@@ -211,8 +211,9 @@ class CollectorHttpServer:
         host: str = "127.0.0.1",
         port: int = 4318,
         body_timeout_s: float = BODY_TIMEOUT_S,
+        reuse_port: bool = False,
     ) -> None:
-        self._sock = socket.create_server((host, port))
+        self._sock = socket.create_server((host, port), reuse_port=reuse_port)
         config = uvicorn.Config(
             _app(metrics, intake, body_timeout_s),
             http="h11",

@@ -43,6 +43,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> Non
 
 class KafkaSource:
     prefetch = 2  # batches polled ahead of the store: commits are per batch (mark/commit)
+    batch_wait_s: float | None = None  # the config's
 
     def __init__(
         self,

@@ -30,7 +30,7 @@ import orjson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from callscope_contract import SpanRecord, ValidationError
+from callscope_contract import SpanEvent, SpanLink, SpanRecord, ValidationError
 
 from ._records import Rejection, rejection_for
 
@@ -41,7 +41,7 @@ _RECORD_FIELDS = {"service.name", "service.instance.id", "host.name"}
 _INT64 = 1 << 63
 _SPAN_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError)
 
-Result = tuple[dict[str, Any], SpanRecord | Rejection]
+Result = tuple[dict[str, Any] | None, SpanRecord | Rejection]  # no dict: a fast-path record
 
 
 class OtlpError(ValueError):
@@ -69,8 +69,14 @@ def decode_request(body: bytes, content_type: str) -> Any:
 
 
 def otlp_spans(request: Any, max_spans: int | None = None) -> list[Result]:
-    """Each OTLP span (as our dict) with its record, or the rejection saying why not."""
-    if isinstance(request, ExportTraceServiceRequest):
+    """Each OTLP span as its record, or as our dict with the rejection saying why not.
+
+    Protobuf spans take a fast path (:func:`_pb_record`) that builds the record straight
+    from the message; whatever it does not accept goes the general way (a dict checked by
+    ``SpanRecord.from_dict``), which names the problem -- so both paths agree on every span.
+    """
+    proto = isinstance(request, ExportTraceServiceRequest)
+    if proto:
         spans, convert = _proto_spans(request), _pb_span
     else:
         spans, convert = _json_spans(request), _json_span
@@ -78,6 +84,12 @@ def otlp_spans(request: Any, max_spans: int | None = None) -> list[Result]:
     for span, scope, resource in spans:
         if max_spans is not None and len(out) >= max_spans:
             raise OtlpTooLarge(f"more than {max_spans} spans in one request")
+        if proto:
+            try:
+                out.append((None, _pb_record(span, scope, resource)))
+                continue
+            except (*_SPAN_ERRORS, ValidationError):
+                pass  # the general path below names the problem
         try:
             data = convert(span, scope, resource)
         except _SPAN_ERRORS as exc:
@@ -213,6 +225,62 @@ def _pb_span(span: Any, scope: str, resource: dict[str, Any]) -> dict[str, Any]:
         events,
         links,
         resource,
+    )
+
+
+def _pb_id(raw: bytes, size: int, field: str) -> str:
+    if len(raw) != size or not any(raw):
+        raise ValidationError(field, "not a valid id")  # the general path names it properly
+    return raw.hex()
+
+
+def _pb_record(span: Any, scope: str, resource: dict[str, Any]) -> SpanRecord:
+    """The record of a protobuf span, built directly (what ``from_dict`` would accept and
+    return for :func:`_pb_span`'s dict); ValidationError/ValueError for anything else."""
+    attrs = _pb_attributes(span.attributes)
+    if scope:
+        attrs.setdefault("otel.scope.name", scope)
+    for key, value in resource.items():
+        if key not in _RECORD_FIELDS:
+            attrs.setdefault(key, value)
+    events = []
+    for e in span.events:
+        if not e.name:
+            raise ValidationError("events.name", "empty")
+        time_us = _time_ns(e.time_unix_nano, "event time") // 1000
+        events.append(SpanEvent(time_us, e.name, _pb_attributes(e.attributes)))
+    links = [
+        SpanLink(_pb_id(k.trace_id, 16, "links.trace_id"), _pb_id(k.span_id, 8, "links.span_id"),
+                 k.trace_state, _pb_attributes(k.attributes))
+        for k in span.links
+    ]  # fmt: skip
+    parent = span.parent_span_id
+    start_ns = _time_ns(span.start_time_unix_nano, "start")
+    end_ns = _time_ns(span.end_time_unix_nano, "end")
+    error = span.status.code == 2
+    service = resource.get("service.name") or "unknown_service"
+    name = span.name
+    if not name or type(service) is not str:
+        raise ValidationError("name", "empty")
+    return SpanRecord(
+        trace_id=_pb_id(span.trace_id, 16, "trace_id"),
+        span_id=_pb_id(span.span_id, 8, "span_id"),
+        parent_span_id=_pb_id(parent, 8, "parent_span_id") if parent else "",
+        name=name,
+        kind=_KINDS.get(span.kind, "INTERNAL"),
+        service=service,
+        instance=str(resource.get("service.instance.id") or ""),
+        host=str(resource.get("host.name") or ""),
+        peer_service=str(attrs.get("peer.service") or ""),
+        peer_instance=_peer(attrs),
+        start_us=start_ns // 1000,
+        duration_us=max(0, end_ns - start_ns) // 1000,
+        status="ERROR" if error else "OK",
+        error_code=str(attrs.get("error.type") or ("ERROR" if error else "")),
+        error_message=span.status.message if error else "",
+        attributes=attrs,
+        events=events,
+        links=links,
     )
 
 

@@ -73,16 +73,18 @@ class Ticket:
             return False
 
 
-def messages_of(results: Sequence[tuple[dict[str, Any], object]]) -> list[Message]:
-    """Span dicts with their records or rejections, as messages (the value is for the DLQ)."""
+def messages_of(results: Sequence[tuple[dict[str, Any] | None, object]]) -> list[Message]:
+    """Records, or span dicts with their rejections, as messages. A rejected span's value
+    is its dict as JSON (for the DLQ); a record's is left empty -- the DLQ encodes the
+    record itself in the rare case the store refuses it."""
     out = []
+    origin: dict[str, object] = {"source": "otlp"}
     for data, result in results:
-        message = Message(SPANS_TOPIC, orjson.dumps(data, default=str), origin={"source": "otlp"})
         if isinstance(result, Rejection):
-            message.rejection = result
+            value = orjson.dumps(data, default=str)
+            out.append(Message(SPANS_TOPIC, value, origin=origin, rejection=result))
         else:
-            message.record = result  # type: ignore[assignment]  # a SpanRecord
-        out.append(message)
+            out.append(Message(SPANS_TOPIC, b"", origin=origin, record=result))  # type: ignore[arg-type]
     return out
 
 
@@ -90,8 +92,13 @@ class OtlpSource:
     name = "otlp"
     prefetch = 2
 
-    def __init__(self, max_requests: int = 64, max_spans: int = 50_000) -> None:
+    def __init__(
+        self, max_requests: int = 64, max_spans: int = 50_000, batch_wait_s: float = 0.05
+    ) -> None:
         self.max_requests, self.max_spans = max_requests, max_spans
+        # Every sender waits for its answer: a short wait batches the requests that arrive
+        # together without holding a lone request (and its sender) for long.
+        self.batch_wait_s: float | None = batch_wait_s
         self._waiting: collections.deque[Ticket] = collections.deque()
         self._spans_waiting = 0
         self._ready = threading.Condition()

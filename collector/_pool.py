@@ -8,10 +8,14 @@ connections, started with the ``spawn`` context (no forked librdkafka or SQLite 
 SQLite writers in several processes serialise on the database's write lock; its busy
 timeout makes them wait rather than fail.
 
-Only worker 0 serves OTLP (HTTP, gRPC) and ``/metrics`` and reads the spool (a port and a spool
-directory cannot be shared). :meth:`CollectorPool.stop` (or SIGTERM/SIGINT in
-:meth:`CollectorPool.run_until_signalled`) lets every worker finish, store and commit the
-batch in hand. If a worker dies, the others are stopped and the exit status is non-zero.
+Every worker serves OTLP (HTTP and gRPC) on the same ports, bound with ``SO_REUSEPORT``:
+the kernel spreads the connections over the workers, so the OTLP intake scales with the
+cores too (each worker acknowledges what it stored itself). Port 0 is resolved once, by
+the pool. ``/metrics`` is answered by whichever worker gets the connection (its own
+counters). Only worker 0 reads the spool (a spool directory cannot be shared).
+:meth:`CollectorPool.stop` (or SIGTERM/SIGINT in :meth:`CollectorPool.run_until_signalled`)
+lets every worker finish, store and commit the batch in hand. If a worker dies, the
+others are stopped and the exit status is non-zero.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import dataclasses
 import logging
 import multiprocessing
 import signal
+import socket
 import sys
 import threading
 import time
@@ -91,15 +96,28 @@ class CollectorPool:
         self._counts = self._ctx.Array("q", config.workers * len(COUNTERS), lock=False)
         self._ready = self._ctx.Barrier(config.workers)
         self.processes: list[BaseProcess] = []
+        self._holders: list[socket.socket] = []
+        self.http_port = self._reserve(config.http_port)
+        self.grpc_port = self._reserve(config.grpc_port) if config.otlp else None
+
+    def _reserve(self, port: int | None) -> int | None:
+        """A port every worker can bind with SO_REUSEPORT; 0 picks one, held until stop."""
+        if port != 0:
+            return port
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((self.config.http_host, 0))  # bound, never listening: gets no connection
+        self._holders.append(holder)
+        return holder.getsockname()[1]
 
     def worker_config(self, index: int) -> CollectorConfig:
-        first = index == 0
         return dataclasses.replace(
             self.config,
             workers=1,
-            http_port=self.config.http_port if first else None,
-            grpc_port=self.config.grpc_port if first else None,
-            spool_dir=self.config.spool_dir if first else None,
+            http_port=self.http_port,
+            grpc_port=self.grpc_port,
+            reuse_port=True,
+            spool_dir=self.config.spool_dir if index == 0 else None,
         )
 
     def start(self) -> CollectorPool:
@@ -143,6 +161,8 @@ class CollectorPool:
         """Stop every worker gracefully (killed after ``timeout_s``); 0 if all exited cleanly."""
         self._stop.set()
         self._ready.abort()  # workers still waiting for a dead one to start go on (and stop)
+        for holder in self._holders:
+            holder.close()
         deadline = time.monotonic() + timeout_s
         for process in self.processes:
             process.join(max(0.0, deadline - time.monotonic()))

@@ -20,10 +20,12 @@ class Source(Protocol):
     polled while earlier ones are still being stored (0 when a commit cannot be limited to
     a mark). ``wait`` is called instead of ``poll`` while the store is slow or failing: it
     must keep the source alive (a Kafka group membership) without taking in more messages.
+    ``batch_wait_s`` overrides the collector's ``batch_wait_s`` for this source.
     """
 
     name: str
     prefetch: int
+    batch_wait_s: float | None  # how long to gather a batch; None: the collector's setting
 
     def poll(self, max_records: int, timeout_s: float) -> list[Message]: ...
 

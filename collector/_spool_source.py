@@ -21,6 +21,7 @@ RESCAN_S = 2.0
 
 class SpoolSource:
     prefetch = 0  # a spool cursor commits everything read so far: one batch at a time
+    batch_wait_s: float | None = None  # the config's
 
     def __init__(self, root: str | os.PathLike[str], cursor: str = "collector") -> None:
         self.root = Path(root)

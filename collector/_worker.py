@@ -100,7 +100,8 @@ class SourceWorker:
     def _gather(self) -> list[Message]:
         cfg = self.config
         out: list[Message] = []
-        deadline = time.monotonic() + cfg.batch_wait_s
+        wait_s = self.source.batch_wait_s
+        deadline = time.monotonic() + (cfg.batch_wait_s if wait_s is None else wait_s)
         while len(out) < cfg.batch_size and not self.stopping.is_set():
             left = deadline - time.monotonic()
             if left <= 0:

@@ -20,6 +20,7 @@ class ListSource:
     """Batches of ``size`` span messages; records what was committed and when."""
 
     name = "list"
+    batch_wait_s = None
 
     def __init__(self, messages: int, size: int, prefetch: int = 2) -> None:
         self.prefetch = prefetch
