@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session-timeout-ms", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=1,
                    help="collector processes in one consumer group (the spans topic needs "
-                   "at least as many partitions); only the first serves HTTP and gRPC")  # fmt: skip
+                   "at least as many partitions); each serves OTLP on the same ports")  # fmt: skip
     p.add_argument("--summary-interval", type=interval_seconds, default=DEFAULT_INTERVAL_S,
                    metavar="S", help="log one summary line every S seconds (0: none)")  # fmt: skip
     p.set_defaults(handler=run)

@@ -23,7 +23,7 @@ class CollectorConfig:
     is answered 503 / UNAVAILABLE (the exporter retries; the write is idempotent).
     Dead letters go to ``callscope.spans.dlq`` with Kafka, else to ``dlq_file``.
     ``workers`` > 1 runs that many collector processes in one consumer group
-    (:class:`CollectorPool`; only the first serves HTTP and gRPC and reads the spool).
+    (:class:`CollectorPool`; all serve OTLP on shared ports, the first reads the spool).
     """
 
     store_url: str = DEFAULT_URL
