@@ -42,10 +42,17 @@ def run_until_signalled(
             ready()
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
             loop.add_signal_handler(sig, stopped.set)
-        await stopped.wait()
-        await stop()
+        try:
+            await stopped.wait()
+            await stop()
+        finally:
+            # uvloop leaves a handler of a closed loop installed: the process would then
+            # ignore SIGINT/SIGTERM for the rest of its life (e.g. while flushing at exit).
+            for sig in signals:
+                loop.remove_signal_handler(sig)
 
     run(main())
 
