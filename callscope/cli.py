@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "callscope.traces_cli",
     "callscope.dashboard_cli",
     "callscope.services_cli",
+    "callscope.pipeline_cli",
     "callscope.bench_cli",
     "callscope.stack.cli",
 )

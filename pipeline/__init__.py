@@ -1,5 +1,8 @@
 """callscope pipeline: Spark jobs over the spans -- reading, dependency graphs, latency.
 
+:func:`run_batch` computes, per window, the dependency graph (service, instance and
+method level), the top callers of each service and the latency of each service and
+method, and writes them through each store's ``AnalyticsStore``.
 :func:`read_spans` turns any span source (Kafka, a span store, JSON-lines files) into a
 DataFrame of the contract's columns, for our jobs and for a user's own in a notebook or
 under ``spark-submit``; :func:`spark_session` makes a session set up for them. pyspark is
@@ -8,17 +11,26 @@ imported only inside these functions, so ``import pipeline`` is light.
 
 from __future__ import annotations
 
+from ._aggregates import PERCENTILE_ACCURACY
+from ._batch import PIPELINE_APP, BatchResult, run_batch
+from ._calls import CALL_COLUMNS, calls
 from ._errors import PipelineError
 from ._read import read_spans
 from ._session import DEFAULT_MASTER, KAFKA_PACKAGE, spark_session
 from ._window import Window, window
 
 __all__ = [
+    "CALL_COLUMNS",
     "DEFAULT_MASTER",
     "KAFKA_PACKAGE",
+    "PERCENTILE_ACCURACY",
+    "PIPELINE_APP",
+    "BatchResult",
     "PipelineError",
     "Window",
+    "calls",
     "read_spans",
+    "run_batch",
     "spark_session",
     "window",
 ]

@@ -133,7 +133,7 @@ def _from_store(spark: SparkSession, url: str, span: Window, partitions: int | N
         raise PipelineError("BAD_OPTION", f"partitions must be >= 1, not {count}")
     slices = span.slices(count)
     rows = spark.sparkContext.parallelize(slices, len(slices)).flatMap(_StoreSlice(url))
-    return spark.createDataFrame(rows, span_schema())
+    return spark.createDataFrame(rows, span_schema(), verifySchema=False)  # rows: span_row
 
 
 class _StoreSlice:

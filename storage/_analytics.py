@@ -23,6 +23,17 @@ KPI, EDGE, CALLER, WEIGHT = "kpi", "edge", "caller", "weight"
 KINDS = (KPI, EDGE, CALLER, WEIGHT)
 
 
+def _edge_key(e: DependencyEdge) -> str:
+    where = (e.caller_instance, e.callee_instance, e.method)
+    if not any(where):  # a service edge keeps the key it had before the other levels
+        return f"{e.caller}|{e.callee}|{e.window_start_us}|{e.window_s}"
+    return "|".join(map(str, (e.caller, e.callee, *where, e.window_start_us, e.window_s)))
+
+
+def _edge_order(e: DependencyEdge) -> tuple[object, ...]:
+    return (e.window_start_us, e.caller, e.callee, e.caller_instance, e.callee_instance, e.method)
+
+
 def _kpi_key(s: KpiSample) -> str:
     parts = (s.service, s.instance, s.method, s.role, s.app_instance, s.window_start_us, s.window_s)
     return "|".join(map(str, parts))
@@ -73,17 +84,17 @@ class AnalyticsStore:
 
     # -- dependency edges -------------------------------------------------------------------
     def write_dependencies(self, edges: Iterable[DependencyEdge]) -> None:
-        rows = [
-            (f"{e.caller}|{e.callee}|{e.window_start_us}|{e.window_s}", e.caller,
-             e.window_start_us, asdict(e))
-            for e in edges
-        ]  # fmt: skip
+        rows = [(_edge_key(e), e.caller, e.window_start_us, asdict(e)) for e in edges]
         self.table.put(EDGE, rows)
 
-    def dependencies(self, start_us: int, end_us: int) -> list[DependencyEdge]:
-        """Edges of the windows starting in ``[start_us, end_us)``, oldest first."""
+    def dependencies(
+        self, start_us: int, end_us: int, level: str = "service"
+    ) -> list[DependencyEdge]:
+        """Edges of ``level`` (``service``, ``instance``, ``method``) of the windows starting
+        in ``[start_us, end_us)``, oldest first."""
         edges = [DependencyEdge(**r) for r in self.table.rows(EDGE, None, start_us, end_us)]
-        return sorted(edges, key=lambda e: (e.window_start_us, e.caller, e.callee))
+        edges = [e for e in edges if e.level == level]
+        return sorted(edges, key=_edge_order)
 
     # -- top callers ------------------------------------------------------------------------
     def write_top_callers(self, stats: Iterable[CallerStat]) -> None:

@@ -160,7 +160,12 @@ def span_tags(span: SpanRecord) -> list[str]:
 # -- analytics records ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DependencyEdge:
-    """Calls from ``caller`` to ``callee`` in one window (a dependency-graph edge)."""
+    """Calls from ``caller`` to ``callee`` (services) in one window: a dependency-graph edge.
+
+    The graph has three levels: a service edge leaves ``caller_instance``,
+    ``callee_instance`` and ``method`` empty; an instance edge names both instances; a
+    method edge names the method called (``Service/method``).
+    """
 
     caller: str
     callee: str
@@ -169,6 +174,18 @@ class DependencyEdge:
     calls: int
     errors: int = 0
     p99_ms: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    caller_instance: str = ""
+    callee_instance: str = ""
+    method: str = ""
+
+    @property
+    def level(self) -> str:
+        """``service``, ``instance`` or ``method``."""
+        if self.method:
+            return "method"
+        return "instance" if self.caller_instance or self.callee_instance else "service"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,13 @@ fresh machine needs nothing done by hand.
 
 from __future__ import annotations
 
-import sys
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from callscope.stack.fetch import Artifact, ensure_fetched
-from callscope.stack.settings import StackPaths
+from callscope.pipeline_cli import kafka_source_jars
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,13 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(quiet)
 
 
-def kafka_source_jars() -> list[str]:
-    home = ensure_fetched(Artifact("spark-kafka"), StackPaths.default().dist, sys.stderr.write)
-    return sorted(str(p) for p in (Path(home) / "lib").glob("*.jar"))
-
-
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
+    from pyspark import SparkContext
+
     from pipeline import spark_session
 
     session = spark_session(
@@ -49,3 +45,14 @@ def spark() -> Iterator[object]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    # The py4j and result sockets pyspark leaves open are freed here, inside a pipeline
+    # test's teardown (where the mark above applies), not at the end of the whole session.
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        proc = getattr(gateway, "proc", None)
+        if proc is not None:  # the JVM exits when its stdin closes
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        SparkContext._gateway = SparkContext._jvm = None
+    gc.collect()

@@ -2,7 +2,10 @@
 
 Services call each other along ``GRAPH``; each trace is one walk from ``gateway``, with
 a CLIENT span in the caller and a SERVER span in the callee per call, and a CLIENT span
-to ``mysql`` (an uninstrumented peer: no SERVER span) from ``orders``. Latencies and
+to ``mysql`` (an uninstrumented peer: no SERVER span) from ``orders``. Every fourth trace
+is instead a call from ``cron`` (an uninstrumented caller: a SERVER span in ``billing``
+that names its peer, with no CLIENT span). So every edge of ``TRUE_EDGES`` carries one
+call per trace that walks it. Latencies and
 errors are drawn from a seeded random generator, so a run is reproducible.
 """
 
@@ -22,16 +25,34 @@ GRAPH = {
 }
 INSTANCES = {name: [f"10.0.0.{i}:{7000 + n}" for n in range(2)] for i, name in enumerate(GRAPH)}
 UNINSTRUMENTED = ("orders", "mysql")
+FROM_OUTSIDE = ("cron", "billing")
+TRUE_EDGES = {(a, b) for a, callees in GRAPH.items() for b in callees} | {
+    UNINSTRUMENTED,
+    FROM_OUTSIDE,
+}
 
 
 def generate(traces: int, start_us: int, spread_us: int, seed: int = 7) -> list[SpanRecord]:
     rng = random.Random(seed)
     spans: list[SpanRecord] = []
-    for _ in range(traces):
+    for n in range(traces):
         trace_id = f"{rng.getrandbits(128):032x}"
         begin = start_us + rng.randrange(spread_us)
-        spans.extend(_walk(rng, trace_id, "gateway", rng.choice(INSTANCES["gateway"]), "", begin))
+        if n % 4 == 3:
+            spans.append(_from_outside(rng, trace_id, begin))
+        else:
+            root = rng.choice(INSTANCES["gateway"])
+            spans.extend(_walk(rng, trace_id, "gateway", root, "", begin))
     return spans
+
+
+def _from_outside(rng: random.Random, trace_id: str, start: int) -> SpanRecord:
+    caller, service = FROM_OUTSIDE
+    return SpanRecord(
+        trace_id=trace_id, span_id=_span_id(rng), name=f"{service}.Api/charge", kind="SERVER",
+        service=service, instance=rng.choice(INSTANCES[service]), peer_service=caller,
+        peer_instance="10.8.8.8:40000", start_us=start, duration_us=rng.randint(200, 5000),
+    )  # fmt: skip
 
 
 def _span_id(rng: random.Random) -> str:

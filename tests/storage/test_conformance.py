@@ -296,3 +296,17 @@ def test_scan_pages_through_a_window(
     written(span_store, spans)
     scanned = [s.span_id for s in span_store.scan_spans(BASE_US, BASE_US + S)]
     assert sorted(scanned) == sorted(s.span_id for s in spans)
+
+
+def test_dependency_edges_of_three_levels_are_kept_apart(analytics: AnalyticsStore) -> None:
+    w = BASE_US
+    service = DependencyEdge("gateway", "orders", w, 60, 10, 1, 9.0, 1.0, 5.0)
+    instances = DependencyEdge("gateway", "orders", w, 60, 4, caller_instance="a:1",
+                               callee_instance="b:2")  # fmt: skip
+    method = DependencyEdge("gateway", "orders", w, 60, 7, method="orders.Api/create")
+    analytics.write_dependencies([service, instances, method])
+    analytics.write_dependencies([service])  # a re-run overwrites
+    analytics.refresh()
+    assert analytics.dependencies(w, w + S) == [service]
+    assert analytics.dependencies(w, w + S, level="instance") == [instances]
+    assert analytics.dependencies(w, w + S, level="method") == [method]

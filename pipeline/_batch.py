@@ -1,0 +1,147 @@
+"""The batch job: for each window of a time range, the dependency graph at three levels,
+the top callers of every service and the latency of every service and method, written
+through each store's ``AnalyticsStore``.
+
+Windows are aligned on the epoch, so the range is widened to whole windows; re-running a
+window writes the same keys, which overwrite what the last run wrote (idempotent).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from callscope_contract import KpiSample
+from storage import CallerStat, DependencyEdge, open_analytics_store
+
+from ._aggregates import LEVELS, dependency_edges, latency_rollups, top_callers
+from ._calls import calls as calls_of
+from ._errors import PipelineError
+from ._read import read_spans
+from ._window import TimeLike, Window, window
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["PIPELINE_APP", "BatchResult", "run_batch"]
+
+PIPELINE_APP = "callscope-pipeline"
+"""The ``app`` of the KPI rollups the pipeline writes (so they never pass for a process's)."""
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class BatchResult:
+    """What one batch run computed (and wrote), window by window."""
+
+    window: Window
+    window_s: int
+    spans: int = 0
+    calls: int = 0
+    edges: list[DependencyEdge] = field(default_factory=list)
+    callers: list[CallerStat] = field(default_factory=list)
+    latency: list[KpiSample] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        by_level = {lvl: sum(e.level == lvl for e in self.edges) for lvl in LEVELS}
+        levels = ", ".join(f"{n} {lvl}" for lvl, n in by_level.items())
+        return (
+            f"{self.spans} spans, {self.calls} calls -> edges: {levels}; "
+            f"{len(self.callers)} top callers; {len(self.latency)} latency rollups "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+def run_batch(
+    spark: SparkSession,
+    source: str,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    stores: Sequence[str] = (),
+    window_s: int = 3600,
+    top_n: int = 10,
+    partitions: int | None = None,
+    report: Report = lambda line: None,
+) -> BatchResult:
+    """Compute the range's windows from ``source`` and write them to every store URL."""
+    if type(window_s) is not int or window_s < 1:
+        raise PipelineError("BAD_OPTION", f"window_s must be a whole number >= 1, not {window_s}")
+    if type(top_n) is not int or not 1 <= top_n <= 1000:
+        raise PipelineError("BAD_OPTION", f"top_n must be within 1..1000, not {top_n}")
+    began = time.monotonic()
+    window_us = window_s * 1_000_000
+    asked = window(start, end)
+    span = Window(
+        asked.start_us - asked.start_us % window_us,
+        -(-asked.end_us // window_us) * window_us,
+    )
+    if span != asked:
+        report(f"windows of {window_s} s: the range widens to [{span.start_us}, {span.end_us}) µs")
+    ui = spark.sparkContext.uiWebUrl
+    report(f"Spark UI: {ui}" if ui else "Spark UI: off (spark.ui.enabled=false)")
+    report(f"reading spans from {source}")
+    spans = read_spans(spark, source, span.start_us, span.end_us, partitions=partitions).cache()
+    calls = calls_of(spans).cache()
+    result = BatchResult(span, window_s)
+    try:
+        result.spans, result.calls = spans.count(), calls.count()
+        report(f"{result.spans} spans, {result.calls} calls; computing the dependency graph")
+        rows = dependency_edges(calls, window_us).collect()
+        result.edges = [_edge(row.asDict(), window_s) for row in rows]
+        report("top callers")
+        rows = top_callers(calls, window_us, top_n).collect()
+        result.callers = [_caller(row.asDict(), window_s) for row in rows]
+        report("latency per service and method")
+        rows = latency_rollups(spans, window_us).collect()
+        result.latency = [_rollup(row.asDict(), window_s) for row in rows]
+    finally:
+        calls.unpersist()
+        spans.unpersist()
+    for url in stores:
+        report(f"writing to {url}")
+        with open_analytics_store(url) as analytics:
+            analytics.write_dependencies(result.edges)
+            analytics.write_top_callers(result.callers)
+            analytics.write_kpis(result.latency)
+            analytics.refresh()
+    result.seconds = time.monotonic() - began
+    report(result.summary())
+    return result
+
+
+def _ms(value: Any) -> float:
+    return 0.0 if value is None or not math.isfinite(value) else round(float(value), 3)
+
+
+def _edge(row: dict[str, Any], window_s: int) -> DependencyEdge:
+    return DependencyEdge(
+        caller=row["caller"], callee=row["callee"], window_start_us=row["window_start_us"],
+        window_s=window_s, calls=row["calls"], errors=row["errors"], p99_ms=_ms(row["p99_ms"]),
+        p50_ms=_ms(row["p50_ms"]), p95_ms=_ms(row["p95_ms"]),
+        caller_instance=row.get("caller_instance") or "",
+        callee_instance=row.get("callee_instance") or "", method=row.get("method") or "",
+    )  # fmt: skip
+
+
+def _caller(row: dict[str, Any], window_s: int) -> CallerStat:
+    return CallerStat(
+        service=row["callee"], caller=row["caller"], window_start_us=row["window_start_us"],
+        window_s=window_s, calls=row["calls"], errors=row["errors"],
+        avg_ms=_ms(row["avg_ms"]), p99_ms=_ms(row["p99_ms"]),
+    )  # fmt: skip
+
+
+def _rollup(row: dict[str, Any], window_s: int) -> KpiSample:
+    quantiles = {q: _ms(row[f"{q}_ms"]) for q in ("p50", "p95", "p99")}
+    return KpiSample(
+        service=row["service"], instance="", method=row["method"], role="provider",
+        window_start_us=row["window_start_us"], window_s=window_s, count=row["calls"],
+        errors=row["errors"], qps=round(row["calls"] / window_s, 3), latency_ms=quantiles,
+        app=PIPELINE_APP,
+    )  # fmt: skip
