@@ -50,4 +50,3 @@ def test_a_bad_window_is_a_usage_error(spark: Any, capsys: pytest.CaptureFixture
     assert main(args) == 2
     assert "BAD_OPTION" in capsys.readouterr().err
     assert main(["pipeline", "batch", "--from", "last week"]) == 2
-
