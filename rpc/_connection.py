@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ class Heartbeat:
             raise ValueError("heartbeat interval must be > 0 and missed >= 1")
 
 
+Frame = tuple[int, int, int, int, bytes, bytes]
+TURN = 0.005  # s of frame handling in one go before the loop gets a turn
+
 _PING = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, 0, 0, 0, 0, 0)
 _PONG = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, FLAG_PONG, 0, 0, 0, 0)
 
@@ -62,6 +66,7 @@ class Connection(asyncio.Protocol):
         self._out: list[bytes] | None = None
         self._out_size = 0
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._backlog: list[Frame] | None = None  # frames left for the next turn
         self.closed_future: asyncio.Future[None] = self._loop.create_future()
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -81,21 +86,46 @@ class Connection(asyncio.Protocol):
             self._dispatch(exc.frames)  # the whole frames before the bad one still count
             self.protocol_error(str(exc))
             return
-        self._dispatch(frames)
+        if self._backlog is not None:  # still working through earlier frames
+            self._backlog.extend(frames)
+        elif frames:
+            self._dispatch(frames, yielding=True)
 
-    def _dispatch(self, frames: Sequence[tuple[int, int, int, int, bytes, bytes]]) -> None:
-        for frame in frames:
+    def _dispatch(self, frames: Sequence[Frame], yielding: bool = False) -> None:
+        """Handle ``frames`` in order. ``yielding``: after TURN seconds, leave the rest for
+        a later loop iteration and stop reading until then, so that one peer's pipelined
+        burst (each frame cheap, thousands of them) cannot hold the loop."""
+        end = time.perf_counter() + TURN if yielding and len(frames) > 1 else 0.0
+        for i, frame in enumerate(frames):
             if self.closed:
                 return
             if frame[0] == HEARTBEAT:
                 if not frame[1] & FLAG_PONG and self.transport is not None:
                     self.transport.write(_PONG)
-                continue
-            try:
-                self.frame_received(*frame)
-            except ProtocolError as exc:
-                self.protocol_error(str(exc))
+            else:
+                try:
+                    self.frame_received(*frame)
+                except ProtocolError as exc:
+                    self.protocol_error(str(exc))
+                    return
+            if end and time.perf_counter() > end and i + 1 < len(frames):
+                self._backlog = list(frames[i + 1 :])
+                if self.transport is not None:
+                    self.transport.pause_reading()
+                self._loop.call_soon(self._work_backlog)
                 return
+
+    def _work_backlog(self) -> None:
+        frames, self._backlog = self._backlog, None
+        if frames and not self.closed:
+            self._dispatch(frames, yielding=True)
+        closed = self.closed or self.transport is None
+        if self._backlog is None and not closed and self.may_read():
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def may_read(self) -> bool:
+        """Whether reading may resume now (a subclass may hold it paused longer)."""
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._decoder.buffered and not self.closed:

@@ -437,8 +437,11 @@ class ServerConnection(Connection):
             self._loop.call_soon(self._end_burst)
 
     def _end_burst(self) -> None:
-        if not self.closed and self.transport is not None and not self._write_paused:
+        if not self.closed and self.transport is not None and self.may_read():
             self.transport.resume_reading()
+
+    def may_read(self) -> bool:
+        return not self._write_paused and self._backlog is None
 
     def pause_writing(self) -> None:
         # The client is not reading our responses: stop reading its requests.
@@ -448,7 +451,7 @@ class ServerConnection(Connection):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and self.may_read():
             self.transport.resume_reading()
 
     def frame_received(

@@ -266,3 +266,19 @@ def one_call(port: int, header: dict[str, Any], args: list[Any]) -> Any:
         return peer.call(rpc.get_codec("msgpack"), header, args, 1)
     finally:
         peer.close()
+
+
+@rpc.service("demo.Echo")
+class Napper:
+    """Echoes, or naps on the loop or on a worker thread: calls that end at once or later."""
+
+    async def echo(self, value: Any = None) -> Any:
+        return value
+
+    async def nap(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    def nap_sync(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds

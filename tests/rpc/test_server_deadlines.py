@@ -13,23 +13,9 @@ import pytest
 import rpc
 from rpc._frame import ONEWAY, REQUEST, pack_frame
 
-from .live import LOOPS, RawPeer, live_server
+from .live import LOOPS, Napper, RawPeer, live_server
 
 MP = rpc.get_codec("msgpack")
-
-
-@rpc.service("demo.Echo")
-class Echo:
-    async def echo(self, value: Any) -> Any:
-        return value
-
-    async def nap(self, seconds: float) -> float:
-        await asyncio.sleep(seconds)
-        return seconds
-
-    def nap_sync(self, seconds: float) -> float:
-        time.sleep(seconds)
-        return seconds
 
 
 def request(rid: int, timeout_ms: float, method: str = "echo", arg: Any = 1) -> bytes:
@@ -40,7 +26,7 @@ def request(rid: int, timeout_ms: float, method: str = "echo", arg: Any = 1) -> 
 @pytest.mark.parametrize("loop_name", list(LOOPS))
 def test_two_pipelined_requests_with_a_zero_timeout_are_both_answered(loop_name: str) -> None:
     """The issue's reproduction: only id 1 used to be answered, and id 2 kept its slot."""
-    with live_server(loop_name, Echo()) as (runner, server):
+    with live_server(loop_name, Napper()) as (runner, server):
         peer = RawPeer(server.port)
         try:
             peer.send(request(1, 0) + request(2, 0))
@@ -56,7 +42,7 @@ def test_two_pipelined_requests_with_a_zero_timeout_are_both_answered(loop_name:
 @pytest.mark.parametrize("loop_name", list(LOOPS))
 def test_a_pipelined_burst_of_expiring_requests_frees_every_slot(loop_name: str) -> None:
     rng = random.Random(10)
-    with live_server(loop_name, Echo(), max_inflight=1_000) as (runner, server):
+    with live_server(loop_name, Napper(), max_inflight=1_000) as (runner, server):
         peer = RawPeer(server.port)
         try:
             frames = []
@@ -114,7 +100,7 @@ def test_async_client_bursts_with_millisecond_timeouts_leave_nothing_in_flight(
         finally:
             await client.close()
 
-    with live_server(loop_name, Echo(), max_inflight=5_000) as (runner, server):
+    with live_server(loop_name, Napper(), max_inflight=5_000) as (runner, server):
         rpc.run(bursts(server.address))  # the client on a loop of its own, as in production
         assert runner.until(lambda: server.inflight == 0), server.inflight
         started = time.monotonic()
