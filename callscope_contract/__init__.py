@@ -18,7 +18,7 @@ from ._codes import ERROR_CODES, ErrorCode
 from ._kpis import ROLES, KpiSample, decode_kpi
 from ._spans import KIND_NAMES, STATUSES, SpanEvent, SpanLink, SpanRecord, decode_span
 from ._spark import KPI_COLUMNS, SPAN_COLUMNS, kpi_row, kpi_schema, span_row, span_schema
-from ._topics import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC
+from ._topics import KPIS_TOPIC, SPANS_DLQ_TOPIC, SPANS_TOPIC, weights_key
 
 __all__ = [
     "ERROR_CODES",
@@ -44,4 +44,5 @@ __all__ = [
     "kpi_schema",
     "span_row",
     "span_schema",
+    "weights_key",
 ]

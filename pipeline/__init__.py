@@ -3,6 +3,9 @@
 :func:`run_batch` computes, per window, the dependency graph (service, instance and
 method level), the top callers of each service and the latency of each service and
 method, and writes them through each store's ``AnalyticsStore``.
+:func:`compute_weights` turns one window's per-instance health into routing weights
+(pure; its rules are in ``pipeline/_weights.py``) and :func:`feed_back` publishes them as
+the ``governance/<service>/weights`` document.
 :func:`read_spans` turns any span source (Kafka, a span store, JSON-lines files) into a
 DataFrame of the contract's columns, for our jobs and for a user's own in a notebook or
 under ``spark-submit``; :func:`spark_session` makes a session set up for them. pyspark is
@@ -15,22 +18,32 @@ from ._aggregates import PERCENTILE_ACCURACY
 from ._batch import PIPELINE_APP, BatchResult, run_batch
 from ._calls import CALL_COLUMNS, calls
 from ._errors import PipelineError
+from ._feedback import WEIGHTS_SOURCE, feed_back, weights_document
 from ._read import read_spans
 from ._session import DEFAULT_MASTER, KAFKA_PACKAGE, spark_session
+from ._weights import NEUTRAL, InstanceHealth, WeightDecision, WeightPolicy, compute_weights
 from ._window import Window, window
 
 __all__ = [
     "CALL_COLUMNS",
     "DEFAULT_MASTER",
     "KAFKA_PACKAGE",
+    "NEUTRAL",
     "PERCENTILE_ACCURACY",
     "PIPELINE_APP",
+    "WEIGHTS_SOURCE",
     "BatchResult",
+    "InstanceHealth",
     "PipelineError",
+    "WeightDecision",
+    "WeightPolicy",
     "Window",
     "calls",
+    "compute_weights",
+    "feed_back",
     "read_spans",
     "run_batch",
     "spark_session",
+    "weights_document",
     "window",
 ]

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from callscope_contract import weights_key
+
 from .._directory import Provider
 from .._errors import BadRequestError
 
@@ -32,11 +34,6 @@ SCHEMA = 1
 NEUTRAL = 100
 MAX_FACTOR = 10_000
 MAX_INSTANCES = 10_000
-
-
-def weights_key(service: str) -> str:
-    """The registry key of a service's weights document."""
-    return f"governance/{service}/weights"
 
 
 @dataclass(frozen=True, slots=True)
