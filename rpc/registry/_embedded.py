@@ -140,11 +140,19 @@ class EmbeddedRegistry:
         except RpcError as err:
             log.error("registry %s refused %s of %s again: %s", self.address, method, name, err)
 
-    async def _with_session(self, method: str, *args: Any) -> None:
+    async def _add(self, method: str, held: dict[Any, Any], key: Any, item: Any) -> None:
+        """Add ``item`` on our session and hold it in ``held`` for the next sessions.
+
+        Held only once a session is open: a session opened here replays what is held, and
+        must not send the new item twice (nor call its first registration "again")."""
         for _ in range(2):
-            session = await self._ensure_session()
+            held.pop(key, None)
             try:
-                await self._call(method, session, *args)
+                session = await self._ensure_session()
+            finally:
+                held[key] = item  # unreachable: the next session registers it
+            try:
+                await self._call(method, session, item.to_dict())
                 return
             except NotFoundError:
                 if self._session == session:
@@ -236,9 +244,8 @@ class EmbeddedRegistry:
     def register(self, instance: ServiceInstance) -> None:
         """Register now, or, while the registry is down, as soon as it is back."""
         validate_instance(instance)  # never remember what the registry would refuse
-        self._registered[instance.key] = instance
         try:
-            self._run(self._with_session("register", instance.to_dict()))
+            self._run(self._add("register", self._registered, instance.key, instance))
         except _DOWN as err:
             log.warning("registry %s unreachable (%s); will register when back", self.address, err)
         except RpcError:
@@ -266,17 +273,15 @@ class EmbeddedRegistry:
         check_name(service, "service")
         consumer = Consumer(service, f"{self._owner}:{id(self):x}")
         remove = self._services.add(service, listener)
-        self._consumers[(service, consumer.id)] = consumer
         try:
             self._run(self._first("s:" + service, listener, self._fetch_instances(service)))
         except _DOWN:
             self._epoch = ""  # the next successful poll reloads everything watched
         except RpcError:  # refused (a grant, a bad name): nothing of it stays behind
-            if remove():
-                self._consumers.pop((service, consumer.id), None)
+            remove()
             raise
         try:  # being listed as a consumer is for operators: best effort, as on ZooKeeper
-            self._run(self._with_session("add_consumer", consumer.to_dict()))
+            self._run(self._add("add_consumer", self._consumers, (service, consumer.id), consumer))
         except RpcError as err:
             log.log(logging.DEBUG if isinstance(err, _DOWN) else logging.WARNING,
                     "not listed as a consumer of %s: %s", service, err)  # fmt: skip
