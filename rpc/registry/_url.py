@@ -20,7 +20,14 @@ from ._api import Registry
 
 REGISTRY_URL_ENV = environment.CALLSCOPE_REGISTRY
 
-_FLOATS = {"heartbeat", "timeout", "poll_wait", "session_timeout", "connect_timeout"}
+_FLOATS = {
+    "heartbeat",
+    "timeout",
+    "poll_wait",
+    "session_timeout",
+    "connect_timeout",
+    "check_interval",
+}
 _named_memory: dict[str, Any] = {}
 _lock = threading.Lock()
 

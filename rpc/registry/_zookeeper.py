@@ -5,8 +5,14 @@ Layout (DESIGN §3.6): ``<root>/services/<service>/providers/<instance>`` and
 ``<root>/config/<scope>/<name>`` is persistent; a document's version is the
 znode's version + 1, so compare-and-set is ZooKeeper's own. Notifications are
 kazoo's ``ChildrenWatch`` and ``DataWatch``, which re-arm after a session
-expiry; our registrations are re-created on every (re)connection. Consensus
-(ZAB) and elasticity are the ensemble's, not ours.
+expiry; a providers folder deleted and created again is watched again
+(:mod:`._zk_watch`), and every ``check_interval`` seconds each watched folder is
+re-read, so a missed event heals. Our registrations are re-created on every
+(re)connection. Consensus (ZAB) and elasticity are the ensemble's, not ours.
+
+The first connection is waited for (``connect_timeout``) only while it can come:
+once every address of the ensemble has refused, the client returns and goes on
+connecting in the background, so a consumer calls from its disk cache at once.
 
 Security is ZooKeeper's digest scheme: with ``credentials="user:password"`` the
 nodes we create grant ALL to that identity and to ``writers``, READ to
@@ -21,6 +27,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -45,7 +52,8 @@ from ._model import (
     validate_instance,
 )
 from ._state import validate_document
-from ._validate import MAX_INSTANCES_PER_SERVICE, check_int, check_text
+from ._validate import MAX_INSTANCES_PER_SERVICE, check_int, check_number, check_text
+from ._zk_watch import ProvidersWatch
 
 log = logging.getLogger("callscope.registry")
 MAX_LISTED = 10_000
@@ -65,16 +73,25 @@ class ZooKeeperRegistry:
         session_timeout: float = 10.0,
         timeout: float = 5.0,
         connect_timeout: float = 5.0,
+        check_interval: float = 30.0,
     ) -> None:
         from kazoo.client import KazooClient
         from kazoo.retry import KazooRetry
 
+        from ._zk_connect import FailureCountingHandler, wait_connected
+
+        try:
+            check_number(check_interval, "check_interval", 0.05, 86_400.0)
+        except RpcError as err:
+            raise ValueError(err.message) from None
         self.root = "/" + root.strip("/")
         self._timeout = timeout
         self._credentials = credentials
         self._acl = _acl(credentials, writers, readers)
+        handler = FailureCountingHandler()
         self.client = KazooClient(
             hosts=hosts,
+            handler=handler,
             timeout=session_timeout,
             auth_data=[("digest", credentials)] if credentials else None,
             connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
@@ -85,14 +102,18 @@ class ZooKeeperRegistry:
         self._consumers: dict[tuple[str, str], Consumer] = {}
         self._services = Listeners()
         self._config = Listeners()
-        self._watched: dict[str, Any] = {}  # service -> ChildrenWatch
+        self._watched: dict[str, ProvidersWatch | None] = {}  # None: being armed
         self._known: dict[str, dict[str, ServiceInstance]] = {}  # child data, read once
         self._docs: dict[str, Any] = {}
         self._pushed: dict[str, list[str]] = {}  # ids last pushed per service
+        self._reading = threading.Lock()  # _known is read and filled by one thread at a time
+        self._check_interval = check_interval
+        self._checker: threading.Thread | None = None
+        self._closing = threading.Event()
         self._closed = False
         self.client.add_listener(self._state_changed)
-        if not self.client.start_async().wait(connect_timeout) or not self.client.connected:
-            log.warning("ZooKeeper %s unreachable for now; retrying in the background", hosts)
+        if not wait_connected(self.client, handler, connect_timeout):
+            log.warning("ZooKeeper %s unreachable for now; connecting in the background", hosts)
 
     # -- plumbing -----------------------------------------------------------
     @contextlib.contextmanager
@@ -255,7 +276,7 @@ class ZooKeeperRegistry:
         self, service: str, names: list[str], known: dict[str, ServiceInstance]
     ) -> list[ServiceInstance]:
         """The instances named ``names``, reading only those ``known`` does not hold yet."""
-        from kazoo.exceptions import NoNodeError
+        from kazoo.exceptions import NoAuthError, NoNodeError
 
         for gone in set(known) - set(names):
             del known[gone]
@@ -268,6 +289,8 @@ class ZooKeeperRegistry:
                     continue
                 except (ValueError, RpcError) as err:  # one bad node never hides the others
                     log.warning("ignoring a malformed provider node %s/%s: %s", service, name, err)
+                except NoAuthError:
+                    log.warning("ignoring provider node %s/%s: no right to read it", service, name)
         return [known[n] for n in names if n in known]
 
     def services(self) -> list[str]:
@@ -291,7 +314,7 @@ class ZooKeeperRegistry:
 
     # -- consumers ----------------------------------------------------------
     def subscribe(self, service: str, listener: InstancesListener) -> Callable[[], None]:
-        """Watch ``service``'s providers (kazoo ChildrenWatch); the first push comes at once."""
+        """Watch ``service``'s providers; the first push comes at once (while connected)."""
         check_name(service, "service")
         consumer = Consumer(service, f"{Consumer(service).id}:{id(self):x}")
         with self._lock:
@@ -306,8 +329,9 @@ class ZooKeeperRegistry:
                     watch = self._watched.pop(service, None)
                     self._pushed.pop(service, None)
                 if watch is not None:
-                    watch._stopped = True  # kazoo's documented way: the next event ends it
+                    watch.stop()
 
+        self._start_checks()
         if not self.client.connected:  # never block a caller: _reconcile catches up
             log.warning("ZooKeeper unreachable; watching %s once it is back", service)
             return unsubscribe
@@ -317,8 +341,9 @@ class ZooKeeperRegistry:
                 if first:
                     self._start_watch(service)
                 else:
-                    known = self._known.get(service, {})
-                    deliver(listener, [known[n] for n in list(known)], service)
+                    with self._reading:
+                        known = list(self._known.get(service, {}).values())
+                    deliver(listener, known, service)
         except UnavailableError as err:
             log.warning("%s; watching %s once ZooKeeper is back", err, service)
 
@@ -333,44 +358,81 @@ class ZooKeeperRegistry:
         except (PermissionDeniedError, UnauthenticatedError, UnavailableError) as err:
             log.debug("%s", err)
 
-    def _emit(self, service: str, instances: list[ServiceInstance]) -> None:
+    def _emit(self, service: str, instances: list[ServiceInstance]) -> bool:
+        """Push unless it is what was pushed last; returns whether it pushed."""
         ids = sorted(i.id for i in instances)
         with self._lock:
             if self._pushed.get(service) == ids:
-                return
+                return False
             self._pushed[service] = ids
         self._services.emit(service, instances)
+        return True
 
     def _start_watch(self, service: str) -> None:
-        """ChildrenWatch the providers folder; until a provider creates it, watch for it.
+        """Watch the providers folder (and, until a provider creates it, for it).
 
         A consumer never creates the folder: the namespace's ACL is the providers' to set.
         """
-        from kazoo.recipe.watchers import ChildrenWatch, DataWatch
-
-        folder = self._provider_dir(service)
-
-        def changed(children: list[str]) -> None:
-            try:
-                known = self._known.setdefault(service, {})
-                instances = self._read_children(service, list(children)[:MAX_LISTED], known)
-            except Exception:
-                log.warning("reading %s's providers failed", service, exc_info=True)
-                return
-            self._emit(service, instances)
-
-        def appeared(data: bytes | None, stat: Any) -> bool | None:
-            if stat is None:
-                return None  # not yet: keep watching
-            with self._lock:
-                self._watched[service] = ChildrenWatch(self.client, folder, changed)
-            return False  # stop this DataWatch
-
         with self._lock:
-            self._watched[service] = None  # armed below, once the folder exists
-        if self._do("exists", folder) is None:
-            self._emit(service, [])
-        DataWatch(self.client, folder, appeared)
+            if service in self._watched:
+                return  # armed, or being armed by another thread
+            self._watched[service] = None
+        try:
+            watch = ProvidersWatch(self.client, self._provider_dir(service),
+                                   partial(self._changed, service), self._do)  # fmt: skip
+        except BaseException:
+            with self._lock:
+                if service in self._watched and self._watched[service] is None:
+                    del self._watched[service]
+            raise
+        with self._lock:
+            if service in self._watched and service in self._services:
+                self._watched[service] = watch
+                return
+        watch.stop()  # unsubscribed meanwhile
+
+    def _changed(self, service: str, children: list[str]) -> bool:
+        """Push the providers named by ``children``; returns whether that changed the list."""
+        try:
+            with self._reading:
+                known = self._known.setdefault(service, {})
+                instances = self._read_children(service, children[:MAX_LISTED], known)
+        except Exception:
+            log.warning("reading %s's providers failed", service, exc_info=True)
+            return False
+        return self._emit(service, instances)
+
+    def _start_checks(self) -> None:
+        with self._lock:
+            if self._checker is not None or self._closed:
+                return
+            self._checker = threading.Thread(
+                target=self._check_loop, name="callscope-zookeeper-check", daemon=True
+            )
+        self._checker.start()
+
+    def _check_loop(self) -> None:
+        """Every ``check_interval``: each subscribed service is watched, and what was pushed
+        is what ZooKeeper holds (a missed watch event heals here)."""
+        while not self._closing.wait(self._check_interval):
+            if self.client.connected:
+                self._check_watches()
+
+    def _check_watches(self) -> int:
+        """Re-read every watched providers folder now; returns how many had missed a change."""
+        healed = 0
+        for service in self._services.names():
+            with self._lock:
+                armed, watch = service in self._watched, self._watched.get(service)
+            try:
+                with self._errors(f"check {service}"):
+                    if not armed:
+                        self._start_watch(service)
+                    elif watch is not None:
+                        healed += watch.check()
+            except RpcError as err:
+                log.debug("checking %s's providers: %s", service, err)
+        return healed
 
     # -- configuration ------------------------------------------------------
     def get_config(self, key: str) -> ConfigDocument | None:
@@ -476,6 +538,7 @@ class ZooKeeperRegistry:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
         with contextlib.suppress(Exception):
             self.client.stop()
         self.client.close()
