@@ -9,5 +9,14 @@ from __future__ import annotations
 from ._app import Dashboard, create_app, start
 from ._search import SearchParams
 from ._sources import Sources, Unavailable
+from ._waterfall import waterfall_figure
 
-__all__ = ["Dashboard", "SearchParams", "Sources", "Unavailable", "create_app", "start"]
+__all__ = [
+    "Dashboard",
+    "SearchParams",
+    "Sources",
+    "Unavailable",
+    "create_app",
+    "start",
+    "waterfall_figure",
+]

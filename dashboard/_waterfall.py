@@ -1,7 +1,7 @@
-"""A trace as a Plotly waterfall: one bar per span (coloured by service, nested in tree
-order), errors outlined and crossed, span events as markers (governance events -- retries,
-failovers, breakers, limits, weight changes -- in their own colour), and the critical path
-drawn as a dark line through the bars it runs along.
+"""A trace as a waterfall: one Plotly bar per span (coloured by service, nested in tree
+order, labelled in HTML beside the chart), errors outlined and crossed, span events as
+markers (governance events -- retries, failovers, breakers, limits, weight changes -- in
+their own colour), and the critical path drawn as a dark line through the bars.
 
 Collapsing a span hides its descendants; its label then starts with a closed arrow.
 """
@@ -16,9 +16,20 @@ from storage import SpanNode, Trace, critical_path, span_tree
 
 from ._colors import ERROR_COLOR, GOVERNANCE_COLOR, PATH_COLOR, service_color
 
-__all__ = ["ROW_PX", "is_governance_event", "visible_nodes", "waterfall_figure"]
+__all__ = [
+    "ROW_PX",
+    "TOP_PX",
+    "Row",
+    "Waterfall",
+    "is_governance_event",
+    "visible_nodes",
+    "waterfall",
+    "waterfall_figure",
+]
 
 ROW_PX = 22
+TOP_PX = 30  # the x axis (ms) sits above the rows
+BOTTOM_PX = 10
 _GOVERNANCE_WORDS = (
     "retry", "failover", "failback", "failcache", "failsafe", "failfast", "fork", "budget",
     "breaker", "circuit", "limit",
@@ -57,19 +68,39 @@ class _Bars:
     lines: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One waterfall row's label, drawn in HTML beside the chart."""
+
+    span_id: str
+    depth: int
+    text: str
+    failed: bool
+    selected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Waterfall:
+    """The chart (a Plotly figure as a plain dict), its rows' labels, top to bottom, and the
+    services in it (for the legend); row ``i`` is ``ROW_PX`` pixels high at ``TOP_PX +
+    i * ROW_PX`` in the chart, so HTML labels of that height line up with the bars."""
+
+    figure: dict[str, Any]
+    rows: list[Row]
+    services: list[str]
+
+
 def _label(node: SpanNode, collapsed: Collection[str]) -> str:
     arrow = ("▸ " if node.span.span_id in collapsed else "▾ ") if node.children else ""
     return f"{arrow}{node.span.service}: {node.span.name}"
 
 
-def waterfall_figure(
-    trace: Trace, collapsed: Collection[str] = (), selected: str = ""
-) -> dict[str, Any]:
-    """The waterfall of ``trace`` as a Plotly figure (a plain dict: building graph objects
-    for a thousand spans costs more than drawing them); times are ms from the trace's start.
+def waterfall(trace: Trace, collapsed: Collection[str] = (), selected: str = "") -> Waterfall:
+    """The waterfall of ``trace``; times are ms from the trace's start.
 
-    The span labels are a text trace on a second x axis, not y-axis tick labels: Plotly
-    measures every tick label for overlaps, which took over a minute for 1,000 rows.
+    Labels and legend are HTML, not Plotly text: Plotly measures every tick label for
+    overlaps (over a minute for 1,000 rows as y-axis ticks) and a text trace still cost
+    twice the bars. The figure is a plain dict: graph objects validate every value.
     """
     t0 = trace.start_us
     nodes = visible_nodes(span_tree(trace), collapsed)
@@ -100,15 +131,6 @@ def waterfall_figure(
                                          "line": {"color": bars.lines, "width": 2}}}
         for service, bars in sorted(by_service.items())
     ]  # fmt: skip
-    data.append({
-        "type": "scatter", "mode": "text", "xaxis": "x2", "name": "spans", "showlegend": False,
-        "x": [0.03 * n.depth for n in nodes], "y": list(range(len(nodes))),
-        "text": [_label(n, collapsed) for n in nodes], "textposition": "middle right",
-        "customdata": [n.span.span_id for n in nodes], "hoverinfo": "skip",
-        "textfont": {"family": "DejaVu Sans Mono, monospace", "size": 11,
-                     "color": [ERROR_COLOR if n.span.status == "ERROR" else "#222"
-                               for n in nodes]},
-    })  # fmt: skip
     data += _errors(errors_x, errors_y)
     data += _events(nodes, row_of, t0)
     data += _critical_path(trace, row_of, t0)
@@ -119,17 +141,27 @@ def waterfall_figure(
                        "y1": row + 0.5, "fillcolor": "#fff3b0", "line": {"width": 0},
                        "layer": "below"})  # fmt: skip
     layout = {
-        "barmode": "overlay", "bargap": 0.25, "height": max(220, ROW_PX * len(nodes) + 110),
-        "margin": {"l": 10, "r": 10, "t": 30, "b": 40}, "plot_bgcolor": "white",
-        "shapes": shapes, "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        "xaxis": {"title": {"text": "ms since the trace started"}, "domain": [0.34, 1],
-                  "gridcolor": "#eee", "rangemode": "tozero"},
-        "xaxis2": {"domain": [0, 0.33], "range": [0, 1], "visible": False, "fixedrange": True},
+        "barmode": "overlay", "bargap": 0.25, "height": TOP_PX + ROW_PX * len(nodes) + BOTTOM_PX,
+        "margin": {"l": 0, "r": 10, "t": TOP_PX, "b": BOTTOM_PX, "autoexpand": False},
+        "plot_bgcolor": "white", "shapes": shapes, "showlegend": False,
+        "xaxis": {"side": "top", "gridcolor": "#eee", "rangemode": "tozero", "ticksuffix": " ms"},
         "yaxis": {"range": [len(nodes) - 0.5, -0.5], "showticklabels": False,
                   "fixedrange": True, "showgrid": False, "zeroline": False},
         "dragmode": "zoom", "hovermode": "closest", "clickmode": "event",
     }  # fmt: skip
-    return {"data": data, "layout": layout}
+    rows = [
+        Row(n.span.span_id, n.depth, _label(n, collapsed), n.span.status == "ERROR",
+            n.span.span_id == selected)
+        for n in nodes
+    ]  # fmt: skip
+    return Waterfall({"data": data, "layout": layout}, rows, sorted(by_service))
+
+
+def waterfall_figure(
+    trace: Trace, collapsed: Collection[str] = (), selected: str = ""
+) -> dict[str, Any]:
+    """Just the chart of :func:`waterfall`."""
+    return waterfall(trace, collapsed, selected).figure
 
 
 def _errors(xs: list[float], rows: list[int]) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ from storage import BadQuery, Trace, span_tree, summary_line
 from .._problem import EXPECTED, problem
 from .._sources import Sources
 from .._span_detail import span_detail
-from .._waterfall import waterfall_figure
+from .._waterfall import TOP_PX, waterfall
+from .._waterfall_html import waterfall_labels, waterfall_legend
 
 __all__ = ["NAME", "PATH_TEMPLATE", "layout", "load_trace", "register"]
 
@@ -64,8 +65,25 @@ def layout(trace_id: str = "", span: str = "", **_url: Any) -> html.Div:
             ),
             html.Div(
                 [
-                    dcc.Loading(
-                        dcc.Graph(id="trace-waterfall", config={"displaylogo": False}),
+                    html.Div(
+                        [
+                            html.Div(id="trace-legend", className="wf-legend"),
+                            html.Div(
+                                [
+                                    html.Div(
+                                        id="trace-labels",
+                                        className="wf-labels",
+                                        style={"paddingTop": f"{TOP_PX}px"},
+                                    ),
+                                    dcc.Graph(
+                                        id="trace-waterfall",
+                                        className="wf-chart",
+                                        config={"displaylogo": False},
+                                    ),
+                                ],
+                                className="wf-grid",
+                            ),
+                        ],
                         className="waterfall",
                     ),
                     html.Div(
@@ -86,6 +104,8 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
 
     @app.callback(
         Output("trace-waterfall", "figure"),
+        Output("trace-labels", "children"),
+        Output("trace-legend", "children"),
         Output("trace-header", "children"),
         Output("trace-message", "children"),
         Input("trace-id", "data"),
@@ -96,9 +116,11 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         try:
             trace = load_trace(sources, trace_id)
         except EXPECTED as err:
-            return {"data": [], "layout": {"height": 120}}, f"trace {trace_id}", problem(err)
-        figure = waterfall_figure(trace, set(collapsed or []), selected or "")
-        return figure, summary_line(trace.summary()), ""
+            empty = {"data": [], "layout": {"height": 120}}
+            return empty, [], [], f"trace {trace_id}", problem(err)
+        drawn = waterfall(trace, set(collapsed or []), selected or "")
+        return (drawn.figure, waterfall_labels(drawn), waterfall_legend(drawn),
+                summary_line(trace.summary()), "")  # fmt: skip
 
     @app.callback(
         Output("trace-selected", "data"),

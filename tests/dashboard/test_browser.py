@@ -53,9 +53,9 @@ def test_the_waterfall_shows_one_bar_per_span_and_a_clicked_span_detail(
     wait_for(lambda: count(browser, BARS) == 60, what="60 bars for 60 spans")
     header = browser.find_element(By.ID, "trace-header").text
     assert "60 spans" in header and "ERROR" in header
-    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#trace-waterfall .textpoint")]
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#trace-labels .wf-label")]
     assert len(labels) == 60 and labels[0] == "▾ gateway: gateway/checkout"
-    legend = browser.find_element(By.CSS_SELECTOR, "#trace-waterfall .legend").text
+    legend = browser.find_element(By.ID, "trace-legend").text
     assert "critical path" in legend and "error" in legend
     root_bar = browser.find_elements(By.CSS_SELECTOR, BARS)[0]
     ActionChains(browser).move_to_element(root_bar).pause(0.3).click().perform()  # as a mouse

@@ -47,7 +47,8 @@ def down() -> Iterator[SimpleNamespace]:
 
 
 def _text(component) -> str:
-    return json.dumps(component.to_plotly_json(), default=lambda c: c.to_plotly_json())
+    """Everything a component (or a list of them) would show, as JSON text."""
+    return json.dumps(component, default=lambda c: c.to_plotly_json())
 
 
 def test_search_by_tag_finds_the_one_trace(pages: SimpleNamespace, seeded: Seeded) -> None:
@@ -108,17 +109,21 @@ def test_two_selected_rows_enable_compare(pages: SimpleNamespace) -> None:
 def test_the_waterfall_has_one_bar_per_span_and_folds(
     pages: SimpleNamespace, seeded: Seeded
 ) -> None:
-    figure, header, message = pages.trace.render(seeded.big, [], "")
+    figure, labels, legend, header, message = pages.trace.render(seeded.big, [], "")
     bars = [t for t in figure["data"] if t["type"] == "bar"]
     assert sum(len(t["y"]) for t in bars) == 60 and message == ""
+    assert labels.children.count('class="wf-label') == 60
+    assert labels.children.startswith('<div class="wf-label error" style="padding-left:0.3em" ')
+    assert labels.children.split(">", 2)[1] == "▾ gateway: gateway/checkout</div"
     assert "60 spans" in header and header.endswith("ERROR")
     names = {t["name"] for t in figure["data"]}
     assert {"critical path", "error", "gateway"} <= names
+    assert "critical path" in _text(legend) and "gateway" in _text(legend)
     with triggered("trace-collapse-all.n_clicks"):
         folded = pages.trace.fold(None, 1, None, "", [], seeded.big)
-    figure, *_ = pages.trace.render(seeded.big, folded, "")
+    figure, labels, *_ = pages.trace.render(seeded.big, folded, "")
     shown = sum(len(t["y"]) for t in figure["data"] if t["type"] == "bar")
-    assert 1 < shown < 60
+    assert 1 < shown < 60 and labels.children.count('class="wf-label') == shown
     with triggered("trace-expand-all.n_clicks"):
         assert pages.trace.fold(None, None, 1, "", folded, seeded.big) == []
 
@@ -154,13 +159,13 @@ def test_a_store_that_is_down_is_a_sentence(down: SimpleNamespace) -> None:
     _, rows, message, *_ = down.traces.run_search("?service=gateway")
     text = _text(message)
     assert rows == [] and "UNAVAILABLE" in text and "elasticsearch://127.0.0.1:1" in text
-    figure, _, message = down.trace.render("ab" * 16, [], "")
+    figure, *_, message = down.trace.render("ab" * 16, [], "")
     assert "UNAVAILABLE" in _text(message) and figure["data"] == []
     assert down.traces.operations("gateway") == []
 
 
 def test_a_bad_trace_id_or_search_is_a_sentence(pages: SimpleNamespace) -> None:
-    _, _, message = pages.trace.render("nope", [], "")
+    *_, message = pages.trace.render("nope", [], "")
     assert "32 lowercase hex digits" in _text(message)
     _, rows, message, *_ = pages.traces.run_search("?service=gateway&min_ms=abc")
     assert rows == [] and "BAD_REQUEST" in _text(message)
