@@ -115,7 +115,7 @@ class Collector:
             otlp = OtlpSource(
                 cfg.otlp_max_waiting_requests, cfg.otlp_max_waiting_spans, cfg.otlp_batch_wait_s
             )
-            sources.append(otlp)
+            sources += [otlp] * cfg.otlp_store_workers  # batches stored in parallel
             self.intake = OtlpIntake(otlp, cfg, self.metrics)
         if cfg.http_port is not None:
             self.http = CollectorHttpServer(

@@ -47,6 +47,7 @@ class CollectorConfig:
     otlp_max_waiting_requests: int = 64
     otlp_max_waiting_spans: int = 50_000
     otlp_batch_wait_s: float = 0.05
+    otlp_store_workers: int = 2  # OTLP batches written at once (senders wait on the store)
     reuse_port: bool = False  # bind the OTLP ports with SO_REUSEPORT (a pool's workers share them)
     batch_size: int = 2000
     batch_wait_s: float = 0.2
@@ -63,7 +64,7 @@ class CollectorConfig:
             raise ValueError("workers must be at least 1")
         for name in ("otlp_max_body_bytes", "otlp_max_decompressed_bytes", "otlp_max_spans",
                      "otlp_max_buffered_bytes", "otlp_max_waiting_requests",
-                     "otlp_max_waiting_spans"):  # fmt: skip
+                     "otlp_max_waiting_spans", "otlp_store_workers"):  # fmt: skip
             if type(getattr(self, name)) is not int or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer")
         if not 0 <= self.otlp_batch_wait_s < 60:

@@ -4,6 +4,7 @@ A :class:`Ticket` is one request's spans; it is settled only when the worker com
 batch that held them, i.e. after the store write (or the dead-letter write for spans the
 store refused for good), so a receiver never acknowledges a span that is not stored.
 
+Several collector workers may take batches from one source at once (see :meth:`mark`).
 Bounded: at most ``max_requests`` requests and ``max_spans`` spans wait at once (one
 request is always taken when nothing waits, whatever its size); past that :meth:`submit`
 says no and the receiver answers 503 / ``RESOURCE_EXHAUSTED`` with a retry delay, which is
@@ -90,7 +91,9 @@ def messages_of(results: Sequence[tuple[dict[str, Any] | None, object]]) -> list
 
 class OtlpSource:
     name = "otlp"
-    prefetch = 2
+    # One batch per worker at a time: requests that arrive meanwhile wait here and go, as
+    # one batch, to the first worker free -- never behind another worker's slow write.
+    prefetch = 0
 
     def __init__(
         self, max_requests: int = 64, max_spans: int = 50_000, batch_wait_s: float = 0.05
@@ -102,7 +105,7 @@ class OtlpSource:
         self._waiting: collections.deque[Ticket] = collections.deque()
         self._spans_waiting = 0
         self._ready = threading.Condition()
-        self._polled: list[Ticket] = []
+        self._polled: dict[int, list[Ticket]] = {}  # by polling thread: one per worker
 
     def submit(self, messages: list[Message]) -> Ticket | None:
         """Queue one request's messages; None when full (answer 503 and a retry delay)."""
@@ -127,7 +130,7 @@ class OtlpSource:
                                          <= max_records):  # fmt: skip
                     ticket = self._waiting.popleft()
                     self._spans_waiting -= len(ticket.messages)
-                    self._polled.append(ticket)
+                    self._polled.setdefault(threading.get_ident(), []).append(ticket)
                     out += ticket.messages
                 left = deadline - time.monotonic()
                 if out or left <= 0:
@@ -136,9 +139,11 @@ class OtlpSource:
         return out
 
     def mark(self) -> list[Ticket]:
-        """The requests polled since the last mark."""
-        marked, self._polled = self._polled, []
-        return marked
+        """The requests this thread polled since its last mark. Several workers may poll one
+        OTLP source (each request is settled on its own, in any order), so that more than
+        one batch is in the store at once while every sender waits for its answer."""
+        with self._ready:
+            return self._polled.pop(threading.get_ident(), [])
 
     def commit(self, mark: list[Ticket] | None = None) -> None:
         """Answer the requests of a :meth:`mark` (default: every one polled so far)."""

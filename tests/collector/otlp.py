@@ -123,14 +123,17 @@ def post(port: int, body: bytes, headers: dict[str, str], chunked: bool = False)
 class GatedStore(SqliteSpanStore):
     """SQLite whose writes wait for :attr:`gate`, refusing for good the spans named ``refuse``."""
 
-    def __init__(self, path: str, refuse: str = "") -> None:
+    def __init__(self, path: str, refuse: str = "", hold: str = "") -> None:
         super().__init__(path)
-        self.refuse = refuse
-        self.gate = threading.Event()
+        self.refuse, self.hold = refuse, hold
+        self.gate = threading.Event()  # every write waits for it
+        self.held = threading.Event()  # writes with a span named ``hold`` wait for it too
         self.gate.set()
 
     def write_spans(self, spans: Sequence[SpanRecord]) -> None:
         self.gate.wait(30)
+        if any(s.name == self.hold for s in spans):
+            self.held.wait(30)
         refused = {i: "mapping conflict" for i, s in enumerate(spans) if s.name == self.refuse}
         super().write_spans([s for s in spans if s.name != self.refuse])
         if refused:

@@ -89,7 +89,8 @@ def test_an_unstored_or_busy_export_is_retryable_with_retry_info(tmp_path: Path)
     store = GatedStore(str(tmp_path / "gated.db"))
     analytics = open_analytics_store(f"sqlite://{tmp_path / 'gated.db'}")
     cfg = config(tmp_path, spool_dir=None, http_port=None, grpc_port=0,
-                 otlp_max_waiting_requests=1, otlp_ack_timeout_s=1.0)  # fmt: skip
+                 otlp_max_waiting_requests=1, otlp_ack_timeout_s=1.0,
+                 otlp_store_workers=1)  # fmt: skip
     with running(cfg, span_store=store, analytics=analytics) as collector:
         store.gate.clear()
         errors: dict[str, grpc.RpcError] = {}

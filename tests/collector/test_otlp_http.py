@@ -190,11 +190,34 @@ def test_links_resource_attributes_and_non_finite_numbers_are_kept(
     assert record["links"][0]["span_id"] == target.span_id.hex()
 
 
+def test_a_slow_store_write_does_not_hold_back_other_requests(tmp_path: Path) -> None:
+    store = GatedStore(str(tmp_path / "held.db"), hold="op0")
+    analytics = open_analytics_store(f"sqlite://{tmp_path / 'held.db'}")
+    with running(config(tmp_path, spool_dir=None), span_store=store, analytics=analytics) as c:
+        slow, slow_trace = proto_request(spans=1)  # its span is named op0: its write waits
+        answers: list[Reply] = []
+        sender = threading.Thread(
+            target=lambda: answers.append(post(c.http_port, slow.SerializeToString(), PROTO))
+        )
+        sender.start()
+        time.sleep(0.3)
+        fast, fast_trace = proto_request(spans=2)
+        fast.resource_spans[0].scope_spans[0].spans.pop(0)  # no op0 in it
+        assert post(c.http_port, fast.SerializeToString(), PROTO).status == 200
+        assert stored(c, fast_trace, 1, timeout_s=0.1) and not answers
+        store.held.set()
+        sender.join(10)
+        assert answers[0].status == 200 and stored(c, slow_trace, 1, timeout_s=0.1)
+    analytics.close()
+    store.close()
+
+
 def test_limits_spans_and_bodies_413_and_busy_or_unstored_503(tmp_path: Path) -> None:
     store = GatedStore(str(tmp_path / "gated.db"), refuse="op1")
     analytics = open_analytics_store(f"sqlite://{tmp_path / 'gated.db'}")
     cfg = config(tmp_path, spool_dir=None, otlp_max_spans=10, otlp_max_body_bytes=64 << 10,
-                 otlp_max_waiting_requests=1, otlp_ack_timeout_s=1.0)  # fmt: skip
+                 otlp_max_waiting_requests=1, otlp_ack_timeout_s=1.0,
+                 otlp_store_workers=1)  # fmt: skip
     with running(cfg, span_store=store, analytics=analytics) as collector:
         port = collector.http_port
         too_many, _ = proto_request(spans=11)
