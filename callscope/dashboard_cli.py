@@ -12,11 +12,18 @@ REGISTRY_ENV = "CALLSCOPE_REGISTRY"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dashboard", help="serve the web UI: traces, waterfalls, comparisons")
+    p = sub.add_parser(
+        "dashboard", help="serve the web UI: traces, waterfalls, comparisons, dependencies, KPIs"
+    )
     p.add_argument(
         "--store",
         default=os.environ.get(STORE_ENV, DEFAULT_STORE),
         help=f"span store URL (env {STORE_ENV}, default {DEFAULT_STORE})",
+    )
+    p.add_argument(
+        "--analytics",
+        default=None,
+        help="analytics store URL: KPIs, dependencies, weights (default: the --store URL)",
     )
     p.add_argument(
         "--registry",
@@ -33,8 +40,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port is within 0..65535, not {args.port}")
-    dashboard = start(create_app(args.store, args.registry), args.host, args.port,
-                      background=False)  # fmt: skip
+    app = create_app(args.store, args.registry, args.analytics)
+    dashboard = start(app, args.host, args.port, background=False)
     print(f"callscope dashboard: {dashboard.url}  (store {args.store}; Ctrl-C stops)",
           file=sys.stderr, flush=True)  # fmt: skip
     try:

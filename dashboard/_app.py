@@ -12,16 +12,19 @@ from dash import Dash, dcc, html
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ._sources import Sources
-from .pages import compare, trace, traces
+from .pages import compare, dependencies, services, trace, traces
 
 __all__ = ["Dashboard", "create_app", "start"]
 
 ASSETS = Path(__file__).with_name("assets")
 
 
-def create_app(store_url: str, registry_url: str | None = None) -> Dash:
-    """The dashboard over the span store at ``store_url`` (and, later, the registry)."""
-    sources = Sources(store_url, registry_url)
+def create_app(
+    store_url: str, registry_url: str | None = None, analytics_url: str | None = None
+) -> Dash:
+    """The dashboard over the span store at ``store_url`` and the analytics store at
+    ``analytics_url`` (default: the same URL); the registry is for the governance page."""
+    sources = Sources(store_url, registry_url, analytics_url)
     app = Dash(
         __name__,
         use_pages=True,
@@ -37,7 +40,11 @@ def create_app(store_url: str, registry_url: str | None = None) -> Dash:
                        layout=trace.layout, order=1)  # fmt: skip
     dash.register_page(compare.__name__, path=compare.PATH, name=compare.NAME,
                        layout=compare.layout, order=2)  # fmt: skip
-    for page in (traces, trace, compare):
+    dash.register_page(dependencies.__name__, path=dependencies.PATH, name=dependencies.NAME,
+                       layout=dependencies.layout, order=3)  # fmt: skip
+    dash.register_page(services.__name__, path=services.PATH, name=services.NAME,
+                       layout=services.layout, order=4)  # fmt: skip
+    for page in (traces, trace, compare, dependencies, services):
         page.register(app, sources)
     app.layout = html.Div(
         [
@@ -46,6 +53,8 @@ def create_app(store_url: str, registry_url: str | None = None) -> Dash:
                     html.Span("callscope", className="brand"),
                     dcc.Link("Traces", href="/"),
                     dcc.Link("Compare", href="/compare"),
+                    dcc.Link("Dependencies", href="/dependencies"),
+                    dcc.Link("Services", href="/services"),
                     html.Span(store_url, className="store-url", title="span store"),
                 ],
                 className="nav",

@@ -15,9 +15,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from storage import BadQuery, TraceQuery
+
+from ._form import query_text
 
 __all__ = ["LIMITS", "LOOKBACKS", "SearchParams", "format_utc", "parse_utc"]
 
@@ -46,9 +48,7 @@ class SearchParams:
     @classmethod
     def from_query(cls, query: Mapping[str, Any] | str) -> SearchParams:
         """From ``?a=b&...`` or the dict Dash hands a page layout; unknown keys are ignored."""
-        if isinstance(query, str):
-            query = {k: v[-1] for k, v in parse_qs(query.lstrip("?")).items()}
-        text = {k: (v[-1] if isinstance(v, list) else str(v)).strip() for k, v in query.items()}
+        text = query_text(query)
         limit = text.get("limit", "100")
         return cls(
             service=text.get("service", ""),

@@ -12,7 +12,13 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from storage import SpanStore, StorageError, open_span_store
+from storage import (
+    AnalyticsStore,
+    SpanStore,
+    StorageError,
+    open_analytics_store,
+    open_span_store,
+)
 
 __all__ = ["Sources", "Unavailable"]
 
@@ -31,11 +37,15 @@ class Unavailable(Exception):
 class Sources:
     """The stores a dashboard process reads, by URL; safe to share across request threads."""
 
-    def __init__(self, store_url: str, registry_url: str | None = None) -> None:
+    def __init__(
+        self, store_url: str, registry_url: str | None = None, analytics_url: str | None = None
+    ) -> None:
         self.store_url = store_url
+        self.analytics_url = analytics_url or store_url
         self.registry_url = registry_url
         self._lock = threading.Lock()
         self._spans: SpanStore | None = None
+        self._analytics: AnalyticsStore | None = None
 
     def spans(self, read: Callable[[SpanStore], T]) -> T:
         """``read(store)``, with the store's failures (and a store that will not open) as
@@ -51,8 +61,22 @@ class Sources:
                 self._spans = open_span_store(self.store_url, read_only=True)
             return self._spans
 
+    def analytics(self, read: Callable[[AnalyticsStore], T]) -> T:
+        """``read(analytics store)``: KPI samples, dependency edges, top callers, weights."""
+        try:
+            return read(self._analytics_store())
+        except (StorageError, OSError) as err:
+            raise Unavailable("the analytics store", self.analytics_url, err) from err
+
+    def _analytics_store(self) -> AnalyticsStore:
+        with self._lock:
+            if self._analytics is None:
+                self._analytics = open_analytics_store(self.analytics_url, read_only=True)
+            return self._analytics
+
     def close(self) -> None:
         with self._lock:
-            if self._spans is not None:
-                self._spans.close()
-                self._spans = None
+            for store in (self._spans, self._analytics):
+                if store is not None:
+                    store.close()
+            self._spans = self._analytics = None

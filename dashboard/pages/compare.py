@@ -13,6 +13,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from storage import DiffNode, compare_traces, summary_line
 
+from .._form import field
 from .._problem import EXPECTED, problem
 from .._sources import Sources
 from .trace import load_trace
@@ -38,23 +39,13 @@ def layout(a: str = "", b: str = "", **_url: Any) -> html.Div:
             dcc.Store(id="compare-ids", data={"a": a, "b": b}),
             html.Div(
                 [
-                    html.Label(
-                        [
-                            html.Span("A"),
-                            dcc.Input(
-                                id="compare-a", value=a, type="text", className="trace-id-input"
-                            ),
-                        ],
-                        className="field",
+                    field(
+                        "A",
+                        dcc.Input(id="compare-a", value=a, type="text", className="trace-id-input"),
                     ),
-                    html.Label(
-                        [
-                            html.Span("B"),
-                            dcc.Input(
-                                id="compare-b", value=b, type="text", className="trace-id-input"
-                            ),
-                        ],
-                        className="field",
+                    field(
+                        "B",
+                        dcc.Input(id="compare-b", value=b, type="text", className="trace-id-input"),
                     ),
                     html.Button("Compare", id="compare-go", className="primary"),
                 ],

@@ -14,6 +14,7 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from .._form import field
 from .._problem import EXPECTED, problem
 from .._scatter import scatter_figure
 from .._search import LIMITS, LOOKBACKS, SearchParams, format_utc
@@ -71,10 +72,6 @@ def _row(summary: Any) -> dict[str, Any]:
     }
 
 
-def _field(label: str, control: Any) -> html.Label:
-    return html.Label([html.Span(label), control], className="field")
-
-
 def layout(**url: Any) -> html.Div:
     params = SearchParams.from_query(url)
     return html.Div(
@@ -84,7 +81,7 @@ def layout(**url: Any) -> html.Div:
             dcc.Store(id="traces-results"),
             html.Div(
                 [
-                    _field(
+                    field(
                         "service",
                         dcc.Dropdown(
                             id="traces-service",
@@ -94,7 +91,7 @@ def layout(**url: Any) -> html.Div:
                             placeholder="service",
                         ),
                     ),
-                    _field(
+                    field(
                         "operation",
                         dcc.Dropdown(
                             id="traces-operation",
@@ -103,7 +100,7 @@ def layout(**url: Any) -> html.Div:
                             options=[params.operation] if params.operation else [],
                         ),
                     ),
-                    _field(
+                    field(
                         "tags",
                         dcc.Input(
                             id="traces-tags",
@@ -113,7 +110,7 @@ def layout(**url: Any) -> html.Div:
                             type="text",
                         ),
                     ),
-                    _field(
+                    field(
                         "min ms",
                         dcc.Input(
                             id="traces-min-ms",
@@ -123,7 +120,7 @@ def layout(**url: Any) -> html.Div:
                             placeholder="0",
                         ),
                     ),
-                    _field(
+                    field(
                         "max ms",
                         dcc.Input(
                             id="traces-max-ms",
@@ -133,7 +130,7 @@ def layout(**url: Any) -> html.Div:
                             placeholder="no limit",
                         ),
                     ),
-                    _field(
+                    field(
                         "lookback",
                         dcc.Dropdown(
                             id="traces-lookback",
@@ -142,7 +139,7 @@ def layout(**url: Any) -> html.Div:
                             clearable=False,
                         ),
                     ),
-                    _field(
+                    field(
                         "from (UTC)",
                         dcc.Input(
                             id="traces-start",
@@ -151,7 +148,7 @@ def layout(**url: Any) -> html.Div:
                             type="text",
                         ),
                     ),
-                    _field(
+                    field(
                         "to (UTC)",
                         dcc.Input(
                             id="traces-end",
@@ -160,7 +157,7 @@ def layout(**url: Any) -> html.Div:
                             type="text",
                         ),
                     ),
-                    _field(
+                    field(
                         "limit",
                         dcc.Dropdown(
                             id="traces-limit",

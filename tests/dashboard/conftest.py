@@ -12,9 +12,15 @@ from typing import Any
 
 import pytest
 
-from callscope_contract import SpanRecord
+from callscope_contract import KpiSample, SpanRecord
 from dashboard import create_app, start
-from storage import open_span_store
+from storage import (
+    CallerStat,
+    DependencyEdge,
+    WeightChange,
+    open_analytics_store,
+    open_span_store,
+)
 from tests.dashboard.browser import NoBrowser, open_browser
 from tests.dashboard.seed import make_trace
 
@@ -50,6 +56,43 @@ def _pair(now_us: int) -> tuple[list[SpanRecord], str, str]:
     return spans, a, b
 
 
+# The topology the pipeline would have computed: gateway -> orders -> {stock, payments}.
+EDGES = [
+    ("gateway", "orders", 900, 9),
+    ("orders", "stock", 600, 0),
+    ("orders", "payments", 300, 30),
+]
+
+
+def _seed_analytics(url: str, now_us: int) -> None:
+    window_us = 60_000_000
+    edges, callers, kpis = [], [], []
+    for w in range(3):
+        start = now_us - (w + 2) * window_us
+        for caller, callee, calls, errors in EDGES:
+            edges.append(DependencyEdge(caller, callee, start, 60.0, calls // 3, errors // 3,
+                                        p99_ms=20.0 + w, p50_ms=5.0))  # fmt: skip
+            edges.append(DependencyEdge(caller, callee, start, 60.0, calls // 3, errors // 3,
+                                        p99_ms=25.0 + w, method=f"{callee}/create"))  # fmt: skip
+            edges.append(DependencyEdge(caller, callee, start, 60.0, calls // 3, errors // 3,
+                                        p99_ms=21.0, caller_instance=f"{caller}-1",
+                                        callee_instance=f"{callee}-1"))  # fmt: skip
+        callers.append(CallerStat("orders", "gateway", start, 60.0, 300, 3, 4.0, 20.0 + w))
+        callers.append(CallerStat("orders", "batch-job", start, 60.0, 50, 0, 9.0, 40.0))
+        for role in ("provider", "process"):
+            kpis.append(KpiSample(service="orders", instance="10.0.0.7:7001", method="create",
+                                  role=role, window_start_us=start, window_s=60.0, count=300,
+                                  errors=3, qps=5.0, latency_ms={"p50": 4, "p95": 12, "p99": 20},
+                                  cpu_percent=30.0 + w, rss_bytes=80 * 2**20))  # fmt: skip
+    weights = [WeightChange("orders", "10.0.0.7:7001", now_us - 120_000_000, 60,
+                            "p99 3x the service median")]  # fmt: skip
+    with open_analytics_store(url) as analytics:
+        analytics.write_dependencies(edges)
+        analytics.write_top_callers(callers)
+        analytics.write_kpis(kpis)
+        analytics.write_weights(weights)
+
+
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     url = f"sqlite://{tmp_path_factory.mktemp('dashboard') / 'spans.db'}"
@@ -69,6 +112,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     pair, a, b = _pair(now_us)
     with open_span_store(url) as store:
         store.write_spans(spans + big + pair)
+    _seed_analytics(url, now_us)
     return Seeded(url, tagged, big[0].trace_id, a, b, [*errors, big[0].trace_id])
 
 

@@ -104,3 +104,33 @@ def test_a_store_that_is_down_shows_a_sentence(
     assert alert.startswith("UNAVAILABLE: the span store at elasticsearch://127.0.0.1:1")
     assert "Traceback" not in browser.page_source
     screenshot(browser, artifacts, "store-down")
+
+
+def test_the_dependency_graph_shows_the_topology_and_its_numbers(
+    browser: Any, dashboard_url: str, artifacts: Path
+) -> None:
+    browser.get(f"{dashboard_url}/dependencies?lookback=1h")
+
+    def texts(css: str) -> list[str]:
+        return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css)]
+
+    wait_for(lambda: len([t for t in texts("#deps-graph .annotation-text") if "calls" in t]) == 3,
+             what="one labelled edge per call relation")  # fmt: skip
+    labels = sorted(t for t in texts("#deps-graph .annotation-text") if "calls" in t)
+    assert labels[-1] == "900 calls · 1.0% err · p99 22.0 ms"
+    assert sorted(texts("#deps-graph .textpoint")) == ["gateway", "orders", "payments", "stock"]
+    wait_for(lambda: count(browser, ROWS) == 3, what="the three edges in the table")
+    screenshot(browser, artifacts, "dependencies")
+
+
+def test_the_services_page_shows_callers_kpis_and_weights(
+    browser: Any, dashboard_url: str, artifacts: Path
+) -> None:
+    browser.get(f"{dashboard_url}/services?service=orders&lookback=1h")
+    callers = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "table.callers").text,
+                       what="the top callers")  # fmt: skip
+    assert callers.index("gateway") < callers.index("batch-job")
+    wait_for(lambda: count(browser, "#services-qps .scatterlayer .trace") == 1,
+             what="the calls-per-second line")  # fmt: skip
+    assert "p99 3x the service median" in browser.find_element(By.ID, "services-weights").text
+    screenshot(browser, artifacts, "services")

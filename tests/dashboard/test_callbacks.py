@@ -13,7 +13,7 @@ from dash._callback_context import context_value  # Dash's own way to test ctx c
 from dash._utils import AttributeDict
 
 from dashboard import Sources
-from dashboard.pages import compare, trace, traces
+from dashboard.pages import compare, dependencies, services, trace, traces
 from tests.dashboard.conftest import Seeded
 
 
@@ -34,6 +34,8 @@ def pages(seeded: Seeded) -> Iterator[SimpleNamespace]:
         traces=traces.register(app, sources),
         trace=trace.register(app, sources),
         compare=compare.register(app, sources),
+        deps=dependencies.register(app, sources),
+        services=services.register(app, sources),
     )
     sources.close()
 
@@ -42,8 +44,8 @@ def pages(seeded: Seeded) -> Iterator[SimpleNamespace]:
 def down() -> Iterator[SimpleNamespace]:
     sources = Sources("elasticsearch://127.0.0.1:1")  # nothing listens on port 1
     app = Dash(__name__)
-    yield SimpleNamespace(traces=traces.register(app, sources),
-                          trace=trace.register(app, sources))  # fmt: skip
+    yield SimpleNamespace(traces=traces.register(app, sources), trace=trace.register(app, sources),
+                          deps=dependencies.register(app, sources))  # fmt: skip
 
 
 def _text(component) -> str:
@@ -162,6 +164,8 @@ def test_a_store_that_is_down_is_a_sentence(down: SimpleNamespace) -> None:
     figure, *_, message = down.trace.render("ab" * 16, [], "")
     assert "UNAVAILABLE" in _text(message) and figure["data"] == []
     assert down.traces.operations("gateway") == []
+    *_, message = down.deps.show("?lookback=1h")
+    assert "UNAVAILABLE" in _text(message) and "analytics store" in _text(message)
 
 
 def test_a_bad_trace_id_or_search_is_a_sentence(pages: SimpleNamespace) -> None:
@@ -177,3 +181,47 @@ def test_a_store_that_does_not_exist_is_not_created(tmp_path) -> None:
     _, rows, message, *_ = found.run_search("?service=gateway")
     assert rows == [] and "NOT_FOUND" in _text(message)
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_dependency_graph_shows_the_topology(pages: SimpleNamespace) -> None:
+    figure, rows, caption, message = pages.deps.show("?lookback=1h")
+    assert message == "" and caption == "3 service edges from windows of 60 s"
+    by_edge = {(r["caller"], r["callee"]): r for r in rows}
+    assert set(by_edge) == {("gateway", "orders"), ("orders", "stock"), ("orders", "payments")}
+    assert (by_edge[("gateway", "orders")]["calls"], by_edge[("gateway", "orders")]["errors"]) == (
+        900, 9
+    )  # fmt: skip
+    assert by_edge[("orders", "payments")]["p99_ms"] == 22.0  # the worst window's
+    arrows = [a for a in figure["layout"]["annotations"] if a["showarrow"]]
+    assert len(arrows) == 3
+    nodes = figure["data"][0]
+    colour = dict(zip(nodes["text"], nodes["marker"]["color"], strict=True))
+    assert colour["payments"] == "#d62728" and colour["stock"] == "#2ca02c"  # 10% vs 0% errors
+
+
+def test_the_graph_drills_down_to_instances_and_methods(pages: SimpleNamespace) -> None:
+    _, rows, *_ = pages.deps.show("?lookback=1h&level=instance")
+    assert ("gateway gateway-1", "orders orders-1") in {(r["caller"], r["callee"]) for r in rows}
+    _, rows, *_ = pages.deps.show("?lookback=1h&level=method&service=payments")
+    assert [(r["caller"], r["callee"]) for r in rows] == [("orders", "payments/create")]
+    assert "operation=payments/create" in rows[0]["traces"]
+    with triggered("deps-graph.clickData"):
+        href = pages.deps.navigate("1h", "service", "", {"points": [{"customdata": "orders"}]},
+                                   "?lookback=1h&level=service")  # fmt: skip
+    assert href == "/dependencies?lookback=1h&level=service&service=orders"
+
+
+def test_the_services_page_ranks_callers_and_charts_kpis(pages: SimpleNamespace) -> None:
+    callers, methods, slowest, weights, title, qps, errors, latency, process, message = (
+        pages.services.show("?service=orders&lookback=1h")
+    )
+    assert message == "" and title == "Health of orders: 6 KPI samples"
+    text = _text(callers)
+    assert text.index("gateway") < text.index("batch-job") and "900" in text
+    assert "orders/create" in _text(methods) and "payments" in _text(slowest)
+    assert "p99 3x the service median" in _text(weights)
+    assert [round(y, 3) for y in qps["data"][0]["y"]] == [5.0, 5.0, 5.0]
+    assert [round(y, 3) for y in errors["data"][0]["y"]] == [1.0, 1.0, 1.0]
+    assert len(latency["data"]) == 3 and len(process["data"]) == 2
+    *_, prompt = pages.services.show("")
+    assert "Choose a service" in _text(prompt)

@@ -1,0 +1,184 @@
+"""Dependencies: the service graph the pipeline computed for a time range, with drill-down
+to instances and methods, and each edge's numbers and traces.
+
+``/dependencies?lookback=1h&level=service&service=orders`` (``level``: service, instance,
+method; ``service`` keeps the edges into or out of that service). One read of the
+analytics store's edges for the range; click a node to focus on its service.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_ag_grid as dag
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from .._form import field, query_text
+from .._graph import graph_figure, merge_edges
+from .._problem import EXPECTED, problem
+from .._sources import Sources
+
+__all__ = ["NAME", "PATH", "edges_view", "layout", "register"]
+
+PATH = "/dependencies"
+NAME = "Dependencies"
+LOOKBACKS = {"15m": 900, "1h": 3600, "6h": 6 * 3600, "1d": 86400, "7d": 7 * 86400}
+LEVELS = ("service", "instance", "method")
+
+_COLUMNS = [
+    {"field": "caller", "flex": 2},
+    {"field": "callee", "flex": 2},
+    {"field": "calls", "type": "numericColumn", "sort": "desc"},
+    {"field": "errors", "type": "numericColumn"},
+    {"field": "error_rate", "headerName": "error rate", "type": "numericColumn",
+     "valueFormatter": {"function": "d3.format('.2%')(params.value)"}},
+    {"field": "p99_ms", "headerName": "p99 (ms)", "type": "numericColumn"},
+    {"field": "traces", "cellRenderer": "markdown", "linkTarget": "_self"},
+]  # fmt: skip
+
+
+def _params(query: dict[str, Any] | str) -> dict[str, str]:
+    text = query_text(query)
+    lookback = text.get("lookback", "1h")
+    level = text.get("level", "service")
+    return {"lookback": lookback if lookback in LOOKBACKS else "1h",
+            "level": level if level in LEVELS else "service",
+            "service": text.get("service", "")}  # fmt: skip
+
+
+def _query_string(params: dict[str, str]) -> str:
+    return "?" + urlencode({k: v for k, v in params.items() if v})
+
+
+def edges_view(sources: Sources, query_string: str, now_s: float | None = None) -> dict:
+    """The graph figure and the table rows for a query string."""
+    params = _params(query_string)
+    end_us = int((time.time() if now_s is None else now_s) * 1e6) + 1
+    start_us = end_us - LOOKBACKS[params["lookback"]] * 1_000_000
+    level = params["level"]
+    raw = sources.analytics(lambda a: a.dependencies(start_us, end_us, level))
+    edges = merge_edges(raw, params["service"])
+    windows = sorted({e.window_s for e in raw})
+    rows = [
+        {"caller": e.caller, "callee": e.callee, "calls": e.calls, "errors": e.errors,
+         "error_rate": e.error_rate, "p99_ms": round(e.p99_ms, 3),
+         "traces": f"[traces](/?service={e.callee_service}&lookback={params['lookback']}"
+                   + (f"&operation={e.method}" if e.method else "") + ")"}
+        for e in edges
+    ]  # fmt: skip
+    return {"figure": graph_figure(edges), "rows": rows, "windows": windows, "params": params}
+
+
+def layout(**url: Any) -> html.Div:
+    params = _params(url)
+    return html.Div(
+        [
+            dcc.Location(id="deps-nav", refresh="callback-nav"),
+            dcc.Store(id="deps-params", data=_query_string(params)),
+            html.Div(
+                [
+                    field(
+                        "lookback",
+                        dcc.Dropdown(
+                            id="deps-lookback",
+                            options=list(LOOKBACKS),
+                            value=params["lookback"],
+                            clearable=False,
+                        ),
+                    ),
+                    field(
+                        "level",
+                        dcc.RadioItems(
+                            id="deps-level",
+                            options=list(LEVELS),
+                            value=params["level"],
+                            inline=True,
+                        ),
+                    ),
+                    field(
+                        "service",
+                        dcc.Input(
+                            id="deps-service",
+                            value=params["service"],
+                            type="text",
+                            placeholder="all services",
+                            debounce=True,
+                        ),
+                    ),
+                ],
+                className="search-form",
+            ),
+            html.Div(id="deps-message"),
+            html.P(id="deps-caption", className="caption"),
+            dcc.Graph(id="deps-graph", config={"displaylogo": False}),
+            dag.AgGrid(
+                id="deps-table",
+                columnDefs=_COLUMNS,
+                rowData=[],
+                columnSize="responsiveSizeToFit",
+                className="ag-theme-quartz",
+                dashGridOptions={
+                    "pagination": True,
+                    "paginationPageSize": 20,
+                    "domLayout": "autoHeight",
+                },
+            ),
+        ],
+        className="page dependencies",
+    )
+
+
+def register(app: Dash, sources: Sources) -> SimpleNamespace:
+    """Bind this page's callbacks to ``app``; returns them by name (tests call them)."""
+
+    @app.callback(
+        Output("deps-graph", "figure"),
+        Output("deps-table", "rowData"),
+        Output("deps-caption", "children"),
+        Output("deps-message", "children"),
+        Input("deps-params", "data"),
+    )
+    def show(query_string: str | None) -> tuple[Any, ...]:
+        try:
+            view = edges_view(sources, query_string or "")
+        except EXPECTED as err:
+            return {"data": [], "layout": {"height": 120}}, [], "", problem(err)
+        rows, windows = view["rows"], view["windows"]
+        if not rows:
+            return view["figure"], [], "", _nothing(view["params"])
+        caption = (f"{len(rows)} {view['params']['level']} edges from windows of "
+                   + ", ".join(f"{w:g} s" for w in windows))  # fmt: skip
+        return view["figure"], rows, caption, ""
+
+    @app.callback(
+        Output("deps-nav", "href"),
+        Input("deps-lookback", "value"),
+        Input("deps-level", "value"),
+        Input("deps-service", "value"),
+        Input("deps-graph", "clickData"),
+        State("deps-params", "data"),
+        prevent_initial_call=True,
+    )
+    def navigate(lookback, level, service, click, current) -> Any:
+        params = {"lookback": lookback or "1h", "level": level or "service",
+                  "service": (service or "").strip()}  # fmt: skip
+        if ctx.triggered_id == "deps-graph":
+            points = (click or {}).get("points") or []
+            if not points:
+                return no_update
+            params["service"] = points[0].get("customdata") or ""
+        wanted = _query_string(_params(params))
+        return no_update if wanted == current else f"{PATH}{wanted}"
+
+    return SimpleNamespace(show=show, navigate=navigate)
+
+
+def _nothing(params: dict[str, str]) -> html.P:
+    where = f" touching {params['service']}" if params["service"] else ""
+    return html.P(
+        f"No {params['level']} edges{where} in the last {params['lookback']}: the pipeline's "
+        "dependency job writes them (callscope pipeline)."
+    )
