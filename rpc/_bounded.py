@@ -31,7 +31,16 @@ import msgpack
 
 from ._errors import BadRequestError
 
-__all__ = ["check_shape", "json_decode", "msgpack_decode", "scan_json", "scan_msgpack"]
+__all__ = [
+    "JSON_OPENERS",
+    "MSGPACK_OPENERS",
+    "check_shape",
+    "could_nest",
+    "json_decode",
+    "msgpack_decode",
+    "scan_json",
+    "scan_msgpack",
+]
 
 # Bodies up to this size are decoded by one call of the C decoder (at most 64 Ki
 # elements: tens of ms at worst on a loaded 2-core machine); larger msgpack bodies are
@@ -52,6 +61,13 @@ def too_deep(max_depth: int) -> BadRequestError:
 
 def too_many(max_elements: int) -> BadRequestError:
     return BadRequestError(f"more than {max_elements} elements")
+
+
+def could_nest(data: bytes, openers: bytes, max_depth: int) -> bool:
+    """Whether ``data`` holds ``max_depth`` bytes that could open a container (else its
+    depth is surely within the limit); ``openers``: those bytes."""
+    size = len(data)
+    return size >= max_depth and size - len(data.translate(None, openers)) >= max_depth
 
 
 def check_shape(obj: Any, max_depth: int, max_elements: int) -> None:
@@ -105,7 +121,7 @@ def _table() -> tuple[tuple[int, int], ...]:
 _MSGPACK = _table()
 _EXT = frozenset({0xC7, 0xC8, 0xC9})
 # Bytes that may open a msgpack container; depth can not exceed how many a body holds.
-_NOT_MSGPACK_OPENERS = bytes(b for b in range(256) if _MSGPACK[b][0] not in (2, 3, 4, 5))
+MSGPACK_OPENERS = bytes(b for b in range(256) if _MSGPACK[b][0] in (2, 3, 4, 5))
 
 
 def scan_msgpack(
@@ -185,7 +201,7 @@ def msgpack_decode(
     size = len(data)
     if size <= max_elements and size <= DIRECT:
         value = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
-        if len(data.translate(None, _NOT_MSGPACK_OPENERS)) >= max_depth:
+        if could_nest(data, MSGPACK_OPENERS, max_depth):
             check_shape(value, max_depth, max_elements)
         return value
     if scan_msgpack(data, max_depth, max_elements, abandoned) <= DIRECT:
@@ -215,7 +231,7 @@ def _sliced(data: bytes, max_elements: int, abandoned: Abandoned) -> Any:
 
 
 # -- JSON ---------------------------------------------------------------------------
-_NOT_JSON_OPENERS = bytes(b for b in range(256) if b not in b"[{")
+JSON_OPENERS = b"[{"
 # A bracket, a string's opening quote, or a run of number or literal characters.
 _JSON_TOKEN = re.compile(rb'[\[\]{}"]|[^\s\[\]{},:"]+')
 _OPEN = frozenset(b"[{")
@@ -276,7 +292,7 @@ def json_decode(
     try:
         if size <= max_elements and size <= DIRECT:
             value = json.loads(data)
-            if len(data.translate(None, _NOT_JSON_OPENERS)) >= max_depth:
+            if could_nest(data, JSON_OPENERS, max_depth):
                 check_shape(value, max_depth, max_elements)
             return value
         elements = scan_json(data, max_depth, max_elements, abandoned)

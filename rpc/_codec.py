@@ -7,7 +7,8 @@ receiving side rebuilds them from type hints (see ``_convert``), so no type
 information from the wire is ever trusted to construct objects.
 
 A codec may also offer ``decode_limited(data, max_depth, max_elements, abandoned)``
-(``abandoned()`` true: the caller gave up, stop early), which
+(``abandoned()`` true: the caller gave up, stop early) and ``openers`` (the
+bytes that may open a container, so small values skip the depth walk), which
 refuses (``BadRequestError``) a value nested too deep or holding too many
 elements *before* building it (see ``_bounded``); the built-ins do. For a codec
 without it, the server decodes first and checks the shape afterwards.
@@ -21,7 +22,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgpack
 
-from ._bounded import Abandoned, json_decode, msgpack_decode
+from ._bounded import (
+    JSON_OPENERS,
+    MSGPACK_OPENERS,
+    Abandoned,
+    json_decode,
+    msgpack_decode,
+)
 from ._errors import BadRequestError
 from ._extensions import ExtensionError, extension_point
 
@@ -58,6 +65,7 @@ class MsgpackCodec:
 
     name = "msgpack"
     id = 1
+    openers = MSGPACK_OPENERS
 
     def __init__(self) -> None:
         self._packer = msgpack.Packer(default=_plain, use_bin_type=True, autoreset=True)
@@ -83,6 +91,7 @@ class JsonCodec:
 
     name = "json"
     id = 2
+    openers = JSON_OPENERS
 
     def encode(self, obj: Any) -> bytes:
         try:

@@ -53,7 +53,26 @@ class Decoder:
     ) -> Any:
         """Decode here (the caller keeps ``data`` small): BAD_REQUEST past the limits,
         ``undecodable`` if the codec cannot read it."""
-        return self._decode(codec, data, what, None, undecodable)
+        limits = self.limits
+        openers = getattr(codec, "openers", None)
+        size = len(data)
+        if openers is None or size > limits.max_elements:
+            return self._decode(codec, data, what, None, undecodable)
+        # One value takes a byte at least: the element count is within the limit, and
+        # the depth too unless the bytes hold max_depth container openings.
+        try:
+            value = codec.decode(data)
+        except RecursionError:
+            raise BadRequestError(f"{what}: nesting too deep") from None
+        except Exception as exc:
+            raise undecodable(f"undecodable {what}: {exc}") from None
+        depth = limits.max_depth  # could_nest, inlined: this runs for every call
+        if size >= depth and size - len(data.translate(None, openers)) >= depth:
+            try:
+                check_shape(value, limits.max_depth, limits.max_elements)
+            except BadRequestError as err:
+                raise BadRequestError(f"{what}: {err.message}") from None
+        return value
 
     async def later(self, codec: Codec, data: bytes) -> Any:
         """Decode a big body on the decoding thread; cancelling abandons it early."""

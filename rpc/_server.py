@@ -23,6 +23,7 @@ from ._errors import (
     BusyError,
     InternalError,
     NotFoundError,
+    PermissionDeniedError,
     ProtocolError,
     RpcError,
     TimeoutError,
@@ -59,6 +60,7 @@ __all__ = ["Server"]
 log = logging.getLogger("callscope.rpc")
 
 Authenticator = Callable[[str], Any]
+Authorizer = Callable[[Any, str, str], bool]
 
 
 def _remote_type(exc: BaseException) -> str:
@@ -85,7 +87,9 @@ class Server:
     Sync methods run in a bounded thread pool (``workers``); at most
     ``max_inflight`` calls run at once, beyond which callers get BUSY.
     ``authenticator`` (or the ``tokens`` map) turns a client's token into a
-    principal, or ``None`` to refuse it. :meth:`stop` drains: it stops
+    principal, or ``None`` to refuse it; ``authorizer(principal, service, method)``
+    says whether that principal may make that call, judged from the header before
+    the body is read (PERMISSION_DENIED if not). :meth:`stop` drains: it stops
     accepting, tells clients, waits for in-flight calls, then closes.
     """
 
@@ -98,6 +102,7 @@ class Server:
         workers: int = 32,
         max_inflight: int = 10_000,
         authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
         tokens: Mapping[str, Any] | None = None,
         ssl: _ssl.SSLContext | None = None,
         limits: Limits = DEFAULT_LIMITS,
@@ -115,6 +120,7 @@ class Server:
         self.heartbeat = heartbeat or Heartbeat()
         self.max_inflight = max_inflight
         self._authenticator = authenticator
+        self._authorizer = authorizer
         self._ssl = ssl
         self._injvm = injvm
         self._services: dict[tuple[str, str, str], ExportedService] = {}
@@ -520,6 +526,8 @@ class ServerConnection(Connection):
                 raise bad
             if server.closing:
                 raise UnavailableError("provider is shutting down")
+            if server._authorizer is not None:
+                self._authorize(parsed[0], parsed[1])  # type: ignore[index]
             server._begin()
         except RpcError as err:
             if not oneway:
@@ -537,6 +545,17 @@ class ServerConnection(Connection):
             deadline_key[0] = deadlines.add(  # type: ignore[union-attr]
                 loop.time() + timeout_ms / 1000, (task, self, codec, rid, oneway)
             )
+
+    def _authorize(self, service: str, method: str) -> None:
+        authorizer = self.server._authorizer
+        assert authorizer is not None
+        try:
+            allowed = authorizer(self.principal, service, method)
+        except Exception:
+            log.exception("callscope: authorizer raised; refusing the call")
+            allowed = False
+        if not allowed:
+            raise PermissionDeniedError(f"{service}/{method} is not allowed for this caller")
 
     def _parse_header(self, codec: Codec, header: bytes) -> tuple[Any, ...]:
         """Validate a request header once: (service, method, version, group, timeout,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import rpc
-from rpc._frame import FIXED_SIZE, REQUEST, pack_frame
+from rpc._frame import EVENT, FIXED_SIZE, REQUEST, pack_frame
 
 from .live import LOOPS, RawPeer, RssPeak, live_server, stalls_ok, within_stall_limit
 
@@ -187,3 +187,34 @@ async def test_an_abandoned_decode_stops_early() -> None:
         await job
     decoder.close()
     json.loads(body)  # the body itself was fine
+
+
+def test_an_unauthorised_call_is_refused_before_its_body_is_read() -> None:
+    seen: list[tuple[Any, str, str]] = []
+
+    def authorizer(principal: Any, service: str, method: str) -> bool:
+        seen.append((principal, service, method))
+        if method == "boom":
+            raise RuntimeError("authorizer bug")
+        return method == "echo"
+
+    hello = {"e": "hello", "token": "t0k"}
+    with live_server("asyncio", Echo(), tokens={"t0k": "alice"}, authorizer=authorizer) as (
+        _runner,
+        server,
+    ):
+        peer = RawPeer(server.port)
+        try:
+            peer.send(pack_frame(EVENT, 0, MP.id, 0, MP.encode(hello), b""))
+            assert peer.recv() is not None  # hello ok
+            peer.send(
+                frame(MP, {"s": "demo.Echo", "m": "size"}, b"\xc1" * 100_000, rid=1)
+                + frame(MP, {"s": "demo.Echo", "m": "boom"}, b"\xc1", rid=2)
+                + frame(MP, {"s": "demo.Echo", "m": "echo"}, MP.encode([["ok"]]), rid=3)
+            )
+            answers = peer.answers(3)
+        finally:
+            peer.close()
+    assert answers[1]["code"] == answers[2]["code"] == "PERMISSION_DENIED", answers
+    assert answers[3] == {"ok": "ok"}
+    assert seen == [("alice", "demo.Echo", m) for m in ("size", "boom", "echo")]
