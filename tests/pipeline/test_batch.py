@@ -9,56 +9,20 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from callscope_contract import SpanRecord
 from pipeline import PERCENTILE_ACCURACY, PipelineError, run_batch
 from storage import open_analytics_store, open_span_store
 
-from .traces import TRUE_EDGES, generate
+from .traces import TRUE_EDGES, W_US, generate, group, plain_calls
 
-WINDOW_S = 60
-W_US = WINDOW_S * 1_000_000
+WINDOW_S = W_US // 1_000_000
 BASE = 1_764_150_000_000_000 - 1_764_150_000_000_000 % W_US
 TRACES = 240
 SPANS = generate(TRACES, BASE + 5_000_000, 2 * W_US - 10_000_000)  # two whole windows
-LEVEL_KEYS = {
-    "service": lambda c: (c[0], c[2]),
-    "instance": lambda c: (c[0], c[2], c[1], c[3]),
-    "method": lambda c: (c[0], c[2], c[4]),
-}
-
-
-# -- the independent computation ------------------------------------------------------------
-def plain_calls(spans: Iterable[SpanRecord]) -> list[tuple]:
-    """(caller, caller_instance, callee, callee_instance, method, window, duration_us, error)"""
-    spans = list(spans)
-    children = {(s.trace_id, s.parent_span_id): s for s in spans if s.kind == "SERVER"}
-    clients = {(s.trace_id, s.span_id) for s in spans if s.kind == "CLIENT"}
-    out = []
-    for s in spans:
-        window = s.start_us - s.start_us % W_US
-        error = s.status == "ERROR"
-        if s.kind == "CLIENT":
-            child = children.get((s.trace_id, s.span_id))
-            callee = (child.service, child.instance) if child else (s.peer_service, s.peer_instance)
-            out.append((s.service, s.instance, *callee, s.name, window, s.duration_us, error))
-        elif (
-            s.kind == "SERVER" and s.peer_service and (s.trace_id, s.parent_span_id) not in clients
-        ):
-            out.append((s.peer_service, s.peer_instance, s.service, s.instance, s.name, window,
-                        s.duration_us, error))  # fmt: skip
-    return out
-
-
-def group(calls: list[tuple], level: str) -> dict[tuple, list[tuple]]:
-    groups: dict[tuple, list[tuple]] = defaultdict(list)
-    for c in calls:
-        groups[(c[5], *LEVEL_KEYS[level](c))].append(c)
-    return groups
 
 
 def within_rank_error(values_ms: list[float], q: float, reported: float) -> bool:

@@ -12,7 +12,8 @@ errors are drawn from a seeded random generator, so a run is reproducible.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 
 from callscope_contract import SpanRecord
 
@@ -26,6 +27,13 @@ GRAPH = {
 INSTANCES = {name: [f"10.0.0.{i}:{7000 + n}" for n in range(2)] for i, name in enumerate(GRAPH)}
 UNINSTRUMENTED = ("orders", "mysql")
 FROM_OUTSIDE = ("cron", "billing")
+W_US = 60_000_000
+"""The window of the independent computation (60 s)."""
+LEVEL_KEYS = {
+    "service": lambda c: (c[0], c[2]),
+    "instance": lambda c: (c[0], c[2], c[1], c[3]),
+    "method": lambda c: (c[0], c[2], c[4]),
+}
 TRUE_EDGES = {(a, b) for a, callees in GRAPH.items() for b in callees} | {
     UNINSTRUMENTED,
     FROM_OUTSIDE,
@@ -90,3 +98,32 @@ def _walk(
         )  # fmt: skip
         if callee in INSTANCES:
             yield from _walk(rng, trace_id, callee, callee_instance, client_id, call_start + 10)
+
+
+# -- the independent computation: plain Python over the same records -----------------------
+def plain_calls(spans: Iterable[SpanRecord]) -> list[tuple]:
+    """(caller, caller_instance, callee, callee_instance, method, window, duration_us, error)"""
+    spans = list(spans)
+    children = {(s.trace_id, s.parent_span_id): s for s in spans if s.kind == "SERVER"}
+    clients = {(s.trace_id, s.span_id) for s in spans if s.kind == "CLIENT"}
+    out = []
+    for s in spans:
+        window = s.start_us - s.start_us % W_US
+        error = s.status == "ERROR"
+        if s.kind == "CLIENT":
+            child = children.get((s.trace_id, s.span_id))
+            callee = (child.service, child.instance) if child else (s.peer_service, s.peer_instance)
+            out.append((s.service, s.instance, *callee, s.name, window, s.duration_us, error))
+        elif (
+            s.kind == "SERVER" and s.peer_service and (s.trace_id, s.parent_span_id) not in clients
+        ):
+            out.append((s.peer_service, s.peer_instance, s.service, s.instance, s.name, window,
+                        s.duration_us, error))  # fmt: skip
+    return out
+
+
+def group(calls: list[tuple], level: str) -> dict[tuple, list[tuple]]:
+    groups: dict[tuple, list[tuple]] = defaultdict(list)
+    for c in calls:
+        groups[(c[5], *LEVEL_KEYS[level](c))].append(c)
+    return groups

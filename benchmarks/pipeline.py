@@ -1,0 +1,98 @@
+"""The batch job's throughput on generated spans, beside plain Python over the same spans.
+
+    python benchmarks/pipeline.py --spans 1000000            # local[2]
+
+Spans are generated (a seeded walk of a known call graph: tests/pipeline/traces.py) and
+written as JSON lines, outside the timing. Then, timed: the batch job
+(``pipeline.run_batch``: dependency graph at three levels, top callers, latency rollups,
+one-minute windows; results kept in memory, no store) on Spark ``local[2]``, and the
+named peer, the independent computation the tests hold the job to (plain CPython:
+calls derived and counted per service edge and window, no percentiles), over the same
+records already in memory. The ratio is Spark's time over plain Python's: Spark pays a JVM,
+JSON parsing and shuffles, and wins only when the spans outgrow one process.
+The last line is JSON: ``spans``, ``batch_seconds``, ``spans_per_s``, ``python_seconds``,
+``ratio_batch_to_python``, ``edges``; ``freshness_s`` and ``loop_windows_to_shift`` are
+null until the streaming job exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# This file is benchmarks/pipeline.py: keep its folder off the path, or `import pipeline`
+# would import this script instead of the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import run_batch, spark_session  # noqa: E402
+from tests.pipeline.traces import W_US, generate, plain_calls  # noqa: E402
+
+BASE_US = 1_764_150_000_000_000 - 1_764_150_000_000_000 % W_US
+SPANS_PER_TRACE = 7.75  # the generator's mean, to size the trace count
+
+
+def write_json_lines(spans: list, folder: Path, files: int = 4) -> None:
+    per = -(-len(spans) // files)
+    for i in range(files):
+        with (folder / f"spans-{i}.jsonl").open("wb") as out:
+            out.write(b"\n".join(s.to_json() for s in spans[i * per : (i + 1) * per]))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spans", type=int, default=200_000, help="about this many spans")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--minutes", type=int, default=10, help="time the spans spread over")
+    args = parser.parse_args(argv)
+    if args.spans < 100 or args.minutes < 1:
+        parser.error("--spans >= 100 and --minutes >= 1")
+    traces = max(1, int(args.spans / SPANS_PER_TRACE))
+    began = time.monotonic()
+    spans = generate(traces, BASE_US, args.minutes * W_US)
+    print(f"generated {len(spans)} spans ({traces} traces) in {time.monotonic() - began:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="callscope-bench-") as folder:
+        write_json_lines(spans, Path(folder))
+        spark = spark_session(args.master, app_name="callscope-bench",
+                              conf={"spark.driver.memory": "2g"})  # fmt: skip
+        spark.sparkContext.setLogLevel("ERROR")
+        end = BASE_US + (args.minutes + 1) * W_US
+        began = time.monotonic()
+
+        def report(line: str) -> None:
+            print(f"  {time.monotonic() - began:6.1f} s  batch: {line}", flush=True)
+
+        result = run_batch(
+            spark, f"file://{folder}", BASE_US, end, window_s=W_US // 10**6, report=report
+        )
+        batch_s = time.monotonic() - began
+    began = time.monotonic()
+    edges = Counter((c[5], c[0], c[2]) for c in plain_calls(spans))
+    python_s = time.monotonic() - began
+    service_edges = {(e.window_start_us, e.caller, e.callee): e.calls for e in result.edges
+                     if e.level == "service"}  # fmt: skip
+    if service_edges != dict(edges):
+        raise SystemExit("the batch job and plain Python disagree on the edges' counts")
+    summary = {
+        "spans": len(spans),
+        "batch_seconds": round(batch_s, 2),
+        "spans_per_s": round(len(spans) / batch_s),
+        "python_seconds": round(python_s, 2),
+        "ratio_batch_to_python": round(batch_s / python_s, 2),
+        "edges": len(service_edges),
+        "freshness_s": None,
+        "loop_windows_to_shift": None,
+    }
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
