@@ -35,9 +35,11 @@ $(RUNTIME): $(BUILD)
 	@$(QUIET_PIP) -e .
 	@rm -f $(VENV)/.runtime-* && touch $(RUNTIME)
 
+# `make demo DEMO_ARGS="--duration 90"`: any of `callscope demo --help`'s options.
+DEMO_ARGS ?=
 demo: $(if $(wildcard $(STAMP)),$(STAMP),$(RUNTIME))
-	@echo "make demo [3/3]: $(VENV)/bin/callscope demo"
-	@$(VENV)/bin/callscope demo
+	@echo "make demo [3/3]: $(VENV)/bin/callscope demo $(DEMO_ARGS)  (Ctrl-C stops it)"
+	@$(VENV)/bin/callscope demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	@sh deploy/chromium.sh

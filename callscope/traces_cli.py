@@ -56,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     kpis = sub.add_parser("kpis", help="print the health KPI samples of a service")
     kpis.add_argument("--service", required=True,
-                      help="an RPC service (demo.Shop) or an application, the name "
-                      "`traces --service` takes (demo-consumer); says which matched")  # fmt: skip
+                      help="an RPC service (payment.PaymentService) or an application, the "
+                      "name `traces --service` takes (payment); says which matched")  # fmt: skip
     kpis.add_argument("--method", help="only this method")
     kpis.add_argument("--role", choices=["provider", "consumer"], help="only this side")
     kpis.add_argument("--since", default="15m", help="windows started within: 30s, 15m, 2h, 1d")

@@ -37,7 +37,7 @@ def test_help_lists_each_public_command_on_one_line(capsys: pytest.CaptureFixtur
     block = text.split("COMMAND\n", 1)[1].split("\n\n", 1)[0]
     assert all(re.match(r"^    \S+ +\S", line) for line in block.splitlines()), block
     # internal commands (no help) run but are not listed
-    assert "demo-provider" in _commands() and "demo-provider" not in listed
+    assert "demo-service" in _commands() and "demo-service" not in listed
 
 
 def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,7 +56,7 @@ def test_an_unknown_command_points_to_help_without_naming_internal_ones(
     err = capsys.readouterr().err
     assert "unknown command: 'frobnicate'" in err
     assert "callscope --help" in err
-    assert "demo-provider" not in err
+    assert "demo-service" not in err
 
 
 def test_a_bad_value_names_the_command_and_its_help(

@@ -1,81 +1,169 @@
-"""`make demo`'s job: provider and consumer processes, traced through the spool into SQLite;
-the hints it prints work when pasted, and it leaves nothing behind unless asked."""
+"""``callscope demo``: the shop's processes under load, traced into SQLite, the dashboard
+answering, faults injected; a summary as the last line; Ctrl-C leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
-from storage import open_analytics_store
+import psutil
+
+from callscope.demo.topology import EXPECTED_EDGES, LOADGEN
+from storage import TraceQuery, open_span_store
 
 
-def _demo(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "callscope", "demo", "--calls", "4", *argv],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        cwd=cwd,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+class Demo:
+    """``callscope demo`` in a child process, its output read line by line as it comes."""
+
+    def __init__(self, *argv: str, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "callscope", "demo", *argv],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, prefix: str, timeout: float = 180) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if line.startswith(prefix):
+                    return line[len(prefix) :].strip()
+            assert self.process.poll() is None, "\n".join(self.lines)
+            time.sleep(0.2)
+        raise AssertionError(f"no {prefix!r} line in {timeout} s:\n" + "\n".join(self.lines))
+
+    def finish(self, timeout: float = 240) -> dict:
+        try:
+            code = self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        self._reader.join(10)
+        output = "\n".join(self.lines)
+        assert code == 0, output
+        return json.loads(self.lines[-1])
+
+    def __enter__(self) -> Demo:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:  # a failed assertion: stop it as Ctrl-C would
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._reader.join(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
 
 
-def test_demo_runs_the_whole_embedded_loop_and_its_hints_work(tmp_path: Path) -> None:
+def _left_running(marker: str) -> list[str]:
+    """Processes (ours) whose command line names ``marker``: orphans of the demo."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if marker in cmdline and process.pid != os.getpid():
+            found.append(f"{process.pid}: {cmdline}")
+    return found
+
+
+def _a_stored_trace(db: Path) -> str:
+    with open_span_store(f"sqlite://{db}", read_only=True) as store:
+        (trace,) = store.find_traces(TraceQuery(LOADGEN, limit=1))
+    return trace.trace_id
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        assert answer.status == 200, url
+        return answer.read().decode()
+
+
+def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None:
     workdir = tmp_path / "work"
-    out = _demo("--workdir", str(workdir), cwd=tmp_path)
-    assert "#4" in out and "NOT_FOUND: no such item 'scones'" in out
-    assert "8 spans stored (expected 8)" in out
-    lines = out.splitlines()
-    tree = [line.split()[:2] for line in lines if line.startswith(("  CLIENT", "    SERVER"))]
-    assert tree == [["CLIENT", "demo.Shop/order"], ["SERVER", "demo.Shop/order"]]
-    assert (workdir / "spans.db").is_file()  # a --workdir is the user's: kept
-    with open_analytics_store(f"sqlite://{workdir / 'spans.db'}", read_only=True) as analytics:
-        samples = analytics.kpis("demo.Shop", 0, 2**62)
-    calls = {
-        role: sum(s.count for s in samples if s.role == role) for role in ("provider", "consumer")
-    }
-    assert calls == {"provider": 4, "consumer": 4}  # the consumer's last window too
-    hints = [line.strip() for line in lines if " --store sqlite://" in line]
-    assert len(hints) == 3
-    # pasted into a shell whose PATH lacks the venv, as after a plain `make demo`
+    demo = Demo(
+        "--duration", "60", "--qps", "10", "--dashboard-port", "0", "--workdir", str(workdir),
+        "--slow", "payment#2=200ms@20s", "--fail", "inventory#1=20%@30s",
+        "--crash", "payment#3@40s",
+        cwd=tmp_path,
+    )  # fmt: skip
+    with demo:
+        url = demo.wait_for("dashboard ")
+        demo.wait_for("progress ")  # spans are being stored
+        # the dashboard answers while the demo runs: its pages, layout and callbacks
+        trace_id = _a_stored_trace(workdir / "spans.db")
+        for page in ("/", "/compare", f"/trace/{trace_id}"):
+            assert "callscope" in _get(url + page)
+        assert json.loads(_get(url + "/_dash-layout"))["props"]
+        assert json.loads(_get(url + "/_dash-dependencies"))
+        summary = demo.finish()
+
+    assert summary["calls"] >= 300, summary  # 10/s for 60 s, minus a slow start
+    assert summary["spans_stored"] >= 5 * summary["calls"], summary  # 5 hops, each 2 spans
+    assert summary["missing_edges"] == [], summary
+    assert {tuple(e.split("->")) for e in summary["edges"]} >= EXPECTED_EDGES
+    # injected failures reach the caller as INTERNAL; the crash is failed over
+    assert summary["errors"] > 0 and "INTERNAL" in summary["error_codes"], summary
+    assert [f["fault"] for f in summary["faults"]] == [
+        "payment#2 +200 ms a call", "inventory#1 20% errors", "payment#3 killed",
+    ]  # fmt: skip
+    # the slow instance is left almost idle (the consumers' adaptive balancer); before, its
+    # share is whatever p2c made of three equal instances (from a few % to over half)
+    assert summary["slow_instance"] == "payment#2"
+    assert summary["payment_calls_before"] > 50 and summary["payment_calls_after"] > 50, summary
+    assert summary["slow_share_after"] < 0.15, summary
+    before = summary["slow_share_before"]
+    assert summary["slow_share_after"] < before or before < 0.15, summary
+    # weights: only a job of the pipeline writes them; the demo reports, never invents
+    if summary["weight_job"].startswith("absent"):
+        assert summary["weight_changes"] == 0 and summary["weights"] == {}
+    assert summary["dashboard"] == url
+    assert _left_running(str(workdir)) == []
+
+    # a --workdir is kept, and the hints it prints work when pasted (venv not on PATH)
+    hint = next(line.strip() for line in demo.lines if f"traces --store sqlite://{workdir}" in line)
     bare = {**os.environ, "PATH": "/usr/bin:/bin"}
-    for hint in hints:
-        argv = shlex.split(hint)
-        assert argv[0] != "callscope"
-        shown = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=bare)
-        assert shown.returncode == 0, hint + shown.stderr
-        assert "demo-consumer" in shown.stdout or "demo.Shop/order" in shown.stdout
+    shown = subprocess.run(shlex.split(hint), capture_output=True, text=True, timeout=60, env=bare)
+    assert shown.returncode == 0 and "gateway.GatewayService/checkout" in shown.stdout, shown
+    # the newest trace, printed as a tree, runs through the whole shop
+    tree = demo.output.split("newest trace ", 1)[1].split("\n\n", 1)[0]
+    hops = [line.split()[:3] for line in tree.splitlines()[1:]]
+    assert hops[0] == ["CLIENT", "gateway.GatewayService/checkout", LOADGEN], tree
+    served = {service for kind, _, service in hops if kind == "SERVER"}
+    assert served == {"gateway", "orders", "inventory", "payment", "ledger"}, tree
 
 
-def test_demo_removes_its_temporary_directory_unless_kept(tmp_path: Path) -> None:
+def test_ctrl_c_stops_every_process_and_removes_the_temporary_files(tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
-    out = _demo(cwd=tmp_path, env=env)
+    with Demo("--qps", "5", "--no-dashboard", cwd=tmp_path, env=env) as demo:
+        demo.wait_for("load ")
+        time.sleep(5)
+        demo.process.send_signal(signal.SIGINT)
+        summary = demo.finish(timeout=120)
+    assert "stopping every process" in demo.output
+    assert summary["calls"] > 0 and summary["dashboard"] is None
     assert list(temp.iterdir()) == []
-    assert "demo --keep" in out
-    _demo("--keep", cwd=tmp_path, env=env)
-    (kept,) = temp.iterdir()
-    assert (kept / "spans.db").is_file()
-
-
-def test_make_demo_installs_only_the_runtime_quietly_in_numbered_steps(tmp_path: Path) -> None:
-    """`make demo` on a fresh machine: no test toolchain, no build noise, visible steps."""
-    root = Path(__file__).resolve().parents[1]
-    plan = subprocess.run(
-        ["make", "-n", "demo", f"VENV={tmp_path / 'venv'}"],
-        cwd=root, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert plan.returncode == 0, plan.stderr
-    installs = [line for line in plan.stdout.splitlines() if "pip install" in line]
-    assert installs and all("--quiet" in line and "PYTHONWARNINGS=ignore" in line
-                            for line in installs)  # fmt: skip
-    assert installs[-1].endswith("-e .")  # the runtime, not '.[dev]'
-    steps = [line for line in plan.stdout.splitlines() if "make demo [" in line]
-    assert [s.split("[", 1)[1][:3] for s in steps] == ["1/3", "2/3", "3/3"]
-    assert ".runtime-" in plan.stdout and ".installed-" not in plan.stdout
+    assert _left_running(str(temp)) == []
