@@ -113,7 +113,7 @@ def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None
         demo.wait_for("progress ")  # spans are being stored
         # the dashboard answers while the demo runs: its pages, layout and callbacks
         trace_id = _a_stored_trace(workdir / "spans.db")
-        for page in ("/", "/compare", f"/trace/{trace_id}"):
+        for page in ("/", "/compare", "/dependencies", "/services", f"/trace/{trace_id}"):
             assert "callscope" in _get(url + page)
         assert json.loads(_get(url + "/_dash-layout"))["props"]
         assert json.loads(_get(url + "/_dash-dependencies"))
