@@ -70,7 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         verb.add_argument("--expect", type=int, help="compare-and-set: the version to replace")
     ls_cfg = verbs.add_parser("ls", help="list documents under a key prefix")
     ls_cfg.add_argument("prefix", nargs="?", default="")
-    for verb, run in ((get, _get), (put, _put), (rm, _rm), (ls_cfg, _ls_config)):
+    eff = verbs.add_parser(
+        "effective", help="the settings a consumer of SERVICE runs with, and where each comes from"
+    )
+    eff.add_argument("service")
+    eff.add_argument("--method", default="", help="a method's settings (method over service)")
+    eff.add_argument("-f", "--file", help="the consumer's settings file (JSON or TOML)")
+    verbs_and_runs = ((get, _get), (put, _put), (rm, _rm), (ls_cfg, _ls_config), (eff, _effective))
+    for verb, run in verbs_and_runs:
         _client_options(verb)
         verb.set_defaults(handler=_guard(run))
 
@@ -214,6 +221,19 @@ def _rm(args: argparse.Namespace) -> int:
     finally:
         registry.close()
     print(f"removed {args.key}")
+    return 0
+
+
+def _effective(args: argparse.Namespace) -> int:
+    local = rpc.config.read_file(args.file) if args.file else None
+    registry = _open(args)
+    try:
+        config = rpc.config.effective_from_registry(registry, args.service, local)
+    finally:
+        registry.close()
+    effective = config.effective(args.service, args.method)
+    layers = config.explain(args.service, args.method)
+    print(json.dumps({"effective": effective.to_dict(), "layers": layers}, indent=2))
     return 0
 
 

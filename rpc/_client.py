@@ -14,6 +14,7 @@ import time
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from ._balance import get_balancer
@@ -36,7 +37,7 @@ from .cluster import (
     Outcome,
     SocketInvoker,
 )
-from .config import LayeredConfig, declared_idempotent
+from .config import LayeredConfig, declared_idempotent, read_file
 
 __all__ = ["AsyncClient", "Call", "CallOptions", "Outcome"]
 
@@ -82,13 +83,14 @@ class AsyncClient:
     to the provider as a deadline. ``injvm`` sends calls to services exported in
     this process straight to them (still through both interceptor chains).
     ``cluster`` names the fault-tolerance strategy (``failfast`` by default) and
-    ``balancer`` the load balancer; ``governance`` holds any other
+    ``balancer`` the load balancer (``round_robin``); ``governance`` holds any other
     :class:`rpc.config.Settings` for every service (:meth:`configure` sets them per
     service and method). ``registry`` (taken from a ``RegistryDirectory`` when not
     given) is watched for weights, routing rules and settings; ``labels`` (zone, rack,
     room, host...) describe this consumer to routing rules (``consumer.zone``).
-    ``invoker`` replaces the socket: pass :class:`rpc.cluster.MockInvoker` to test
-    without a network.
+    ``config_file`` (JSON or TOML, ``{service or "*": settings}``) is this
+    consumer's file layer, under what code sets. ``invoker`` replaces the socket:
+    pass :class:`rpc.cluster.MockInvoker` to test without a network.
     """
 
     def __init__(
@@ -98,8 +100,8 @@ class AsyncClient:
         codec: str = "msgpack",
         timeout: float | None = 5.0,
         interceptors: Sequence[Interceptor] = (),
-        balancer: str = "round_robin",
-        cluster: str = "failfast",
+        balancer: str | None = None,
+        cluster: str | None = None,
         governance: Mapping[str, Any] | None = None,
         token: str | None = None,
         ssl: _ssl.SSLContext | None = None,
@@ -111,15 +113,18 @@ class AsyncClient:
         invoker: Invoker | None = None,
         registry: Any = None,
         labels: Mapping[str, Any] | None = None,
+        config_file: str | Path | None = None,
     ) -> None:
         self.directory = _as_directory(providers)
         self.codec = get_codec(codec)
         self.timeout = timeout
         self.injvm = injvm
         self.config = LayeredConfig()
-        self.config.put(
-            "consumer", "*", {"cluster": cluster, "balancer": balancer, **(governance or {})}
-        )
+        given = {"cluster": cluster, "balancer": balancer}
+        layer = {**{k: v for k, v in given.items() if v is not None}, **(governance or {})}
+        self.config.put("consumer", "*", layer or None)
+        for scope, layer in (read_file(config_file) if config_file else {}).items():
+            self.config.put("consumer", scope, layer, source="file")
         self.invoker: Invoker = invoker or SocketInvoker(
             codec=self.codec,
             ssl=ssl,
@@ -140,8 +145,9 @@ class AsyncClient:
         )
         if self.cluster.registry is not None:
             self.cluster.watch_global()
-        CLUSTERS.get(cluster)  # a wrong name fails here, not at the first call
-        get_balancer(balancer)
+        defaults = self.config.effective("*")
+        CLUSTERS.get(defaults.cluster)  # a wrong name fails here, not at the first call
+        get_balancer(defaults.balancer)
         self._closed = False
         self._resume_failcache()
 

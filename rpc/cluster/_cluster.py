@@ -73,6 +73,8 @@ class ClusterInvoker:
         self._warmups: dict[str, float] = {}
         self._routes: dict[tuple[str, str], RouterChain] = {}
         self._documents: dict[str, dict[str, Any]] = {}  # service → its registry documents
+        self._followed: dict[str, Any] = {}  # service → the providers' stated settings
+        self._unfollow: list[Callable[[], None]] = []
         self._watched: dict[str, Callable[[], None]] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
@@ -113,6 +115,8 @@ class ClusterInvoker:
         return self.config.effective(service, method)
 
     def _strategy(self, key: tuple[str, str]) -> Any:
+        if key[0] not in self._followed:
+            self._follow_providers(key[0])
         settings = self.config.effective(*key)
         strategy = CLUSTERS.get(settings.cluster)(settings)
         self._strategies[key] = strategy
@@ -169,6 +173,25 @@ class ClusterInvoker:
         if self.registry is not None and service not in self._watched:
             self._watch(service)
         return balancer
+
+    def _follow_providers(self, service: str) -> None:
+        """The provider level: settings a provider states in its metadata (``governance``)."""
+        self._followed[service] = None
+
+        def listed(providers: Sequence[Provider]) -> None:
+            stated = next((p.metadata.get("governance") for p in providers if p.metadata), None)
+            if stated == self._followed.get(service):
+                return
+            self._followed[service] = stated
+            try:
+                self.config.put("provider", service, stated or None, source="registry")
+            except RpcError as err:
+                log.warning(
+                    "callscope: ignoring the settings providers of %s state: %s", service, err
+                )
+
+        listed(self.directory.providers(service))
+        self._unfollow.append(self.directory.subscribe(service, listed))
 
     def _watch(self, service: str) -> None:
         """Follow the service's registry documents: ``weights`` (the balancer's factors),
@@ -234,6 +257,7 @@ class ClusterInvoker:
                     unwatches.append(self.registry.watch_config(key, listener))
                 except RpcError as err:
                     log.warning("callscope: cannot watch %s: %s", key, err)
+
             def unwatch_all() -> None:
                 for unwatch in unwatches:
                     unwatch()
@@ -291,7 +315,7 @@ class ClusterInvoker:
         return deliverer.queue
 
     async def close(self) -> None:
-        for unwatch in self._watched.values():
+        for unwatch in [*self._watched.values(), *self._unfollow]:
             unwatch()
         self._watched = {}
         for deliverer in self._failcaches.values():

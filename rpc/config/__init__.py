@@ -6,14 +6,19 @@ a file or the registry (see docs/architecture.md, "Configuration").
 
 from ._layers import LEVELS, SOURCES, LayeredConfig, validate_layer
 from ._settings import FAILBACK_ACTIONS, Settings, declared_idempotent, idempotent
+from ._sources import GLOBAL_KEY, effective_from_registry, read_file, validate_governance
 
 __all__ = [
     "FAILBACK_ACTIONS",
+    "GLOBAL_KEY",
     "LEVELS",
     "SOURCES",
     "LayeredConfig",
     "Settings",
     "declared_idempotent",
+    "effective_from_registry",
     "idempotent",
+    "read_file",
+    "validate_governance",
     "validate_layer",
 ]

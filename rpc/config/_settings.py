@@ -61,7 +61,7 @@ class Settings:
     warmup: float = 0.0
     hash_arguments: tuple[int, ...] = (0,)
     virtual_nodes: int = 160
-    routers: tuple[Mapping[str, Any], ...] = ()
+    routers: tuple[Mapping[str, Any] | str, ...] = ()
 
     def merged(self, layer: Mapping[str, Any] | None) -> Settings:
         """These settings with ``layer``'s keys applied on top (validated)."""
@@ -162,7 +162,7 @@ def _check(name: str, value: Any) -> Any:
                 RouterChain([spec], {})
             except BadRequestError as exc:
                 raise BadRequestError(f"routers[{index}]: {exc.message}") from None
-        return tuple(dict(spec) for spec in value)
+        return tuple(spec if isinstance(spec, str) else dict(spec) for spec in value)
     if name == "failcache_jitter":
         number = _number(name, value)
         if not 0 <= number < 1:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._errors import BadRequestError, NotFoundError, ResourceExhaustedError
-from ..balance import WeightsDocument
+from ..config import validate_governance
 from ._errors import ConflictError
 from ._model import (
     MAX_DOCUMENT_BYTES,
@@ -54,15 +54,7 @@ def validate_document(key: str, value: Any) -> None:
         raise BadRequestError(f"config {key!r}: value is not JSON: {exc}") from None
     if size > MAX_DOCUMENT_BYTES:
         raise BadRequestError(f"config {key!r}: {size} bytes exceeds {MAX_DOCUMENT_BYTES}")
-    if _is_weights(key):
-        try:
-            WeightsDocument.parse(value)  # the format consumers read (rpc.balance)
-        except BadRequestError as exc:
-            raise BadRequestError(f"config {key!r}: {exc.message}") from None
-
-
-def _is_weights(key: str) -> bool:
-    return key.startswith("governance/") and key.endswith("/weights")
+    validate_governance(key, value)  # weights, routing rules, settings: as consumers read them
 
 
 class RegistryState:

@@ -20,7 +20,9 @@ _MAX_CACHED = 256
 class RouterChain:
     """Rules in priority order; empty results skip a rule unless it is forced."""
 
-    def __init__(self, specs: Sequence[Mapping[str, Any]], consumer: Mapping[str, Any]) -> None:
+    def __init__(
+        self, specs: Sequence[Mapping[str, Any] | str], consumer: Mapping[str, Any]
+    ) -> None:
         rules = [build_rule(spec) for spec in specs]
         self.rules: list[Rule] = sorted((r for r in rules if r.enabled), key=lambda r: -r.priority)
         self.consumer = dict(consumer)

@@ -1,7 +1,8 @@
 """Routers (kind ``routers``): each narrows the providers a call may go to.
 
 A rule is a map: ``{"kind": "condition", "rule": "...", "force": false,
-"priority": 0, "enabled": true, "name": "..."}``. Rules run by priority (highest
+"priority": 0, "enabled": true, "name": "..."}``, or a string as shorthand for a
+condition rule (``"zone = a"`` alone means ``"=> zone = a"``). Rules run by priority (highest
 first). A rule that leaves no provider is skipped -- the call goes on with what it
 was given -- unless it is ``force``, then the call fails ``NO_PROVIDER`` naming it.
 Built-in kinds: ``condition``, ``script``, ``tag``, ``local_first``, ``isolation``;
@@ -185,8 +186,10 @@ class IsolationRouter(Rule):
 
 def build_rule(spec: Any) -> Rule:
     """A router from its spec (validated: a bad one is ``BAD_REQUEST`` naming the problem)."""
+    if isinstance(spec, str):  # shorthand: a condition rule; without "=>", its provider side
+        spec = {"kind": "condition", "rule": spec if "=>" in spec else f"=> {spec}"}
     if not isinstance(spec, Mapping):
-        raise BadRequestError(f"a routing rule is a map, not {type(spec).__name__}")
+        raise BadRequestError(f"a routing rule is a map or a string, not {type(spec).__name__}")
     kind = spec.get("kind")
     if not isinstance(kind, str):
         raise BadRequestError("a routing rule needs a kind (condition, script, tag, ...)")

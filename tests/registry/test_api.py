@@ -66,7 +66,7 @@ def test_config_versions_compare_and_set_and_watch(open_registry):
         writer.put_config(key, {}, expected=1)
     wait_for(lambda: docs.pushes and docs.pushes[-1] and docs.pushes[-1].version == 2, 5)
     assert watcher.get_config(key).value == {"127.0.0.1:7001": 20}
-    writer.put_config("governance/_global/cluster", {"strategy": "failover", "retries": 2})
+    writer.put_config("governance/_global/cluster", {"cluster": "failover", "retries": 2})
     keys = [d.key for d in watcher.list_config("governance/")]
     assert keys == ["governance/_global/cluster", key]
     with pytest.raises(ConflictError):
