@@ -6,6 +6,7 @@ import http.client
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,15 +124,16 @@ def post(port: int, body: bytes, headers: dict[str, str], chunked: bool = False)
 class GatedStore(SqliteSpanStore):
     """SQLite whose writes wait for :attr:`gate`, refusing for good the spans named ``refuse``."""
 
-    def __init__(self, path: str, refuse: str = "", hold: str = "") -> None:
+    def __init__(self, path: str, refuse: str = "", hold: str = "", delay_s: float = 0) -> None:
         super().__init__(path)
-        self.refuse, self.hold = refuse, hold
+        self.refuse, self.hold, self.delay_s = refuse, hold, delay_s
         self.gate = threading.Event()  # every write waits for it
         self.held = threading.Event()  # writes with a span named ``hold`` wait for it too
         self.gate.set()
 
     def write_spans(self, spans: Sequence[SpanRecord]) -> None:
         self.gate.wait(30)
+        time.sleep(self.delay_s)
         if any(s.name == self.hold for s in spans):
             self.held.wait(30)
         refused = {i: "mapping conflict" for i, s in enumerate(spans) if s.name == self.refuse}
