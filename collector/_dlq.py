@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from storage import StorageUnavailable
 
+from ._link_report import LinkReport
 from ._records import SPANS_DLQ_TOPIC, Message, Rejection
 
 __all__ = ["DeadLetters", "FileDeadLetters", "KafkaDeadLetters", "dead_letter"]
@@ -79,16 +80,41 @@ class FileDeadLetters:
 
 
 class KafkaDeadLetters:
-    """Sends to ``callscope.spans.dlq`` with ``acks=all`` and waits for every send."""
+    """Sends to ``callscope.spans.dlq`` with ``acks=all`` and waits for every send.
 
-    def __init__(self, bootstrap: str, topic: str = SPANS_DLQ_TOPIC) -> None:
+    While Kafka is away, kafka-python's reconnect lines for this producer are held back:
+    one line says it went away, one every ``report_every_s`` seconds that it still is, one
+    that it is back (:class:`LinkReport`). ``proxy_url`` (``socks5://host:port``) sends
+    every broker connection through a SOCKS5 proxy.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str = SPANS_DLQ_TOPIC,
+        *,
+        report_every_s: float = 30.0,
+        proxy_url: str | None = None,
+    ) -> None:
         from kafka import KafkaProducer
 
+        seconds = isinstance(report_every_s, int | float) and not isinstance(report_every_s, bool)
+        if not (seconds and 0.1 <= report_every_s <= 86_400):
+            raise ValueError(f"report_every_s is seconds in [0.1, 86400], not {report_every_s!r}")
         self.topic = topic
+        client_id = "callscope-collector-dlq"
+        before = {t.ident for t in threading.enumerate()}
+        proxy = {"proxy_url": proxy_url} if proxy_url else {}  # kafka-python 3's option
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
-            max_block_ms=10_000, request_timeout_ms=10_000, client_id="callscope-collector-dlq",
+            max_block_ms=10_000, request_timeout_ms=10_000, client_id=client_id, **proxy,
         )  # fmt: skip
+        mine = {
+            t.ident
+            for t in threading.enumerate()
+            if t.ident not in before and t.ident is not None and client_id in t.name
+        }  # its network thread
+        self._link = LinkReport(f"dead letters to {topic}", mine, report_every_s).install()
         self._lock = threading.Lock()
 
     def send(self, letters: Sequence[tuple[Message, Rejection]]) -> None:
@@ -109,7 +135,12 @@ class KafkaDeadLetters:
                 for future in futures:
                     future.get(timeout=30)
             except KafkaError as exc:
+                self._link.failed(f"sending failed: {exc!r}")
                 raise StorageUnavailable(f"dead-letter topic {self.topic}: {exc}") from exc
+        self._link.succeeded()
 
     def close(self) -> None:
-        self._producer.close(timeout=5)
+        try:
+            self._producer.close(timeout=5)
+        finally:
+            self._link.uninstall()
