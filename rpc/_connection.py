@@ -42,6 +42,7 @@ class Heartbeat:
 
 Frame = tuple[int, int, int, int, bytes, bytes]
 TURN = 0.005  # s of frame handling in one go before the loop gets a turn
+READ_BURST = 1024 * 1024  # bytes read in one go before the loop gets a turn
 
 _PING = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, 0, 0, 0, 0, 0)
 _PONG = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, FLAG_PONG, 0, 0, 0, 0)
@@ -67,6 +68,7 @@ class Connection(asyncio.Protocol):
         self._out_size = 0
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._backlog: list[Frame] | None = None  # frames left for the next turn
+        self._burst = 0  # bytes read since the loop last had a turn (see data_received)
         self.closed_future: asyncio.Future[None] = self._loop.create_future()
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -80,8 +82,10 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self._loop.time()
+        decoder = self._decoder
+        before = decoder.buffered
         try:
-            frames = self._decoder.feed(data)
+            frames = decoder.feed(data)
         except ProtocolError as exc:
             self._dispatch(exc.frames)  # the whole frames before the bad one still count
             self.protocol_error(str(exc))
@@ -90,6 +94,24 @@ class Connection(asyncio.Protocol):
             self._backlog.extend(frames)
         elif frames:
             self._dispatch(frames, yielding=True)
+        buffered = decoder.buffered
+        if (buffered or before) and not self.closed:
+            self.partial_frame(buffered, buffered != before + len(data))
+        self._burst += len(data)
+        if self._burst >= READ_BURST and not self.closed and self.transport is not None:
+            # uvloop reads a socket up to 32 times per wake-up: a fast sender of a big
+            # frame would hold the loop for all of them. Let everything else run first.
+            self._burst = 0
+            self.transport.pause_reading()
+            self._loop.call_soon(self._end_burst)
+
+    def partial_frame(self, buffered: int, fresh: bool) -> None:
+        """``buffered`` bytes of a frame still arriving are held (0: none); ``fresh``: a
+        frame completed in this read, so those bytes began a new one. For subclasses."""
+
+    def _end_burst(self) -> None:
+        if not self.closed and self.transport is not None and self.may_read():
+            self.transport.resume_reading()
 
     def _dispatch(self, frames: Sequence[Frame], yielding: bool = False) -> None:
         """Handle ``frames`` in order. ``yielding``: after TURN seconds, leave the rest for
@@ -108,7 +130,7 @@ class Connection(asyncio.Protocol):
                 except ProtocolError as exc:
                     self.protocol_error(str(exc))
                     return
-            if end and time.perf_counter() > end and i + 1 < len(frames):
+            if end and i & 3 == 3 and time.perf_counter() > end and i + 1 < len(frames):
                 self._backlog = list(frames[i + 1 :])
                 if self.transport is not None:
                     self.transport.pause_reading()

@@ -157,6 +157,12 @@ class Arrivals:
                 f"(limit {self.limits.max_buffered})"
             )
 
+    def restart(self, conn: Receiver, now: float) -> None:
+        """The server held ``conn`` unread (its answers were not read): its frame's clock
+        starts again now, as the sender could not send meanwhile."""
+        if conn in self._receiving:
+            self._receiving[conn] = now
+
     def release(self, conn: Receiver) -> None:
         """The connection is gone: its partial frame no longer counts."""
         self.held -= conn.partial
@@ -175,6 +181,8 @@ class Arrivals:
         now = loop.time()
         limits = self.limits
         for conn, since in list(self._receiving.items()):
+            if not conn.may_read():  # paused by the server, not slow
+                continue
             took = now - since
             if took > limits.frame_timeout:
                 self.release(conn)
@@ -198,3 +206,5 @@ class Receiver(Protocol):
     partial: int
 
     def protocol_error(self, reason: str) -> None: ...
+
+    def may_read(self) -> bool: ...

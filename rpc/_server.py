@@ -373,9 +373,6 @@ class Server:
         return codec
 
 
-READ_BURST = 1024 * 1024  # bytes one connection may read before the loop gets a turn
-
-
 def _expire(item: tuple[asyncio.Task[None], ServerConnection, Codec, int, bool]) -> None:
     """A request's deadline came: cancel its handler (which then answers TIMEOUT).
 
@@ -416,7 +413,6 @@ class ServerConnection(Connection):
         self.principal: Any = None
         self.authenticated = not server.requires_auth
         self._headers: dict[tuple[int, bytes], tuple[Any, ...]] = {}  # parsed, bounded
-        self._burst = 0  # bytes read since the loop last had a turn (see data_received)
         self.partial = 0  # bytes of a frame still arriving (see Arrivals)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -427,24 +423,8 @@ class ServerConnection(Connection):
         self.server._connections.discard(self)
         self.server.arrivals.release(self)
 
-    def data_received(self, data: bytes) -> None:
-        before = self.partial
-        super().data_received(data)
-        buffered = self._decoder.buffered
-        if (buffered or before) and not self.closed:
-            fresh = buffered != before + len(data)  # a frame completed: a new one began
-            self.server.arrivals.update(self, buffered, fresh, self._loop.time())
-        self._burst += len(data)
-        if self._burst >= READ_BURST and not self.closed and self.transport is not None:
-            # uvloop reads a socket up to 32 times per wake-up: a fast sender of a big
-            # frame would hold the loop for all of them. Let everything else run first.
-            self._burst = 0
-            self.transport.pause_reading()
-            self._loop.call_soon(self._end_burst)
-
-    def _end_burst(self) -> None:
-        if not self.closed and self.transport is not None and self.may_read():
-            self.transport.resume_reading()
+    def partial_frame(self, buffered: int, fresh: bool) -> None:
+        self.server.arrivals.update(self, buffered, fresh, self._loop.time())
 
     def may_read(self) -> bool:
         return not self._write_paused and self._backlog is None
@@ -457,6 +437,7 @@ class ServerConnection(Connection):
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        self.server.arrivals.restart(self, self._loop.time())
         if self.transport is not None and not self.closed and self.may_read():
             self.transport.resume_reading()
 
