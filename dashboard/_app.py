@@ -32,7 +32,7 @@ def create_app(
         assets_folder=str(ASSETS),
         suppress_callback_exceptions=True,  # each page's components exist only on that page
         title="callscope",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None: no "Updating..." title
     )
     dash.register_page(traces.__name__, path=traces.PATH, name=traces.NAME,
                        layout=traces.layout, order=0)  # fmt: skip
@@ -73,7 +73,7 @@ class Dashboard:
         self.app = app
         self._server = server
         host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(target=server.serve_forever, name="dashboard",
                                         daemon=True)  # fmt: skip
 

@@ -37,7 +37,7 @@ def _params(query: dict[str, Any] | str) -> dict[str, str]:
             "lookback": lookback if lookback in LOOKBACKS else "1h"}  # fmt: skip
 
 
-def _table(header: list[str], rows: list[list[Any]], empty: str, name: str) -> html.Div:
+def _table(header: list[str], rows: list[list[Any]], empty: str, name: str) -> html.P | html.Table:
     if not rows:
         return html.P(empty, className="empty")
     return html.Table(
