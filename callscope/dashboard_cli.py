@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get(REGISTRY_ENV),
         help=f"registry URL for the governance pages (env {REGISTRY_ENV})",
     )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="never write to the registry, even with a credential in --registry",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050; 0: any free)")
     p.set_defaults(handler=_serve)  # fmt: skip
@@ -40,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port is within 0..65535, not {args.port}")
-    app = create_app(args.store, args.registry, args.analytics)
+    app = create_app(args.store, args.registry, args.analytics, read_only=args.read_only)
     dashboard = start(app, args.host, args.port, background=False)
     print(f"callscope dashboard: {dashboard.url}  (store {args.store}; Ctrl-C stops)",
           file=sys.stderr, flush=True)  # fmt: skip

@@ -12,7 +12,7 @@ from dash import Dash, dcc, html
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ._sources import Sources
-from .pages import compare, dependencies, services, trace, traces
+from .pages import compare, dependencies, governance, services, trace, traces
 
 __all__ = ["Dashboard", "create_app", "start"]
 
@@ -20,11 +20,17 @@ ASSETS = Path(__file__).with_name("assets")
 
 
 def create_app(
-    store_url: str, registry_url: str | None = None, analytics_url: str | None = None
+    store_url: str,
+    registry_url: str | None = None,
+    analytics_url: str | None = None,
+    *,
+    read_only: bool = False,
 ) -> Dash:
     """The dashboard over the span store at ``store_url`` and the analytics store at
-    ``analytics_url`` (default: the same URL); the registry is for the governance page."""
-    sources = Sources(store_url, registry_url, analytics_url)
+    ``analytics_url`` (default: the same URL); the registry is for the governance page,
+    which edits rules only with the credential ``registry_url`` carries, never when
+    ``read_only``."""
+    sources = Sources(store_url, registry_url, analytics_url, read_only=read_only)
     app = Dash(
         __name__,
         use_pages=True,
@@ -44,7 +50,9 @@ def create_app(
                        layout=dependencies.layout, order=3)  # fmt: skip
     dash.register_page(services.__name__, path=services.PATH, name=services.NAME,
                        layout=services.layout, order=4)  # fmt: skip
-    for page in (traces, trace, compare, dependencies, services):
+    dash.register_page(governance.__name__, path=governance.PATH, name=governance.NAME,
+                       layout=governance.layout, order=5)  # fmt: skip
+    for page in (traces, trace, compare, dependencies, services, governance):
         page.register(app, sources)
     app.layout = html.Div(
         [
@@ -55,6 +63,7 @@ def create_app(
                     dcc.Link("Compare", href="/compare"),
                     dcc.Link("Dependencies", href="/dependencies"),
                     dcc.Link("Services", href="/services"),
+                    dcc.Link("Governance", href="/governance"),
                     html.Span(store_url, className="store-url", title="span store"),
                 ],
                 className="nav",
