@@ -98,13 +98,14 @@ class ZooKeeperRegistry:
             command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
         )
         self._lock = threading.RLock()
+        self._armed = threading.Condition(self._lock)  # a providers watch finished arming
         self._registered: dict[tuple[str, str, str, str], ServiceInstance] = {}
         self._consumers: dict[tuple[str, str], Consumer] = {}
         self._services = Listeners()
         self._config = Listeners()
         self._watched: dict[str, ProvidersWatch | None] = {}  # None: being armed
         self._known: dict[str, dict[str, ServiceInstance]] = {}  # child data, read once
-        self._docs: dict[str, Any] = {}
+        self._docs: dict[str, object] = {}  # key -> the token of its armed DataWatch
         self._pushed: dict[str, list[str]] = {}  # ids last pushed per service
         self._reading = threading.Lock()  # _known is read and filled by one thread at a time
         self._check_interval = check_interval
@@ -184,6 +185,7 @@ class ZooKeeperRegistry:
         with self._lock:
             instances, consumers = list(self._registered.values()), list(self._consumers.values())
             unwatched = [s for s in self._services.names() if s not in self._watched]
+            documents = [k for k in self._config.names() if k not in self._docs]
         try:
             for inst in instances:
                 self._put_ephemeral(self._provider_dir(inst.service), inst.id, inst.to_dict(),
@@ -192,6 +194,8 @@ class ZooKeeperRegistry:
                 self._list_consumer(consumer)
             for service in unwatched:
                 self._start_watch(service)
+            for key in documents:
+                self._start_doc_watch(key)
         except Exception:
             log.warning("re-registration on ZooKeeper failed; next reconnection retries",
                         exc_info=True)  # fmt: skip
@@ -374,22 +378,27 @@ class ZooKeeperRegistry:
         A consumer never creates the folder: the namespace's ACL is the providers' to set.
         """
         with self._lock:
+            # Being armed by another thread (_reconcile, after a connection): its first push
+            # reaches our listener too; wait for it, as our caller expects it on return.
+            self._armed.wait_for(lambda: self._watched.get(service, 0) is not None, self._timeout)
             if service in self._watched:
-                return  # armed, or being armed by another thread
+                return
             self._watched[service] = None
+        watch = None
         try:
             watch = ProvidersWatch(self.client, self._provider_dir(service),
                                    partial(self._changed, service), self._do)  # fmt: skip
-        except BaseException:
+        finally:
             with self._lock:
-                if service in self._watched and self._watched[service] is None:
-                    del self._watched[service]
-            raise
-        with self._lock:
-            if service in self._watched and service in self._services:
-                self._watched[service] = watch
-                return
-        watch.stop()  # unsubscribed meanwhile
+                if self._watched.get(service, 0) is None:
+                    if watch is not None and service in self._services:
+                        self._watched[service] = watch
+                        watch = None
+                    else:
+                        del self._watched[service]
+                self._armed.notify_all()
+            if watch is not None:
+                watch.stop()  # unsubscribed meanwhile
 
     def _changed(self, service: str, children: list[str]) -> bool:
         """Push the providers named by ``children``; returns whether that changed the list."""
@@ -419,7 +428,8 @@ class ZooKeeperRegistry:
                 self._check_watches()
 
     def _check_watches(self) -> int:
-        """Re-read every watched providers folder now; returns how many had missed a change."""
+        """Re-read every watched providers folder now, arm what is not armed yet; returns
+        how many folders had missed a change."""
         healed = 0
         for service in self._services.names():
             with self._lock:
@@ -432,6 +442,15 @@ class ZooKeeperRegistry:
                         healed += watch.check()
             except RpcError as err:
                 log.debug("checking %s's providers: %s", service, err)
+        for key in self._config.names():
+            with self._lock:
+                armed = key in self._docs
+            if not armed:
+                try:
+                    with self._errors(f"watch {key}"):
+                        self._start_doc_watch(key)
+                except RpcError as err:
+                    log.debug("watching %s: %s", key, err)
         return healed
 
     # -- configuration ------------------------------------------------------
@@ -509,28 +528,53 @@ class ZooKeeperRegistry:
                 self._walk(sub, prefix, out)
 
     def watch_config(self, key: str, listener: ConfigListener) -> Callable[[], None]:
-        """Watch one document (kazoo DataWatch); ``None`` when it is deleted."""
-        from kazoo.recipe.watchers import DataWatch
+        """Watch one document (kazoo DataWatch); ``None`` when it is deleted.
 
+        Never blocks while ZooKeeper is down: the watch is armed on the next connection,
+        and its first push comes then."""
         remove = self._config.add(check_key(key), listener)
-        with self._lock:
-            first = key not in self._docs
-            if first:
-                self._docs[key] = None
-
-        def changed(raw: bytes | None, stat: Any) -> None:
-            self._config.emit(key, _document(key, raw, stat) if stat is not None else None)
-
-        if first:
-            with self._errors(f"watch {key}"):
-                self._docs[key] = DataWatch(self.client, self._config_path(key), changed)
-        else:
-            deliver(listener, self.get_config(key), key)
+        self._start_checks()
 
         def unwatch() -> None:
-            remove()
+            if remove():
+                with self._lock:
+                    self._docs.pop(key, None)  # its DataWatch ends at its next event
 
+        if not self.client.connected:
+            log.warning("ZooKeeper unreachable; watching %s once it is back", key)
+            return unwatch
+        try:
+            with self._errors(f"watch {key}"):
+                if not self._start_doc_watch(key):
+                    deliver(listener, self.get_config(key), key)
+        except UnavailableError as err:
+            log.warning("%s; watching %s once ZooKeeper is back", err, key)
         return unwatch
+
+    def _start_doc_watch(self, key: str) -> bool:
+        """Arm the document's DataWatch (its first push comes now); False if it is armed."""
+        from kazoo.recipe.watchers import DataWatch
+
+        token = object()  # this watch's: a later one for the same key replaces it
+        with self._lock:
+            if key in self._docs:
+                return False
+            self._docs[key] = token
+
+        def changed(raw: bytes | None, stat: Any) -> bool | None:
+            if self._docs.get(key) is not token:
+                return False  # unwatched (or watched anew): this DataWatch ends
+            self._config.emit(key, _document(key, raw, stat) if stat is not None else None)
+            return None
+
+        try:
+            DataWatch(self.client, self._config_path(key), changed)
+        except BaseException:
+            with self._lock:
+                if self._docs.get(key) is token:
+                    del self._docs[key]
+            raise
+        return True
 
     # -- lifecycle ----------------------------------------------------------
     def close(self) -> None:

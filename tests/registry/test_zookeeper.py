@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +62,27 @@ def test_the_periodic_check_heals_a_missed_change(zookeeper_hosts, closing):
     wait_for(lambda: pushes[-1] == ["127.0.0.1:7001", "127.0.0.1:7002"], 5)
 
 
+class Outage:
+    """ZooKeeper as one client sees it: down (a port bound, not listening) until ``end()``
+    puts a proxy to the real one on that port."""
+
+    def __init__(self, zookeeper_hosts: str) -> None:
+        host, port = zookeeper_hosts.rsplit(":", 1)
+        self._down = socket.socket()
+        self._down.bind(("127.0.0.1", 0))
+        self._proxy = TcpProxy((host, int(port)))
+        self._proxy.port = self._down.getsockname()[1]
+        self.hosts = f"127.0.0.1:{self._proxy.port}"
+
+    def end(self) -> None:
+        self._down.close()
+        self._proxy.start()
+
+    def close(self) -> None:
+        self._down.close()
+        self._proxy.stop()
+
+
 def test_a_consumer_calls_from_its_cache_at_once_while_zookeeper_is_down(
     zookeeper_hosts, closing, tmp_path
 ):
@@ -69,24 +91,34 @@ def test_a_consumer_calls_from_its_cache_at_once_while_zookeeper_is_down(
     provider.register(ServiceInstance(SERVICE, "127.0.0.1:7001"))
     first = closing(RegistryDirectory(closing(connect(zk.url("reader"))), cache_dir=tmp_path))
     assert [i.address for i in first.instances(SERVICE)] == ["127.0.0.1:7001"]
-    host, port = zookeeper_hosts.rsplit(":", 1)
-    down = socket.socket()  # bound, not listening: ZooKeeper, as this consumer sees it, is down
-    down.bind(("127.0.0.1", 0))
-    proxy = TcpProxy((host, int(port)))
-    proxy.port = down.getsockname()[1]
-    try:
-        started = time.monotonic()
-        url = zk.url("reader").replace(zookeeper_hosts, f"127.0.0.1:{proxy.port}")
-        late = closing(RegistryDirectory(closing(connect(url)), cache_dir=tmp_path))
-        assert [i.address for i in late.instances(SERVICE)] == ["127.0.0.1:7001"]
-        took = time.monotonic() - started
-        assert took < 2.0, f"{took:.2f}s before the cache answered (connect_timeout is 5 s)"
-        assert not late.registry.client.connected
-        down.close()
-        proxy.start()  # back: the consumer connects in the background and follows ZooKeeper
-        provider.register(ServiceInstance(SERVICE, "127.0.0.1:7002"))
-        wait_for(lambda: addresses(late.instances(SERVICE)) == ["127.0.0.1:7001",
-                                                                "127.0.0.1:7002"], 10)  # fmt: skip
-    finally:
-        down.close()
-        proxy.stop()
+    outage = closing(Outage(zookeeper_hosts))
+    started = time.monotonic()
+    url = zk.url("reader").replace(zookeeper_hosts, outage.hosts)
+    late = closing(RegistryDirectory(closing(connect(url)), cache_dir=tmp_path))
+    assert [i.address for i in late.instances(SERVICE)] == ["127.0.0.1:7001"]
+    took = time.monotonic() - started
+    assert took < 2.0, f"{took:.2f}s before the cache answered (connect_timeout is 5 s)"
+    assert not late.registry.client.connected
+    outage.end()  # back: the consumer connects in the background and follows ZooKeeper
+    provider.register(ServiceInstance(SERVICE, "127.0.0.1:7002"))
+    wait_for(lambda: addresses(late.instances(SERVICE)) == ["127.0.0.1:7001",
+                                                            "127.0.0.1:7002"], 10)  # fmt: skip
+
+
+def test_a_document_watched_while_zookeeper_is_down_arrives_when_it_is_back(
+    zookeeper_hosts, closing
+):
+    zk = ZooKeeperBackend(zookeeper_hosts)
+    key = f"governance/{SERVICE}/routing"
+    closing(connect(zk.url("admin"))).put_config(key, {"rules": ["zone = a"]})
+    outage = closing(Outage(zookeeper_hosts))
+    consumer = closing(connect(zk.url("reader").replace(zookeeper_hosts, outage.hosts)))
+    pushed: list[Any] = []
+    watching = threading.Thread(target=consumer.watch_config, args=(key, pushed.append),
+                                daemon=True)  # fmt: skip
+    watching.start()
+    watching.join(2.0)
+    assert not watching.is_alive(), "watch_config blocks while ZooKeeper is down"
+    assert pushed == []
+    outage.end()
+    wait_for(lambda: pushed and pushed[-1].value == {"rules": ["zone = a"]}, 10)
