@@ -69,12 +69,6 @@ class Socks5Proxy(TcpProxy):
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    def stop(self) -> None:
-        if self._listener is not None:  # wakes a blocked accept(), which close() does not
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-        super().stop()
-
 
 def _read(sock: socket.socket, n: int) -> bytes:
     data = b""

@@ -60,6 +60,8 @@ class TcpProxy:
 
     def stop(self) -> None:
         if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the blocked accept(); close() does not,
+                self._listener.shutdown(socket.SHUT_RDWR)  # and it would let one more in
             self._listener.close()
             self._listener = None
         with self._lock:
