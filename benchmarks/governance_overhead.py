@@ -4,9 +4,12 @@
 layer at work -- a router rule evaluated per call, the weighted round-robin balancer
 (the default), ``failover`` with 2 retries for an idempotent method. *Direct*: an
 ``AsyncClient`` given one provider address and the defaults (``failfast``, one
-provider: no balancer runs). Both close the loop with 64 calls in flight from one
-client process (the client is what governance costs), and alternate round by round so
-a noisy machine's drift hits both; the ratio is of the medians.
+provider: no balancer runs). Also measured, to tell the two costs apart: *spread*, the
+defaults over the same three providers (round robin, no rules, failfast) -- what
+spreading 64 calls over three links costs by itself (fewer frames per write). All
+close the loop with 64 calls in flight from one client process (the client is what
+governance costs) and alternate round by round, so a noisy machine's drift hits each;
+the ratio is of the medians. Client CPU per call is the steadier figure on a busy box.
 
 Usage::
 
@@ -36,6 +39,7 @@ import rpc
 
 SCRIPT = Path(__file__).resolve()
 INFLIGHT = 64
+KINDS = ("direct", "spread", "governed")
 PROVIDERS = 3
 
 
@@ -56,6 +60,8 @@ async def client(kind: str, ports: list[int], warmup: float, seconds: float) -> 
     addresses = [f"{HOST}:{port}" for port in ports]
     if kind == "direct":
         consumer = rpc.AsyncClient(addresses[:1], injvm=False)
+    elif kind == "spread":
+        consumer = rpc.AsyncClient(addresses, injvm=False)
     else:
         consumer = rpc.AsyncClient(addresses, injvm=False)
         consumer.configure(SERVICE, **governance(router="routers" in _known_settings()))
@@ -100,9 +106,9 @@ def orchestrate(args: argparse.Namespace) -> None:
     try:
         servers = [ServerProcess("callscope") for _ in range(PROVIDERS)]
         ports = [server.port for server in servers]
-        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "governed": []}
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
         for round_ in range(1, args.rounds + 1):
-            for kind in ("direct", "governed"):
+            for kind in KINDS:
                 res = measure(kind, ports, args)
                 runs[kind].append(res)
                 print(
@@ -127,6 +133,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         "qps_direct": round(median("direct", "qps"), 1),
         "client_cpu_us_per_call_governed": round(median("governed", "client_cpu_us_per_call"), 1),
         "client_cpu_us_per_call_direct": round(median("direct", "client_cpu_us_per_call"), 1),
+        "qps_spread": round(median("spread", "qps"), 1),
+        "client_cpu_us_per_call_spread": round(median("spread", "client_cpu_us_per_call"), 1),
         "ratio_client_cpu_governed_vs_direct": round(cpu_ratio, 3),
         "p50_ms_governed": round(median("governed", "p50_ms"), 3),
         "p50_ms_direct": round(median("direct", "p50_ms"), 3),
@@ -155,7 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=3.0, help="window per measurement")
     parser.add_argument("--warmup", type=float, default=None, help="default: seconds/3 in 0.2..1")
     parser.add_argument("--rounds", type=int, default=3, help="direct/governed pairs")
-    parser.add_argument("--client", choices=["direct", "governed"], help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.warmup is None:

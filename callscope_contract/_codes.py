@@ -25,6 +25,7 @@ class ErrorCode:
     PROTOCOL_ERROR = "PROTOCOL_ERROR"
     INTERNAL = "INTERNAL"
     CONFLICT = "CONFLICT"  # a registry compare-and-set lost the race
+    NO_PROVIDER = "NO_PROVIDER"  # a forced routing rule left no provider
 
 
 ERROR_CODES: frozenset[str] = frozenset(

@@ -44,3 +44,27 @@ def test_rpc_echo_benchmark_prints_a_json_summary_last() -> None:
         assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
         assert value > 0, (key, value)
     assert summary["grpc_aio_client_loop"] == "asyncio"
+
+
+def test_governance_overhead_benchmark_prints_its_ratio_last() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "governance_overhead.py"),
+            "--seconds",
+            "0.3",
+            "--rounds",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["ratio_qps_governed_vs_direct"] > 0
+    assert summary["qps_governed"] > 0 and summary["qps_direct"] > 0
+    assert "providers used 3" in done.stdout  # the governed client spread over all three

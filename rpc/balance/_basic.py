@@ -33,10 +33,20 @@ class RoundRobinBalancer:
 
     def __init__(self) -> None:
         self._current: dict[str, int] = {}
+        self._uniform: tuple[Sequence[Provider] | None, bool] = (None, False)
+        self._turn = 0
 
     def select(self, providers: Sequence[Provider], invocation: Invocation) -> Provider:
         if len(providers) == 1:
             return providers[0]
+        seen, uniform = self._uniform
+        if seen is not providers:  # equal weights make it a plain rotation: check once per list
+            first = providers[0].weight
+            uniform = first > 0 and all(p.weight == first for p in providers)
+            self._uniform = (providers, uniform)
+        if uniform:
+            self._turn = turn = self._turn + 1
+            return providers[turn % len(providers)]
         total = 0
         best: Provider | None = None
         best_score = 0

@@ -166,6 +166,7 @@ class Deliverer:
         self.cluster = cluster
         self.settings = settings
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
 
     def start(self) -> None:
         if self.task is None and _loop_running():
@@ -176,14 +177,19 @@ class Deliverer:
     async def _run(self) -> None:
         queue = self.queue
         assert queue.wake is not None
-        while True:
+        while not self.stopping:
             for entry in queue.due(time.time()):
+                if self.stopping:
+                    return
                 await self._deliver(entry)
             when = queue.next_due()
             wait = self.settings.failcache_period if when is None else when - time.time()
             queue.wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(queue.wake.wait(), max(0.01, min(wait, 60.0)))
+            try:  # not wait_for: on 3.11 it can swallow a cancel that races the wake-up
+                async with asyncio.timeout(max(0.01, min(wait, 60.0))):
+                    await queue.wake.wait()
+            except TimeoutError:
+                pass
 
     async def _deliver(self, entry: Queued) -> None:
         cluster = self.cluster
@@ -225,7 +231,10 @@ class Deliverer:
         cluster.counters[(entry.service, "failcache.delivered")] += 1
 
     async def stop(self) -> None:
+        self.stopping = True
         if self.task is not None:
+            if self.queue.wake is not None:
+                self.queue.wake.set()
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task

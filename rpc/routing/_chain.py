@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._directory import Provider
-from .._errors import RpcError
+from .._errors import ErrorCode, RpcError
 from .._invocation import Invocation
 from ._facts import call_facts
 from ._routers import Rule, build_rule
 
 __all__ = ["NO_PROVIDER", "RouterChain"]
 
-NO_PROVIDER = "NO_PROVIDER"
+NO_PROVIDER = ErrorCode.NO_PROVIDER
 _MAX_CACHED = 256
 
 

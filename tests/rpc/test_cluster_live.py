@@ -134,3 +134,26 @@ async def test_the_retry_budget_caps_attempts_under_a_full_outage():
     await client.close()
     assert attempts.count(1) == 40
     assert len(attempts) - 40 <= 5  # 10 tokens, no retries at or below half
+
+
+def consumer_process(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.rpc.failcache_consumer", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+async def test_failcache_requests_survive_a_consumer_restart(providers, tmp_path):
+    path = str(tmp_path / "failcache.db")
+    (address,) = closed_ports(1)
+    assert consumer_process(path, address, "enqueue") == "3"  # provider down: all kept
+    provider = providers("back")  # the provider returns (on another port: no matter)
+    assert consumer_process(path, provider.address, "deliver") == "3"
+    client = rpc.AsyncClient([provider.address], injvm=False)
+    assert await client.generic(SERVICE, "count", "put") == 3
+    await client.close()
