@@ -1,13 +1,16 @@
 """Dependencies: the service graph the pipeline computed for a time range, with drill-down
 to instances and methods, and each edge's numbers and traces.
 
-``/dependencies?lookback=1h&level=service&service=orders`` (``level``: service, instance,
-method; ``service`` keeps the edges into or out of that service). One read of the
+``/dependencies?lookback=1h&level=service&service=orders&window=60`` (``level``: service,
+instance, method; ``service`` keeps the edges into or out of that service; ``window``
+keeps the results of one window length: the streaming job's short windows or the batch
+job's long ones). One read of the
 analytics store's edges for the range; click a node to focus on its service.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -44,9 +47,20 @@ def _params(query: dict[str, Any] | str) -> dict[str, str]:
     text = query_text(query)
     lookback = text.get("lookback", "1h")
     level = text.get("level", "service")
+    window = text.get("window", "")
     return {"lookback": lookback if lookback in LOOKBACKS else "1h",
             "level": level if level in LEVELS else "service",
-            "service": text.get("service", "")}  # fmt: skip
+            "service": text.get("service", ""),
+            "window": window if _window_s(window) else ""}  # fmt: skip
+
+
+def _window_s(text: str) -> float | None:
+    """A window length in seconds (``60``, ``3600``), or None for "every window"."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _query_string(params: dict[str, str]) -> str:
@@ -60,8 +74,11 @@ def edges_view(sources: Sources, query_string: str, now_s: float | None = None) 
     start_us = end_us - LOOKBACKS[params["lookback"]] * 1_000_000
     level = params["level"]
     raw = sources.analytics(lambda a: a.dependencies(start_us, end_us, level))
-    edges = merge_edges(raw, params["service"])
     windows = sorted({e.window_s for e in raw})
+    chosen = _window_s(params["window"])
+    if chosen is not None:  # streaming (short windows) or batch (long ones), as chosen
+        raw = [e for e in raw if e.window_s == chosen]
+    edges = merge_edges(raw, params["service"])
     rows = [
         {"caller": e.caller, "callee": e.callee, "calls": e.calls, "errors": e.errors,
          "error_rate": e.error_rate, "p99_ms": round(e.p99_ms, 3),
@@ -96,6 +113,15 @@ def layout(**url: Any) -> html.Div:
                             options=list(LEVELS),
                             value=params["level"],
                             inline=True,
+                        ),
+                    ),
+                    field(
+                        "window",
+                        dcc.Dropdown(
+                            id="deps-window",
+                            value=params["window"] or None,
+                            options=[params["window"]] if params["window"] else [],
+                            placeholder="every window",
                         ),
                     ),
                     field(
@@ -139,32 +165,37 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         Output("deps-table", "rowData"),
         Output("deps-caption", "children"),
         Output("deps-message", "children"),
+        Output("deps-window", "options"),
         Input("deps-params", "data"),
     )
     def show(query_string: str | None) -> tuple[Any, ...]:
         try:
             view = edges_view(sources, query_string or "")
         except EXPECTED as err:
-            return {"data": [], "layout": {"height": 120}}, [], "", problem(err)
+            return {"data": [], "layout": {"height": 120}}, [], "", problem(err), no_update
         rows, windows = view["rows"], view["windows"]
+        options = [{"label": f"{w:g} s windows", "value": f"{w:g}"} for w in windows]
         if not rows:
-            return view["figure"], [], "", _nothing(view["params"])
+            return view["figure"], [], "", _nothing(view["params"]), options
+        chosen = view["params"]["window"]
+        shown = [f"{float(chosen):g} s"] if chosen else [f"{w:g} s" for w in windows]
         caption = (f"{len(rows)} {view['params']['level']} edges from windows of "
-                   + ", ".join(f"{w:g} s" for w in windows))  # fmt: skip
-        return view["figure"], rows, caption, ""
+                   + ", ".join(shown))  # fmt: skip
+        return view["figure"], rows, caption, "", options
 
     @app.callback(
         Output("deps-nav", "href"),
         Input("deps-lookback", "value"),
         Input("deps-level", "value"),
         Input("deps-service", "value"),
+        Input("deps-window", "value"),
         Input("deps-graph", "clickData"),
         State("deps-params", "data"),
         prevent_initial_call=True,
     )
-    def navigate(lookback, level, service, click, current) -> Any:
+    def navigate(lookback, level, service, window, click, current) -> Any:
         params = {"lookback": lookback or "1h", "level": level or "service",
-                  "service": (service or "").strip()}  # fmt: skip
+                  "service": (service or "").strip(), "window": window or ""}  # fmt: skip
         if ctx.triggered_id == "deps-graph":
             points = (click or {}).get("points") or []
             if not points:

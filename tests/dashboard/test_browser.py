@@ -134,3 +134,34 @@ def test_the_services_page_shows_callers_kpis_and_weights(
              what="the calls-per-second line")  # fmt: skip
     assert "p99 3x the service median" in browser.find_element(By.ID, "services-weights").text
     screenshot(browser, artifacts, "services")
+
+
+def test_a_box_drawn_on_the_scatter_keeps_those_traces_and_a_dot_opens_one(
+    browser: Any, dashboard_url: str
+) -> None:
+    browser.get(f"{dashboard_url}/?service=gateway&lookback=1d")
+    dots = "#traces-scatter .scatterlayer .point"
+    wait_for(lambda: count(browser, dots) == 33, what="one dot per trace")
+    wait_for(lambda: count(browser, ROWS) == 20, what="the table")
+    drag = browser.find_element(By.CSS_SELECTOR, "#traces-scatter .nsewdrag")
+    width, height = drag.size["width"], drag.size["height"]
+    # a box over the right half of the plot (the newer half of the time axis), as a mouse
+    box = ActionChains(browser).move_to_element_with_offset(drag, width // 20, -height // 2 + 2)
+    box.click_and_hold().move_by_offset(width // 2 - width // 20, height - 4).release().perform()
+    caption = wait_for(lambda: "selected on the chart" in (t := browser.find_element(
+        By.ID, "traces-caption").text) and t, what="the table narrowed to the box")  # fmt: skip
+    kept = int(caption.split()[0])
+    assert 0 < kept < 33 and caption.endswith("of 33 traces selected on the chart")
+    wait_for(lambda: count(browser, ROWS) == min(kept, 20), what="only the boxed traces")
+    browser.get(f"{dashboard_url}/?service=gateway&lookback=1d")  # a fresh chart: no box
+    wait_for(lambda: count(browser, dots) == 33, what="the dots again")
+    first = browser.find_elements(By.CSS_SELECTOR, dots)[0]
+    for attempt in range(3):  # a click on a dot opens its trace
+        ActionChains(browser).move_to_element(first).pause(0.3).click().perform()
+        try:
+            wait_for(lambda: "/trace/" in browser.current_url, timeout=10, what="the trace page")
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    wait_for(lambda: count(browser, BARS) > 0, what="the opened trace's waterfall")

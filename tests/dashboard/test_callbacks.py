@@ -164,7 +164,7 @@ def test_a_store_that_is_down_is_a_sentence(down: SimpleNamespace) -> None:
     figure, *_, message = down.trace.render("ab" * 16, [], "")
     assert "UNAVAILABLE" in _text(message) and figure["data"] == []
     assert down.traces.operations("gateway") == []
-    *_, message = down.deps.show("?lookback=1h")
+    message = down.deps.show("?lookback=1h")[3]
     assert "UNAVAILABLE" in _text(message) and "analytics store" in _text(message)
 
 
@@ -184,8 +184,11 @@ def test_a_store_that_does_not_exist_is_not_created(tmp_path) -> None:
 
 
 def test_the_dependency_graph_shows_the_topology(pages: SimpleNamespace) -> None:
-    figure, rows, caption, message = pages.deps.show("?lookback=1h")
+    figure, rows, caption, message, windows = pages.deps.show("?lookback=1h")
     assert message == "" and caption == "3 service edges from windows of 60 s"
+    assert windows == [{"label": "60 s windows", "value": "60"}]
+    assert pages.deps.show("?lookback=1h&window=60")[2] == caption
+    assert pages.deps.show("?lookback=1h&window=3600")[1] == []  # no batch results seeded
     by_edge = {(r["caller"], r["callee"]): r for r in rows}
     assert set(by_edge) == {("gateway", "orders"), ("orders", "stock"), ("orders", "payments")}
     assert (by_edge[("gateway", "orders")]["calls"], by_edge[("gateway", "orders")]["errors"]) == (
@@ -206,7 +209,8 @@ def test_the_graph_drills_down_to_instances_and_methods(pages: SimpleNamespace) 
     assert [(r["caller"], r["callee"]) for r in rows] == [("orders", "payments/create")]
     assert "operation=payments/create" in rows[0]["traces"]
     with triggered("deps-graph.clickData"):
-        href = pages.deps.navigate("1h", "service", "", {"points": [{"customdata": "orders"}]},
+        href = pages.deps.navigate("1h", "service", "", None,
+                                   {"points": [{"customdata": "orders"}]},
                                    "?lookback=1h&level=service")  # fmt: skip
     assert href == "/dependencies?lookback=1h&level=service&service=orders"
 
