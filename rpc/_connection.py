@@ -69,6 +69,7 @@ class Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._backlog: list[Frame] | None = None  # frames left for the next turn
         self._burst = 0  # bytes read since the loop last had a turn (see data_received)
+        self._held = 0  # bytes of a partial frame after the last read
         self.closed_future: asyncio.Future[None] = self._loop.create_future()
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -83,7 +84,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_read = self._loop.time()
         decoder = self._decoder
-        before = decoder.buffered
+        before = self._held
         try:
             frames = decoder.feed(data)
         except ProtocolError as exc:
@@ -95,8 +96,10 @@ class Connection(asyncio.Protocol):
         elif frames:
             self._dispatch(frames, yielding=True)
         buffered = decoder.buffered
-        if (buffered or before) and not self.closed:
-            self.partial_frame(buffered, buffered != before + len(data))
+        if buffered or before:
+            self._held = buffered
+            if not self.closed:
+                self.partial_frame(buffered, buffered != before + len(data))
         self._burst += len(data)
         if self._burst >= READ_BURST and not self.closed and self.transport is not None:
             # uvloop reads a socket up to 32 times per wake-up: a fast sender of a big

@@ -42,6 +42,8 @@ class Decoder:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self._max_depth = limits.max_depth
+        self._max_elements = limits.max_elements
         self._pool: ThreadPoolExecutor | None = None
 
     def now(
@@ -53,10 +55,9 @@ class Decoder:
     ) -> Any:
         """Decode here (the caller keeps ``data`` small): BAD_REQUEST past the limits,
         ``undecodable`` if the codec cannot read it."""
-        limits = self.limits
         openers = getattr(codec, "openers", None)
         size = len(data)
-        if openers is None or size > limits.max_elements:
+        if openers is None or size > self._max_elements:
             return self._decode(codec, data, what, None, undecodable)
         # One value takes a byte at least: the element count is within the limit, and
         # the depth too unless the bytes hold max_depth container openings.
@@ -66,10 +67,10 @@ class Decoder:
             raise BadRequestError(f"{what}: nesting too deep") from None
         except Exception as exc:
             raise undecodable(f"undecodable {what}: {exc}") from None
-        depth = limits.max_depth  # could_nest, inlined: this runs for every call
+        depth = self._max_depth  # could_nest, inlined: this runs for every call
         if size >= depth and size - len(data.translate(None, openers)) >= depth:
             try:
-                check_shape(value, limits.max_depth, limits.max_elements)
+                check_shape(value, depth, self._max_elements)
             except BadRequestError as err:
                 raise BadRequestError(f"{what}: {err.message}") from None
         return value

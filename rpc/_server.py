@@ -592,7 +592,7 @@ class ServerConnection(Connection):
                     payload = await server.decoder.later(codec, body)
                 finally:
                     server.arrivals.held -= held
-            body = b""  # a big body is not kept while the call runs
+                body = b""  # a big body is not kept while the call runs
             if payload.__class__ is not list or len(payload) > 3:
                 raise BadRequestError(
                     "body must be [args], [args, kwargs] or [args, kwargs, attachments]"
