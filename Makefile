@@ -10,7 +10,8 @@ BUILD   = pyproject.toml setup.py instrument/_hotpath.c
 TYPED   = $(wildcard callscope_contract rpc instrument storage collector pipeline dashboard callscope)
 CKSUM   = $(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 STAMP   = $(VENV)/.installed-$(CKSUM)
-# `make demo` needs only the runtime (no test toolchain): its own stamp. A dev install
+# `make demo` needs only the runtime and pyspark (the demo's weight feedback runs the pipeline's
+# Spark job; no test toolchain): its own stamp. A dev install
 # (`make test`) holds the runtime too, so the demo uses that one when it is there.
 RUNTIME = $(VENV)/.runtime-$(CKSUM)
 # setuptools' build-time notices (an editable install, ...) are not the user's business.
@@ -28,11 +29,11 @@ $(STAMP): $(BUILD)
 $(RUNTIME): $(BUILD)
 	@echo "make demo [1/3]: checking for a C compiler (tracing's C hot path)"
 	@sh deploy/c-compiler.sh $(PYTHON)
-	@echo "make demo [2/3]: installing callscope and its runtime dependencies into $(VENV)" \
+	@echo "make demo [2/3]: installing callscope, its runtime dependencies and pyspark into $(VENV)" \
 		"(a minute or two the first time) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(QUIET_PIP) --upgrade pip
-	@$(QUIET_PIP) -e .
+	@$(QUIET_PIP) -e '.[spark]'
 	@rm -f $(VENV)/.runtime-* && touch $(RUNTIME)
 
 # `make demo DEMO_ARGS="--duration 90"`: any of `callscope demo --help`'s options.

@@ -1,4 +1,4 @@
-"""`make demo` on a fresh machine: the runtime only, quietly, in numbered steps."""
+"""`make demo` on a fresh machine: the runtime and pyspark only, quietly, in numbered steps."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_make_demo_installs_only_the_runtime_quietly_in_numbered_steps(tmp_path:
     installs = [line for line in plan.stdout.splitlines() if "pip install" in line]
     assert installs and all("--quiet" in line and "PYTHONWARNINGS=ignore" in line
                             for line in installs)  # fmt: skip
-    assert installs[-1].endswith("-e .")  # the runtime, not '.[dev]'
+    assert installs[-1].endswith("-e '.[spark]'")  # the runtime and Spark, not '.[dev]'
     steps = [line for line in plan.stdout.splitlines() if "make demo [" in line]
     assert [s.split("[", 1)[1][:3] for s in steps] == ["1/3", "2/3", "3/3"]
     assert ".runtime-" in plan.stdout and ".installed-" not in plan.stdout

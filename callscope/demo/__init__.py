@@ -19,9 +19,10 @@ from pathlib import Path
 from types import FrameType
 
 from .._shell import activate_command, callscope_command
-from . import load, services
+from . import feedback, load, services
 from .backends import embedded, real
 from .faults import parse_fault
+from .feedback import DEFAULT_WINDOW_S, feedback_available
 from .summary import print_newest_trace, print_summary, summarize
 from .supervisor import DemoFailed, Options, Supervisor, default_fault_at
 from .topology import LOADGEN
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--fail",
         action="append",
         default=[],
-        metavar="INSTANCE=RATE%%[@TIME]",
+        metavar="INSTANCE=RATE%[@TIME]",
         help="make an instance fail a share of its calls, e.g. payment#3=30%%@30s",
     )
     p.add_argument(
@@ -62,11 +63,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="kill an instance's process, e.g. payment#1@40s",
     )
     p.add_argument("--no-faults", action="store_true", help="no default slowdown")
+    p.add_argument("--balancer",
+                   help="the consumers' balancer (default: round_robin when the weights are "
+                   "fed back, so they move the traffic; else p2c, adaptive)")  # fmt: skip
     p.add_argument(
-        "--balancer",
-        default="p2c",
-        help="the consumers' balancer (default p2c: adaptive; round_robin, ...)",
+        "--no-feedback",
+        action="store_true",
+        help="no weight feedback (the pipeline's Spark job; needs Java and pyspark)",
     )
+    p.add_argument("--window", type=_window, default=DEFAULT_WINDOW_S, metavar="S",
+                   help=f"the feedback's window (default {DEFAULT_WINDOW_S} s)")  # fmt: skip
     p.add_argument("--stack", choices=("embedded", "real"), default="embedded",
                    help="embedded (spool, SQLite, embedded registry; default) or real "
                    "(Kafka, Elasticsearch, ZooKeeper from `callscope stack`)")  # fmt: skip
@@ -83,12 +89,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_demo)
     services.register(sub)
     load.register(sub)
+    feedback.register(sub)
 
 
 def _seconds(text: str) -> float:
     value = float(text)
     if not 10 <= value <= 86_400:
         raise argparse.ArgumentTypeError(f"between 10 and 86400 seconds, not {text}")
+    return value
+
+
+def _window(text: str) -> int:
+    value = int(text)
+    if not 5 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"between 5 and 300 seconds, not {text}")
     return value
 
 
@@ -104,8 +118,10 @@ def _options(args: argparse.Namespace) -> Options:
         if args.duration is not None and at >= args.duration:
             raise ValueError(f"the fault on {fault.instance.label} at {at:g} s comes after "
                              f"--duration {args.duration:g}")  # fmt: skip
-    return Options(args.duration, args.qps, faults, args.balancer, not args.no_dashboard,
-                   args.dashboard_port)  # fmt: skip
+    feedback = not args.no_feedback and feedback_available() is None
+    balancer = args.balancer or ("round_robin" if feedback else "p2c")
+    return Options(args.duration, args.qps, faults, balancer, not args.no_dashboard,
+                   args.dashboard_port, feedback, args.window)  # fmt: skip
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -1,23 +1,165 @@
-"""Whether this build of callscope computes routing weights (the loop's feedback step).
+"""Interim weight feedback for the demo, until the pipeline's streaming job lands:
+``callscope demo-feedback`` (internal), the pipeline's batch job once per closed window.
 
-The demo never writes a weights document itself: the pipeline's job does, into the
-registry (``governance/<service>/weights``), and the consumers' balancers apply it. When
-the installed ``pipeline`` offers no such job, the demo says so in its summary.
+Every ``--window`` seconds, once a window has closed and its spans are filed, the
+pipeline's batch job (:func:`pipeline.run_batch`, Spark local) computes that window from
+the span store and writes its dependency graph, top callers and latencies to the store's
+analytics (the dashboard's dependencies and services pages). Its instance-level edges give
+each provider instance's calls, errors and p95 (:class:`pipeline.InstanceHealth`), and
+:func:`pipeline.feed_back` decides and publishes ``governance/<service>/weights`` -- the
+consumers' balancers apply it at their next call. The demo computes no weight itself.
 """
 
 from __future__ import annotations
 
-__all__ = ["weight_job_status"]
+import argparse
+import json
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .topology import SERVICES
+
+__all__ = ["feedback_available", "read_status", "weight_job_status"]
+
+STATUS_FILE = "feedback.json"
+DEFAULT_WINDOW_S = 10
+LAG_S = 3.0
+"""How long after a window closes its spans are taken as filed (spool flush, collector)."""
 
 
-def weight_job_status() -> str:
+def feedback_available() -> str | None:
+    """None when this build can feed weights back; else why not."""
     try:
         import pipeline
     except ImportError:
-        return "absent: the pipeline package is not installed"
-    names = [n for n in getattr(pipeline, "__all__", ()) if "weight" in n.lower()]
-    if not names:
-        return ("absent: no pipeline job on this build computes governance/<service>/weights "
-                "yet; traffic moves away from a slow instance by the consumers' adaptive "
-                "balancer alone")  # fmt: skip
-    return f"pipeline offers {', '.join(names)}, not yet run by the demo"
+        return "the pipeline package is not installed"
+    if not hasattr(pipeline, "feed_back") or not hasattr(pipeline, "run_batch"):
+        return "no pipeline job on this build computes governance/<service>/weights yet"
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -e '.[spark]', or `make demo`)"
+    return None
+
+
+def weight_job_status(running: bool) -> str:
+    missing = feedback_available()
+    if missing:
+        return f"absent: {missing}"
+    if not running:
+        return "off (--no-feedback)"
+    return ("interim: the pipeline's batch job (run_batch) over each closed window, then "
+            "feed_back; the streaming job replaces it when it lands")  # fmt: skip
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo-feedback")  # internal: no help, so not listed
+    p.add_argument("--store", required=True)
+    p.add_argument("--registry", required=True)
+    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--window", type=int, default=DEFAULT_WINDOW_S)
+    p.set_defaults(handler=run_feedback)
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
+    path = run_dir / STATUS_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status))
+    os.replace(temporary, path)
+
+
+def run_feedback(args: argparse.Namespace) -> int:
+    from pipeline import feed_back, run_batch, spark_session
+    from rpc.registry import connect
+    from storage import open_analytics_store, open_span_store
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_dir = args.workdir / "run"
+    status: dict[str, Any] = {"state": "starting Spark", "windows": 0, "changes": 0}
+    _write_status(run_dir, status)
+    spark = spark_session(
+        "local[1]", app_name="callscope-demo-feedback",
+        conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+              "spark.sql.shuffle.partitions": "2"},
+    )  # fmt: skip
+    registry = connect(args.registry)
+    window_us = args.window * 1_000_000
+    done_until = (int(time.time() * 1_000_000) // window_us) * window_us  # whole windows only
+    status["state"] = "warming up"
+    _write_status(run_dir, status)
+    with open_span_store(args.store):
+        pass  # there, even before the collector's first batch
+    # the first job compiles and loads everything (tens of seconds here): done before the
+    # load starts, on a window before it, so the first real window is answered in seconds
+    run_batch(spark, args.store, done_until - window_us, done_until, window_s=args.window)
+    status["state"] = "running"
+    _write_status(run_dir, status)
+    try:
+        with open_analytics_store(args.store) as analytics:
+            while not stop.is_set():
+                closed = int((time.time() - LAG_S) * 1_000_000) // window_us * window_us
+                if closed <= done_until:
+                    stop.wait(0.5)
+                    continue
+                start = max(done_until, closed - window_us)  # behind: skip to the newest
+                try:
+                    result = run_batch(spark, args.store, start, closed, stores=[args.store],
+                                       window_s=args.window)  # fmt: skip
+                except Exception:
+                    if stop.is_set():  # SIGTERM reached the JVM too: its jobs were cancelled
+                        break
+                    raise
+                done_until = closed
+                status["windows"] += 1
+                status["edges"] = sorted({f"{e.caller}->{e.callee}" for e in result.edges
+                                          if e.level == "service"})  # fmt: skip
+                for service, health in _health(result.edges).items():
+                    decisions = feed_back(registry, SERVICES[service].rpc_name, health,
+                                          analytics=analytics)  # fmt: skip
+                    changed = [d for d in decisions if d.changed]
+                    status["changes"] += len(changed)
+                    for d in changed:
+                        print(f"demo-feedback: {service} {d.instance} {d.previous} -> "
+                              f"{d.weight}: {d.reason}", flush=True)  # fmt: skip
+                status["last_window_s"] = round(result.seconds, 1)
+                _write_status(run_dir, status)
+    finally:
+        registry.close()
+        spark.stop()
+    return 0
+
+
+def _health(edges: Iterable[Any]) -> dict[str, list[Any]]:
+    """Each provider instance's calls, errors and p95 (calls-weighted over its callers), for
+    the services that run several instances: those the weights can shift traffic among."""
+    from pipeline import InstanceHealth
+
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for edge in edges:
+        spec = SERVICES.get(edge.callee)
+        if edge.level != "instance" or spec is None or spec.instances < 2:
+            continue
+        total = totals[(edge.callee, edge.callee_instance)]
+        total[0] += edge.calls
+        total[1] += edge.errors
+        total[2] += edge.p95_ms * edge.calls
+    health: dict[str, list[Any]] = defaultdict(list)
+    for (service, instance), (calls, errors, weighted) in sorted(totals.items()):
+        latency = weighted / calls if calls else 0.0
+        health[service].append(InstanceHealth(instance, int(calls), int(errors), latency))
+    return health

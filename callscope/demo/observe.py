@@ -105,8 +105,7 @@ class WeightsWatch:
                 doc = self._registry.get_config(weights_key(spec.rpc_name))  # type: ignore[attr-defined]
                 if doc is None or doc.version == self.versions.get(spec.name):
                     continue
-                if spec.name in self.versions:
-                    self.changes += 1
+                self.changes += 1  # a new version: written while the demo ran (or before)
                 self.versions[spec.name] = doc.version
                 parsed = WeightsDocument.parse(doc.value, doc.version)
                 self.weights[spec.name] = {a: w.weight for a, w in parsed.weights.items()}

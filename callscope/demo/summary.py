@@ -2,9 +2,10 @@
 
 The summary's fields: ``calls``, ``errors`` (and ``error_codes``), ``spans_stored``,
 ``edges`` found in the stored spans (``caller->callee``) and ``missing_edges`` of the
-topology, ``weight_changes`` seen in the registry and the ``weights`` last read, whether
-a ``weight_job`` exists on this build, the faults applied, and for a slowed instance its
-share of its service's calls before the slowdown and after it settled.
+topology, ``weight_changes`` seen in the registry and the ``weights`` last read, which
+``weight_job`` computed them (and the windows it ran, the edges of its dependency graph),
+the faults applied, and for a slowed instance its share of its service's calls before
+the slowdown and over the run's last 20 s.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from .topology import EXPECTED_EDGES, LOADGEN, SERVICES
 __all__ = ["print_newest_trace", "summarize"]
 
 WARMUP_US = 5_000_000  # the first seconds: connections and JITs warming up
+AFTER_US = 20_000_000
+""""After" a slowdown is the run's last 20 s (or less: from the fault plus a settling
+time): by then a window or two of feedback has had its effect."""
 
 
 def summarize(supervisor: Supervisor) -> dict[str, Any]:
@@ -37,7 +41,10 @@ def summarize(supervisor: Supervisor) -> dict[str, Any]:
         "missing_edges": sorted(f"{a}->{b}" for a, b in EXPECTED_EDGES - edges),
         "weight_changes": weights.changes if weights else 0,
         "weights": weights.weights if weights else {},
-        "weight_job": weight_job_status(),
+        "weight_job": weight_job_status(supervisor.options.feedback),
+        "pipeline_windows": run.feedback.get("windows", 0),
+        "pipeline_edges": run.feedback.get("edges", []),
+        "feedback_error": run.feedback_error,
         "faults": [{"at_s": round(at, 1), "fault": f.describe()} for at, f in run.applied],
         "balancer": supervisor.options.balancer,
         "stack": supervisor.backends.kind,
@@ -54,9 +61,10 @@ def _slow_share(supervisor: Supervisor, run: Run) -> dict[str, Any]:
     at_s, fault = slowed[0]
     address = run.addresses.get(fault.instance.label, "")
     fault_us = run.load_started_us + int(at_s * 1_000_000)
+    settled_us = fault_us + int(SETTLE_S * 1_000_000)
     windows = {
         "before": (run.load_started_us + WARMUP_US, fault_us),
-        "after": (fault_us + int(SETTLE_S * 1_000_000), run.ended_us),
+        "after": (max(settled_us, run.ended_us - AFTER_US), run.ended_us),
     }
     out: dict[str, Any] = {"slow_instance": fault.instance.label, "slow_address": address}
     for name, (start, end) in windows.items():
@@ -68,21 +76,20 @@ def _slow_share(supervisor: Supervisor, run: Run) -> dict[str, Any]:
 
 
 def print_newest_trace(store_url: str) -> None:
+    """The newest complete checkout (every span OK), else the newest one, as a tree."""
     from storage import StorageError, TraceQuery, open_span_store, tree_lines
 
+    operation = f"{SERVICES['gateway'].rpc_name}/checkout"
     try:
         with open_span_store(store_url, read_only=True) as store:
-            query = TraceQuery(
-                LOADGEN, operation=f"{SERVICES['gateway'].rpc_name}/checkout", limit=1
-            )
-            traces = store.find_traces(query)
+            traces = store.find_traces(TraceQuery(LOADGEN, operation=operation, limit=20))
     except StorageError as err:
         print(f"(no trace to show: {err})")
         return
     if not traces:
         print("(no trace was stored)")
         return
-    trace = traces[0]
+    trace = next((t for t in traces if not t.has_error and len(t.spans) >= 10), traces[0])
     print(f"\nnewest trace {trace.trace_id}, {trace.duration_us / 1000:.3f} ms:")
     for line in tree_lines(trace):
         print(f"  {line}")

@@ -20,6 +20,7 @@ from callscope_contract import environment
 
 from .backends import Backends
 from .faults import Fault, write_fault
+from .feedback import read_status
 from .load import read_stats
 from .observe import StoreWatch, WeightsWatch
 from .processes import Child, Children
@@ -29,6 +30,8 @@ from .topology import LOADGEN, Instance, instances
 __all__ = ["DemoFailed", "Options", "Supervisor"]
 
 STARTUP_S = 180.0  # a dozen Python processes on a busy 2-core box
+FEEDBACK_START_S = 420.0  # a JVM, then Spark's first job (tens of seconds to minutes here)
+OPTIONAL = frozenset({"feedback"})  # its failure is reported, the demo goes on without it
 DRAIN_S = 30.0
 SETTLE_S = 5.0  # after a fault, before its effect is measured
 INTERACTIVE_FAULT_AT_S = 20.0
@@ -46,6 +49,8 @@ class Options:
     balancer: str
     dashboard: bool
     dashboard_port: int
+    feedback: bool = False  # the pipeline's weight feedback (feedback.py), when available
+    window_s: int = 10
 
 
 @dataclass
@@ -59,6 +64,8 @@ class Run:
     ended_us: int = 0
     applied: list[tuple[float, Fault]] = field(default_factory=list)
     load: dict[str, Any] = field(default_factory=dict)
+    feedback: dict[str, Any] = field(default_factory=dict)
+    feedback_error: str | None = None
 
 
 def default_fault_at(duration_s: float | None) -> float:
@@ -97,6 +104,14 @@ class Supervisor:
             self._env("collector"),
         )  # fmt: skip
         print(f"collector  {self.backends.describe()}", flush=True)
+        if self.options.feedback:
+            self.children.start(
+                "feedback",
+                ["demo-feedback", "--store", self.backends.store_url, "--registry",
+                 self.run.registry_url, "--workdir", str(self.workdir),
+                 "--window", str(self.options.window_s)],
+                self._env("feedback"),
+            )  # fmt: skip
         for instance in instances():
             self.children.start(
                 instance.label,
@@ -116,6 +131,8 @@ class Supervisor:
             line = self._wait_for_line(self.children.started["dashboard"], "callscope dashboard: ")
             self.run.dashboard_url = line.split()[0]
             print(f"dashboard  {self.run.dashboard_url}", flush=True)
+        if self.options.feedback:
+            self._wait_for_feedback()
         self.children.start(
             "loadgen",
             ["demo-load", "--registry", self.run.registry_url, "--workdir", str(self.workdir),
@@ -133,6 +150,29 @@ class Supervisor:
         )  # fmt: skip
         address = self._wait_for_line(child, "callscope registry on ").split()[0].rstrip(",")
         return f"callscope://{address}"
+
+    def _wait_for_feedback(self) -> None:
+        """Spark started and warmed up, so the load's first windows are answered at once."""
+        print("feedback   starting Spark (local) for the pipeline's weight feedback ...",
+              flush=True)  # fmt: skip
+        started = time.monotonic()
+        while time.monotonic() - started < FEEDBACK_START_S:
+            self._check_alive()
+            if self.run.feedback_error:
+                return
+            if read_status(self.workdir / "run").get("state") == "running":
+                print(f"feedback   every {self.options.window_s} s window: the pipeline's batch "
+                      f"job, then its weight feedback  ({time.monotonic() - started:.0f} s to "
+                      "start)", flush=True)  # fmt: skip
+                return
+            time.sleep(0.5)
+        self._optional_failed(self.children.started["feedback"], "did not start in time")
+
+    def _optional_failed(self, child: Child, why: str) -> None:
+        child.stop(grace_s=5)
+        self.run.feedback_error = f"{child.name} {why}; its log ({child.log}):\n{child.tail(8)}"
+        print(f"callscope demo: {self.run.feedback_error}\n(the demo goes on without it)",
+              flush=True)  # fmt: skip
 
     def _wait_for_line(self, child: Child, prefix: str) -> str:
         """The rest of the first line of ``child``'s log that starts with ``prefix``."""
@@ -167,7 +207,9 @@ class Supervisor:
 
     def _check_alive(self) -> None:
         for child in self.children.dead():
-            if child.name not in self._crashed:
+            if child.name in OPTIONAL and not self.run.feedback_error:
+                self._optional_failed(child, f"exited (status {child.process.returncode})")
+            elif child.name not in self._crashed and child.name not in OPTIONAL:
                 raise DemoFailed(f"{child.name} exited (status {child.process.returncode}); its "
                                  f"log ({child.log}):\n{child.tail()}")  # fmt: skip
 
@@ -191,6 +233,7 @@ class Supervisor:
                     progress.write(f"fault      at {elapsed:.0f} s: {fault.describe()}")
                 self._check_alive()
                 self.run.load = read_stats(self.workdir / "run")
+                self.run.feedback = read_status(self.workdir / "run")
                 self.store.poll()
                 if self.weights is not None and elapsed - polled_weights >= 2:
                     self.weights.poll()
@@ -207,7 +250,7 @@ class Supervisor:
         weights = self.weights.describe() if self.weights else "none"
         return {"calls": load.get("calls", 0), "errors": load.get("errors", 0),
                 "spans": self.store.spans, "edges": len(self.store.edges),
-                "weights": weights}  # fmt: skip
+                "windows": self.run.feedback.get("windows", "-"), "weights": weights}  # fmt: skip
 
     def _apply(self, fault: Fault) -> None:
         if fault.kind == "crash":

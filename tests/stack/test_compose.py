@@ -114,25 +114,30 @@ def test_the_shop_is_the_demos_topology_each_instance_reachable_by_its_name() ->
 
 
 def test_every_address_points_at_a_service_that_serves_it() -> None:
+    """Options as each container sees them (flags, or the variables they default to)."""
     compose = _compose()
     registry = _parse(compose["registry"]["command"])
+    assert registry.host == "0.0.0.0"
     kafka = compose["kafka"]["environment"]
+    seen = set()
     for name, service in _ours().items():
-        env = _env(service)
-        if url := env.get(environment.CALLSCOPE_REGISTRY):
+        args = _parse(service["command"], _env(service))
+        if url := getattr(args, "registry", None):
             assert url == f"callscope://registry:{registry.port}", name
-            assert registry.host == "0.0.0.0"
-        if bootstrap := env.get(environment.CALLSCOPE_KAFKA_BOOTSTRAP):
-            assert f"://{bootstrap}" in kafka["KAFKA_ADVERTISED_LISTENERS"], name
+            seen.add("registry")
+        if name != "registry" and (bootstrap := getattr(args, "kafka", None)):
             listener = kafka["KAFKA_ADVERTISED_LISTENERS"].split(f"://{bootstrap}")[0]
-            assert (
-                f"{listener.rsplit(',', 1)[-1]}://0.0.0.0:{bootstrap.rsplit(':', 1)[1]}"
-                in (kafka["KAFKA_LISTENERS"])
-            ), name
-        if store := env.get(environment.CALLSCOPE_STORE):
+            assert listener != kafka["KAFKA_ADVERTISED_LISTENERS"], (name, bootstrap)
+            port = bootstrap.rsplit(":", 1)[1]
+            assert f"{listener.rsplit(',', 1)[-1]}://0.0.0.0:{port}" in kafka["KAFKA_LISTENERS"]
+            seen.add("kafka")
+        if store := getattr(args, "store", None):
             parts = urlsplit(store)
-            assert (
-                parts.hostname in compose and parts.port == SERVICES[parts.hostname]().client_port
-            )
+            assert parts.hostname in SERVICES, (name, store)
+            assert parts.port == SERVICES[parts.hostname]().client_port, (name, store)
+            seen.add("store")
+        if bootstrap := _env(service).get(environment.CALLSCOPE_KAFKA_BOOTSTRAP):
+            assert f"://{bootstrap}" in kafka["KAFKA_ADVERTISED_LISTENERS"], name  # exporters
+    assert seen == {"registry", "kafka", "store"}
     dashboard = _parse(compose["dashboard"]["command"])
     assert f"127.0.0.1:{dashboard.port}:{dashboard.port}" in compose["dashboard"]["ports"]
