@@ -11,6 +11,7 @@ groups), ``observe`` (store, weights), ``progress``, ``supervisor`` and ``summar
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import signal
 import sys
@@ -138,6 +139,7 @@ def run_demo(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="callscope-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    logging.getLogger("kazoo").setLevel(logging.WARNING)  # its session chatter on stderr
     supervisor = None
     print(f"callscope demo: working in {workdir}" + ("" if keep else " (removed at the end)"))
     try:
@@ -153,6 +155,7 @@ def run_demo(args: argparse.Namespace) -> int:
             supervisor.stop()
         summary = summarize(supervisor)
         print_newest_trace(backends.store_url)
+        _remove(supervisor, keep)
         _closing_hint(backends.store_url, keep)
         print_summary(summary)
         return 0
@@ -162,9 +165,19 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         if supervisor is not None:
             supervisor.stop()
+            _remove(supervisor, keep)
         signal.signal(signal.SIGTERM, previous)
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _remove(supervisor: Supervisor, keep: bool) -> None:
+    """What the run made on the real services goes too, unless kept (once)."""
+    if keep or supervisor.removed:
+        return
+    supervisor.removed = True
+    for failure in supervisor.backends.remove():
+        print(f"callscope demo: could not remove the run's {failure}", file=sys.stderr)
 
 
 def _closing_hint(store_url: str, kept: bool) -> None:

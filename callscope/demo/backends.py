@@ -26,6 +26,54 @@ class Backends:
     registry_url: str | None  # None: the demo starts an embedded registry
     collector_args: list[str]
     service_env: dict[str, str] = field(default_factory=dict)
+    run_name: str = ""  # real: the prefix of the run's topics, indices and ZooKeeper root
+
+    def remove(self) -> list[str]:
+        """Delete what the run made on the real services (unless kept); what could not be."""
+        if self.kind != "real":
+            return []  # the embedded parts live in the working directory
+        failed = []
+        for what, remove in (("indices", self._remove_indices), ("topics", self._remove_topics),
+                             ("ZooKeeper root", self._remove_root)):  # fmt: skip
+            try:
+                remove()
+            except Exception as err:  # best effort: report, never hide the run's own result
+                failed.append(f"{what}: {err}")
+        return failed
+
+    def _remove_indices(self) -> None:
+        from storage import open_analytics_store, open_span_store
+
+        with open_span_store(self.store_url) as spans:
+            spans.clear()
+        with open_analytics_store(self.store_url) as analytics:
+            analytics.clear()
+
+    def _remove_topics(self) -> None:
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.service_env[environment.CALLSCOPE_KAFKA_BOOTSTRAP]
+        )
+        try:
+            mine = [t for t in admin.list_topics() if t.startswith(f"{self.run_name}.")]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
+
+    def _remove_root(self) -> None:
+        from kazoo.client import KazooClient
+
+        assert self.registry_url is not None
+        hosts = self.registry_url.split("://", 1)[1].split("/", 1)[0]
+        client = KazooClient(hosts=hosts)
+        client.start(timeout=10)
+        try:
+            client.delete(f"/{self.run_name}", recursive=True)
+        finally:
+            client.stop()
+            client.close()
 
     def describe(self) -> str:
         bus = self.service_env.get(environment.CALLSCOPE_KAFKA_BOOTSTRAP)
@@ -79,4 +127,5 @@ def real(workdir: Path) -> Backends:
             environment.CALLSCOPE_KPIS_TOPIC: kpis_topic,
             environment.CALLSCOPE_SPOOL_DIR: str(workdir / "spool"),  # while Kafka is away
         },
+        run_name=run,
     )

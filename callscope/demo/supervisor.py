@@ -86,6 +86,7 @@ class Supervisor:
         self._crashed: set[str] = set()
         self._fault_state: dict[Instance, dict[str, float]] = {}
         self._stopped = False
+        self.removed = False  # what the run made on the real services (run_demo's job)
 
     # -- start -------------------------------------------------------------------------------
     def _env(self, service: str) -> dict[str, str]:
