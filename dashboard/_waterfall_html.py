@@ -12,10 +12,12 @@ import html as escaping
 
 from dash import dcc, html
 
-from ._colors import ERROR_COLOR, GOVERNANCE_COLOR, PATH_COLOR, service_color
-from ._waterfall import Waterfall
+from storage import Trace, span_tree
 
-__all__ = ["waterfall_labels", "waterfall_legend"]
+from ._colors import ERROR_COLOR, GOVERNANCE_COLOR, PATH_COLOR, service_color
+from ._waterfall import Waterfall, is_governance_event
+
+__all__ = ["governance_events", "waterfall_labels", "waterfall_legend"]
 
 
 def waterfall_labels(drawn: Waterfall) -> dcc.Markdown:
@@ -45,3 +47,29 @@ def waterfall_legend(drawn: Waterfall) -> list[html.Span]:
         _mark("━", PATH_COLOR, "critical path"),
     ]
     return services + marks
+
+
+def governance_events(trace: Trace) -> html.Div:
+    """The governance decisions recorded on this trace's spans (retries, failovers,
+    failsafe, limits, breakers...), in time order: why this call took the path it did."""
+    found = [
+        (event.time_us, node.span, event)
+        for node in span_tree(trace)
+        for event in node.span.events
+        if is_governance_event(event.name)
+    ]
+    if not found:
+        return html.Div(html.P("No governance decision on this trace.", className="empty"))
+    found.sort(key=lambda item: item[0])
+    rows = [
+        html.Tr([
+            html.Td(f"+{(time_us - trace.start_us) / 1000:.3f} ms"),
+            html.Td(f"{span.service}: {span.name}"),
+            html.Td(event.name, className="governance"),
+            html.Td(", ".join(f"{k}={v}" for k, v in event.attributes.items())),
+        ])
+        for time_us, span, event in found
+    ]  # fmt: skip
+    header = html.Tr([html.Th(h) for h in ("at", "span", "decision", "details")])
+    return html.Div([html.H3(f"Governance decisions ({len(rows)})"),
+                     html.Table([header, *rows], className="top governance-events")])  # fmt: skip

@@ -20,7 +20,7 @@ from .._problem import EXPECTED, problem
 from .._sources import Sources
 from .._span_detail import span_detail
 from .._waterfall import TOP_PX, waterfall
-from .._waterfall_html import waterfall_labels, waterfall_legend
+from .._waterfall_html import governance_events, waterfall_labels, waterfall_legend
 
 __all__ = ["NAME", "PATH_TEMPLATE", "layout", "load_trace", "register"]
 
@@ -83,6 +83,7 @@ def layout(trace_id: str = "", span: str = "", **_url: Any) -> html.Div:
                                 ],
                                 className="wf-grid",
                             ),
+                            html.Div(id="trace-governance"),
                         ],
                         className="waterfall",
                     ),
@@ -121,6 +122,13 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         drawn = waterfall(trace, set(collapsed or []), selected or "")
         return (drawn.figure, waterfall_labels(drawn), waterfall_legend(drawn),
                 summary_line(trace.summary()), "")  # fmt: skip
+
+    @app.callback(Output("trace-governance", "children"), Input("trace-id", "data"))
+    def decisions(trace_id: str) -> Any:
+        try:
+            return governance_events(load_trace(sources, trace_id))
+        except EXPECTED:
+            return ""  # render already says why there is no trace
 
     @app.callback(
         Output("trace-selected", "data"),
@@ -187,7 +195,12 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         return f"/compare?a={trace_id}" + (f"&b={other}" if other else "")
 
     return SimpleNamespace(
-        render=render, select=select, detail=detail, fold=fold, compare_link=compare_link
+        render=render,
+        decisions=decisions,
+        select=select,
+        detail=detail,
+        fold=fold,
+        compare_link=compare_link,
     )
 
 

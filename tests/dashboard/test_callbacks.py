@@ -170,6 +170,7 @@ def test_a_store_that_is_down_is_a_sentence(down: SimpleNamespace) -> None:
 
 def test_a_bad_trace_id_or_search_is_a_sentence(pages: SimpleNamespace) -> None:
     *_, message = pages.trace.render("nope", [], "")
+    assert pages.trace.decisions("nope") == ""
     assert "32 lowercase hex digits" in _text(message)
     _, rows, message, *_ = pages.traces.run_search("?service=gateway&min_ms=abc")
     assert rows == [] and "BAD_REQUEST" in _text(message)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 
+from callscope_contract import SpanEvent
 from dashboard._waterfall import ROW_PX, TOP_PX, is_governance_event, waterfall
-from dashboard._waterfall_html import waterfall_labels
+from dashboard._waterfall_html import governance_events, waterfall_labels
 from storage import Trace
 from tests.dashboard.seed import make_trace
 
@@ -41,3 +43,22 @@ def test_a_span_name_is_shown_as_text_never_as_html() -> None:
     trace.spans[1].name = '<img src=x onerror="alert(1)">'
     labels = waterfall_labels(waterfall(trace)).children
     assert "<img" not in labels and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in labels
+
+
+def test_a_trace_lists_its_governance_decisions_in_time_order() -> None:
+    trace = _trace(3)
+    root, child = trace.spans[0], trace.spans[1]
+    child.events = [
+        SpanEvent(child.start_us + 50, "message", {"size": 3}),
+        SpanEvent(child.start_us + 20, "failover.retry", {"attempt": 2, "error.code": "TIMEOUT"}),
+    ]
+    root.events = [SpanEvent(child.start_us + 900, "failsafe.ignore", {})]
+    text = json.dumps(governance_events(trace), default=lambda c: c.to_plotly_json())
+    assert "Governance decisions (2)" in text and "message" not in text
+    assert text.index("failover.retry") < text.index("failsafe.ignore")
+    assert "attempt=2, error.code=TIMEOUT" in text
+    quiet = _trace(2)
+    for span in quiet.spans:
+        span.events = []
+    assert "No governance decision" in json.dumps(governance_events(quiet),
+                                                  default=lambda c: c.to_plotly_json())  # fmt: skip
