@@ -1,4 +1,4 @@
-"""``callscope pipeline batch``: the Spark batch job over a time range, from the shell.
+"""``callscope pipeline batch|stream``: the Spark jobs from the shell.
 
 Also runs under ``spark-submit`` (the file is a script): ``spark-submit --master
 spark://HOST:7077 --packages org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.0
@@ -51,6 +51,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--partitions", type=int, default=None,
                    help="time slices a store is read in (default: parallelism)")  # fmt: skip
     b.set_defaults(handler=batch)
+
+    st = jobs.add_parser(
+        "stream",
+        help="per-window provider health from Kafka, fed back as routing weights",
+        description="Structured Streaming over the spans topic: per tumbling window and "
+        "(RPC service, instance), calls, errors and latency are written to every --store as "
+        "KPI rollups and, with --registry, turned into governance/<service>/weights. "
+        "Checkpointed: a restart neither loses nor double-counts a window.",
+    )
+    st.add_argument("--source", required=True, help="kafka://HOST:PORT[/TOPIC]")
+    st.add_argument("--window", type=int, default=60, metavar="S", help="window length (>= 5 s)")
+    st.add_argument("--watermark", type=int, default=None, metavar="S",
+                    help="how late a span may arrive (default: half a window)")  # fmt: skip
+    st.add_argument("--checkpoint", default=str(Path.home() / ".local/state/callscope/stream"),
+                    help="checkpoint directory (offsets and open windows)")  # fmt: skip
+    st.add_argument("--store", action="append", default=None, metavar="URL",
+                    help="analytics store to write (repeatable)")  # fmt: skip
+    st.add_argument("--registry", default=None, help="registry URL to write the weights to")
+    st.add_argument("--master", default=None, help="Spark master")
+    st.add_argument("--available-now", action="store_true",
+                    help="process what the topic holds, then stop")  # fmt: skip
+    st.set_defaults(handler=stream)
 
 
 def parse_time(text: str, now: float | None = None) -> int:
@@ -106,6 +128,37 @@ def kafka_source_jars() -> list[str]:
 
     home = ensure_fetched(Artifact("spark-kafka"), StackPaths.default().dist, report)
     return sorted(str(p) for p in (Path(home) / "lib").glob("*.jar"))
+
+
+def stream(args: argparse.Namespace) -> int:
+    from pipeline import PipelineError, run_stream, spark_session
+
+    stores = args.store or [os.environ.get(CALLSCOPE_STORE, DEFAULT_STORE)]
+    say = _printer()
+    registry = None
+    if args.registry:
+        import rpc.registry
+
+        registry = rpc.registry.connect(args.registry)
+    spark = spark_session(args.master, app_name="callscope-pipeline-stream",
+                          jars=kafka_source_jars())  # fmt: skip
+    say(f"Spark UI: {spark.sparkContext.uiWebUrl}")
+    try:
+        query = run_stream(spark, args.source, args.checkpoint, stores=stores,
+                           registry=registry, window_s=args.window, watermark_s=args.watermark,
+                           available_now=args.available_now, report=say)  # fmt: skip
+        query.awaitTermination()
+    except PipelineError as err:
+        print(f"callscope pipeline: {err.code}: {err.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        say("stopping (the checkpoint keeps the open windows)")
+        for active in spark.streams.active:
+            active.stop()
+    finally:
+        if registry is not None:
+            registry.close()
+    return 0
 
 
 def _printer():  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from ._errors import PipelineError
 from ._feedback import WEIGHTS_SOURCE, feed_back, weights_document
 from ._read import read_spans
 from ._session import DEFAULT_MASTER, KAFKA_PACKAGE, spark_session
+from ._stream import instance_health, run_stream
 from ._weights import NEUTRAL, InstanceHealth, WeightDecision, WeightPolicy, compute_weights
 from ._window import Window, window
 
@@ -41,8 +42,10 @@ __all__ = [
     "calls",
     "compute_weights",
     "feed_back",
+    "instance_health",
     "read_spans",
     "run_batch",
+    "run_stream",
     "spark_session",
     "weights_document",
     "window",

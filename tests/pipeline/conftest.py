@@ -15,14 +15,21 @@ import pytest
 
 from callscope.pipeline_cli import kafka_source_jars
 
+SPARK_TIMEOUT_S = 600
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # pyspark's collect() leaves its result socket to the garbage collector (unclosed).
     here = Path(__file__).parent
     quiet = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+    # The first test pays the JVM's start and the first jobs' code generation: on a busy
+    # 2-core machine that alone can pass the suite's 120 s (a timeout mid-job then breaks
+    # the session for every later test).
+    patient = pytest.mark.timeout(SPARK_TIMEOUT_S)
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(quiet)
+            item.add_marker(patient)
 
 
 @pytest.fixture(scope="session")

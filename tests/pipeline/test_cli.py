@@ -50,3 +50,12 @@ def test_a_bad_window_is_a_usage_error(spark: Any, capsys: pytest.CaptureFixture
     assert main(args) == 2
     assert "BAD_OPTION" in capsys.readouterr().err
     assert main(["pipeline", "batch", "--from", "last week"]) == 2
+
+
+def test_a_stream_with_too_short_a_window_is_refused(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["pipeline", "stream", "--source", "kafka://127.0.0.1:9/t", "--window", "2",
+            "--checkpoint", str(tmp_path)]  # fmt: skip
+    assert main(args) == 2
+    assert "BAD_OPTION" in capsys.readouterr().err

@@ -1,0 +1,168 @@
+"""The streaming job: per tumbling window, each provider instance's health, fed back.
+
+Structured Streaming over the spans topic (Spark's own Kafka source): SERVER spans by
+event time (``start_us``), a watermark for late spans, tumbling windows (60 s by
+default, down to 5 s for tests). A window is emitted once, when the watermark passes
+its end (append mode); the checkpoint keeps offsets and window state, so a restarted
+job neither loses a window nor counts one twice (a re-executed micro-batch writes the
+same keys again, which overwrite). Per closed window and (RPC service, instance): calls,
+errors, p50/p95/p99 -- written as KPI rollups to every store and, with a registry, turned
+into routing weights (:func:`feed_back`, on the p95).
+
+Edges are the batch job's for now: pairing CLIENT and SERVER spans in a stream needs a
+stream-stream join, left for the next step.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from callscope_contract import SPANS_TOPIC, KpiSample, span_schema
+from storage import open_analytics_store
+
+from ._aggregates import PERCENTILE_ACCURACY
+from ._batch import PIPELINE_APP
+from ._errors import PipelineError
+from ._feedback import feed_back
+from ._weights import InstanceHealth, WeightPolicy
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+__all__ = ["instance_health", "run_stream"]
+
+MIN_WINDOW_S = 5
+HEALTH_COLUMNS = ("service", "instance", "calls", "errors", "p50_ms", "p95_ms", "p99_ms")
+
+
+def instance_health(spans: DataFrame, window_s: int, watermark_s: int) -> DataFrame:
+    """Closed windows' health per (RPC service, instance), from a stream of spans."""
+    from pyspark.sql import functions as F
+
+    ms = F.col("duration_us") / 1000.0
+    q = F.percentile_approx(ms, [0.5, 0.95, 0.99], PERCENTILE_ACCURACY)
+    served = spans.where(F.col("kind") == "SERVER").select(
+        (F.col("start_us") / 1_000_000).cast("timestamp").alias("event_time"),
+        F.substring_index("name", "/", 1).alias("service"),
+        F.coalesce("instance", F.lit("")).alias("instance"),
+        "duration_us",
+        (F.col("status") == "ERROR").cast("long").alias("error"),
+    )
+    return (
+        served.withWatermark("event_time", f"{watermark_s} seconds")
+        .groupBy(F.window("event_time", f"{window_s} seconds"), "service", "instance")
+        .agg(
+            F.count(F.lit(1)).alias("calls"),
+            F.sum("error").alias("errors"),
+            q[0].alias("p50_ms"),
+            q[1].alias("p95_ms"),
+            q[2].alias("p99_ms"),
+        )
+        .select(F.unix_micros(F.col("window.start")).alias("window_start_us"), *HEALTH_COLUMNS)
+    )
+
+
+def run_stream(
+    spark: SparkSession,
+    source: str,
+    checkpoint: str,
+    *,
+    stores: Sequence[str] = (),
+    registry: Any = None,
+    window_s: int = 60,
+    watermark_s: int | None = None,
+    policy: WeightPolicy = WeightPolicy(),  # noqa: B008 (frozen)
+    available_now: bool = False,
+    report: Callable[[str], None] = lambda line: None,
+) -> StreamingQuery:
+    """Start the streaming job on ``kafka://HOST:PORT/TOPIC``; returns the running query.
+
+    ``available_now``: process what the topic holds, then stop (tests, catch-up runs).
+    """
+    from pyspark.sql import functions as F
+
+    if type(window_s) is not int or window_s < MIN_WINDOW_S:
+        raise PipelineError("BAD_OPTION", f"window_s must be a whole number >= {MIN_WINDOW_S}")
+    watermark_s = window_s // 2 if watermark_s is None else watermark_s
+    if type(watermark_s) is not int or watermark_s < 0:
+        raise PipelineError("BAD_OPTION", "watermark_s must be a whole number >= 0")
+    if not source.startswith("kafka://"):
+        raise PipelineError("BAD_SOURCE", f"a stream reads kafka://HOST:PORT/TOPIC: {source!r}")
+    bootstrap, _, topic = source.split("://", 1)[1].partition("/")
+    raw = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic or SPANS_TOPIC)
+        .option("startingOffsets", "earliest")
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+    spans = raw.select(F.from_json(F.col("value").cast("string"), span_schema()).alias("s"))
+    spans = spans.select("s.*").where(F.col("start_us").isNotNull())
+    health = instance_health(spans, window_s, watermark_s)
+    sink = _WindowSink(list(stores), registry, window_s, policy, report)
+    writer = (
+        health.writeStream.outputMode("append")
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(sink)
+    )
+    writer = writer.trigger(availableNow=True) if available_now else writer
+    report(f"streaming {source}: {window_s} s windows, {watermark_s} s watermark")
+    return writer.start()
+
+
+class _WindowSink:
+    """Runs on the driver for each micro-batch: the windows that closed in it."""
+
+    def __init__(
+        self,
+        stores: list[str],
+        registry: Any,
+        window_s: int,
+        policy: WeightPolicy,
+        report: Callable[[str], None],
+    ) -> None:
+        self.stores, self.registry, self.window_s = stores, registry, window_s
+        self.policy, self.report = policy, report
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        rows = [row.asDict() for row in batch.collect()]
+        if not rows:
+            return
+        samples = [self._sample(r) for r in rows]
+        for url in self.stores:
+            with open_analytics_store(url) as store:
+                store.write_kpis(samples)
+        self.report(f"batch {batch_id}: {len(rows)} instance windows closed")
+        if self.registry is None:
+            return
+        by_window: dict[tuple[int, str], list[InstanceHealth]] = defaultdict(list)
+        for r in rows:
+            health = InstanceHealth(r["instance"], r["calls"], r["errors"], r["p95_ms"] or 0.0)
+            by_window[(r["window_start_us"], r["service"])].append(health)
+        analytics = open_analytics_store(self.stores[0]) if self.stores else None
+        try:
+            for (start_us, service), health_rows in sorted(by_window.items()):
+                end_us = start_us + self.window_s * 1_000_000
+                decisions = feed_back(
+                    self.registry, service, health_rows,
+                    analytics=analytics, policy=self.policy, now_us=end_us,
+                )  # fmt: skip
+                changed = [f"{d.instance} {d.previous}->{d.weight}" for d in decisions if d.changed]
+                if changed:
+                    self.report(f"weights of {service}: {', '.join(changed)}")
+        finally:
+            if analytics is not None:
+                analytics.close()
+
+    def _sample(self, r: dict[str, Any]) -> KpiSample:
+        return KpiSample(
+            service=r["service"], instance=r["instance"], method="*", role="provider",
+            window_start_us=r["window_start_us"], window_s=self.window_s, count=r["calls"],
+            errors=r["errors"], qps=round(r["calls"] / self.window_s, 3),
+            latency_ms={q: round(float(r[f"{q}_ms"] or 0.0), 3) for q in ("p50", "p95", "p99")},
+            app=PIPELINE_APP,
+        )  # fmt: skip

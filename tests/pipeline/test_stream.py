@@ -1,0 +1,105 @@
+"""The streaming job over real Kafka: windows closed once, restarts that neither lose nor
+double-count, and a slow provider's weight pushed down in the registry."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+import rpc.registry
+from callscope_contract import SpanRecord, weights_key
+from pipeline import PipelineError, run_stream
+from storage import open_analytics_store
+
+WINDOW_S = 10
+W_US = WINDOW_S * 1_000_000
+BASE = 1_764_150_000_000_000  # a multiple of 10 s
+SERVICE = "orders.OrderService"
+LATENCY_US = {"10.0.0.1:7001": 5_000, "10.0.0.2:7001": 5_000, "10.0.0.3:7001": 205_000}
+_ids = itertools.count(1)
+
+
+def served(window: int, calls: int = 30) -> list[SpanRecord]:
+    """``calls`` SERVER spans per instance inside window number ``window``."""
+    spans = []
+    for instance, latency in LATENCY_US.items():
+        for i in range(calls):
+            n = next(_ids)
+            spans.append(SpanRecord(
+                trace_id=f"{n:032x}", span_id=f"{n:016x}", name=f"{SERVICE}/create",
+                kind="SERVER", service="orders", instance=instance,
+                start_us=BASE + window * W_US + i * 1000, duration_us=latency,
+                status="ERROR" if i == 0 and window == 0 else "OK",
+            ))  # fmt: skip
+    return spans
+
+
+def send(bootstrap: str, topic: str, spans: list[SpanRecord]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for s in spans:
+        producer.send(topic, s.to_json(), key=s.trace_id.encode())
+    producer.flush(30)
+    producer.close()
+
+
+def counts(url: str) -> dict[tuple[int, str], tuple[int, int]]:
+    with open_analytics_store(url) as analytics:
+        samples = analytics.kpis(SERVICE, BASE, BASE + 100 * W_US)
+    return {(s.window_start_us, s.instance): (s.count, s.errors) for s in samples}
+
+
+def test_windows_close_once_across_a_restart_and_the_slow_provider_loses_weight(
+    spark: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = f"callscope.spans.stream-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    admin.close()
+    store = f"sqlite://{tmp_path / 'analytics.db'}"
+    registry = rpc.registry.connect(f"memory://stream-{uuid.uuid4().hex[:6]}")
+    source = f"kafka://{kafka_bootstrap}/{topic}"
+
+    def run() -> None:
+        query = run_stream(spark, source, str(tmp_path / "checkpoint"), stores=[store],
+                           registry=registry, window_s=WINDOW_S, watermark_s=5,
+                           available_now=True)  # fmt: skip
+        assert query.awaitTermination(240), "the stream did not drain the topic"
+        assert query.exception() is None
+
+    try:
+        # Windows 0 and 1, then a span in window 5 moves the watermark past them.
+        send(kafka_bootstrap, topic, served(0) + served(1) + served(5, calls=1))
+        run()
+        first = counts(store)
+        assert first == {
+            **{(BASE, i): (30, 1) for i in LATENCY_US},
+            **{(BASE + W_US, i): (30, 0) for i in LATENCY_US},
+        }
+        doc = registry.get_config(weights_key(SERVICE)).value["weights"]
+        slow = doc["10.0.0.3:7001"]["weight"]
+        assert slow <= 30 and doc["10.0.0.1:7001"]["weight"] == 100
+        # A restart on the same checkpoint: only the new window is added, nothing doubles.
+        send(kafka_bootstrap, topic, served(6) + served(12, calls=1))
+        run()
+        second = counts(store)
+        assert {k: v for k, v in second.items() if k[0] < BASE + 2 * W_US} == first
+        assert {k for k in second if k[0] >= BASE + 2 * W_US} == {
+            (BASE + 5 * W_US, i) for i in LATENCY_US
+        } | {(BASE + 6 * W_US, i) for i in LATENCY_US}
+    finally:
+        registry.close()
+
+
+def test_a_stream_needs_kafka_and_a_sane_window(spark: Any, tmp_path: Path) -> None:
+    with pytest.raises(PipelineError) as caught:
+        run_stream(spark, "sqlite://x.db", str(tmp_path))
+    assert caught.value.code == "BAD_SOURCE"
+    with pytest.raises(PipelineError) as caught:
+        run_stream(spark, "kafka://127.0.0.1:9092/t", str(tmp_path), window_s=1)
+    assert caught.value.code == "BAD_OPTION"
