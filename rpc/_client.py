@@ -38,6 +38,7 @@ from .cluster import (
     SocketInvoker,
 )
 from .config import LayeredConfig, declared_idempotent, read_file
+from .routing import TAG, current_tag
 
 __all__ = ["AsyncClient", "Call", "CallOptions", "Outcome"]
 
@@ -243,6 +244,9 @@ class AsyncClient:
                 deadline=None if timeout is None else time.monotonic() + timeout,
                 oneway=oneway,
             )
+            tag = current_tag()
+            if tag is not None and TAG not in inv.attachments:  # serving a tagged request
+                inv.attachments[TAG] = tag
             if strategy is None:
                 return self.cluster.invoke(inv)
             return strategy.invoke(inv, self.cluster)

@@ -19,10 +19,12 @@ from ._routers import (
     build_rule,
 )
 from ._script import Script, ScriptError, compile_script
+from ._tag import TAG, TagContext, carry_tags, current_tag
 
 __all__ = [
     "NO_PROVIDER",
     "ROUTERS",
+    "TAG",
     "ConditionRouter",
     "ConditionRule",
     "IsolationRouter",
@@ -32,8 +34,11 @@ __all__ = [
     "Script",
     "ScriptError",
     "ScriptRouter",
+    "TagContext",
     "TagRouter",
     "build_rule",
+    "carry_tags",
     "compile_script",
+    "current_tag",
     "parse_condition",
 ]

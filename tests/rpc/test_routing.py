@@ -229,3 +229,41 @@ async def test_rules_pushed_through_the_registry_apply_on_the_next_call():
     assert client.cluster.settings("svc").retries == 1  # the service's layer is stronger
     await client.close()
     registry.close()
+
+
+async def test_a_tag_travels_with_the_calls_a_request_causes(make_server, make_client):
+    from rpc.routing import TagContext
+
+    @rpc.service("tail")
+    class Tail:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def who(self) -> str:
+            return self.name
+
+    gray_tail = await make_server(Tail("gray"))
+    plain_tail = await make_server(Tail("plain"))
+
+    class Tails:
+        def providers(self, service: str, version: str = "", group: str = "") -> Any:
+            return (
+                rpc.Provider(gray_tail.address, metadata={"tag": "gray"}),
+                rpc.Provider(plain_tail.address),
+            )
+
+        def subscribe(self, service: str, listener: Any) -> Any:
+            return lambda: None
+
+    downstream = make_client(Tails())
+    downstream.configure("tail", routers=[{"kind": "tag"}])
+
+    @rpc.service("head")
+    class Head:
+        async def relay(self) -> str:
+            return await downstream.generic("tail", "who")  # no tag given here
+
+    head = await make_server(Head(), interceptors=[TagContext()])
+    client = make_client([head.address])
+    assert await client.generic("head", "relay", attachments={"tag": "gray"}) == "gray"
+    assert await client.generic("head", "relay") == "plain"
