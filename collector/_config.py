@@ -46,7 +46,7 @@ class CollectorConfig:
     otlp_max_buffered_bytes: int = 256 << 20
     otlp_max_waiting_requests: int = 64
     otlp_max_waiting_spans: int = 50_000
-    otlp_batch_wait_s: float = 0.05
+    otlp_batch_wait_s: float = 0.0
     otlp_store_workers: int = 2  # OTLP batches written at once (senders wait on the store)
     reuse_port: bool = False  # bind the OTLP ports with SO_REUSEPORT (a pool's workers share them)
     batch_size: int = 2000

@@ -96,11 +96,11 @@ class OtlpSource:
     prefetch = 0
 
     def __init__(
-        self, max_requests: int = 64, max_spans: int = 50_000, batch_wait_s: float = 0.05
+        self, max_requests: int = 64, max_spans: int = 50_000, batch_wait_s: float = 0.0
     ) -> None:
         self.max_requests, self.max_spans = max_requests, max_spans
-        # Every sender waits for its answer: a short wait batches the requests that arrive
-        # together without holding a lone request (and its sender) for long.
+        # Every sender waits for its answer: a free worker takes whatever is waiting at once
+        # (group commit); requests batch up by themselves while the workers are busy.
         self.batch_wait_s: float | None = batch_wait_s
         self._waiting: collections.deque[Ticket] = collections.deque()
         self._spans_waiting = 0

@@ -100,13 +100,17 @@ class SourceWorker:
     def _gather(self) -> list[Message]:
         cfg = self.config
         out: list[Message] = []
-        wait_s = self.source.batch_wait_s
-        deadline = time.monotonic() + (cfg.batch_wait_s if wait_s is None else wait_s)
+        wait_s = cfg.batch_wait_s if self.source.batch_wait_s is None else self.source.batch_wait_s
+        deadline = time.monotonic() + wait_s
         while len(out) < cfg.batch_size and not self.stopping.is_set():
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 and (out or wait_s > 0):
                 break
-            out += self.source.poll(cfg.batch_size - len(out), min(left, 0.5))
+            # A zero wait takes what is there as soon as there is something ("group commit").
+            timeout = min(left, 0.5) if wait_s > 0 else 0.5
+            out += self.source.poll(cfg.batch_size - len(out), timeout)
+            if wait_s == 0 and out:
+                break
         self.metrics.add("consumed", len(out), self.source.name)
         return out
 
