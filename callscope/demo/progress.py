@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ PLAIN_EVERY_S = 10.0
 
 class Progress:
     def __init__(self, duration_s: float | None) -> None:
+        sized = shutil.get_terminal_size((0, 0)).columns > 0
         self._bar = tqdm(
             total=round(duration_s) if duration_s else None,
             desc="callscope demo",
@@ -24,7 +26,9 @@ class Progress:
             else "{desc} {bar:12} {n_fmt}/{total_fmt} s{postfix}",
             disable=None,  # a terminal only
             file=sys.stdout,
-            dynamic_ncols=True,
+            # a terminal that reports no size (a pty without one) still gets the line
+            **({} if sized else {"ncols": 160, "nrows": 24}),
+            dynamic_ncols=sized,
         )
         self._started = time.monotonic()
         self._printed = self._started

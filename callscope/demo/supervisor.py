@@ -251,7 +251,9 @@ class Supervisor:
         weights = self.weights.describe() if self.weights else "none"
         return {"calls": load.get("calls", 0), "errors": load.get("errors", 0),
                 "spans": self.store.spans, "edges": len(self.store.edges),
-                "windows": self.run.feedback.get("windows", "-"), "weights": weights}  # fmt: skip
+                **({"windows": self.run.feedback.get("windows", 0)} if self.options.feedback
+                   else {}),
+                "weights": weights}  # fmt: skip
 
     def _apply(self, fault: Fault) -> None:
         if fault.kind == "crash":
