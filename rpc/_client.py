@@ -144,8 +144,7 @@ class AsyncClient:
             registry=registry if registry is not None else getattr(providers, "registry", None),
             labels=labels,
         )
-        if self.cluster.registry is not None:
-            self.cluster.watch_global()
+        self.cluster.feed.watch_global()
         defaults = self.config.effective("*")
         CLUSTERS.get(defaults.cluster)  # a wrong name fails here, not at the first call
         get_balancer(defaults.balancer)

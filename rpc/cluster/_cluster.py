@@ -11,7 +11,6 @@ the configuration changes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import time
@@ -25,10 +24,11 @@ from .._directory import Directory, Provider
 from .._errors import RpcError, UnavailableError
 from .._extensions import extension_point
 from .._invocation import CallNext, Interceptor, Invocation, build_chain
-from ..balance import WeightsDocument, WeightTable, weights_key
+from ..balance import WeightTable
 from ..config import LayeredConfig, Settings
 from ..routing import RouterChain
 from ._budget import RetryBudget
+from ._feed import GovernanceFeed
 from ._invoker import Invoker
 
 __all__ = ["CLUSTERS", "ClusterInvoker", "in_doubt"]
@@ -72,10 +72,7 @@ class ClusterInvoker:
         self._balancers: dict[str, Balancer] = {}
         self._warmups: dict[str, float] = {}
         self._routes: dict[tuple[str, str], RouterChain] = {}
-        self._documents: dict[str, dict[str, Any]] = {}  # service → its registry documents
-        self._followed: dict[str, Any] = {}  # service → the providers' stated settings
-        self._unfollow: list[Callable[[], None]] = []
-        self._watched: dict[str, Callable[[], None]] = {}
+        self.feed = GovernanceFeed(directory, registry, config, self.weights, self.counters)
         self._budgets: dict[str, RetryBudget] = {}
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
         self._build_chains()
@@ -115,8 +112,7 @@ class ClusterInvoker:
         return self.config.effective(service, method)
 
     def _strategy(self, key: tuple[str, str]) -> Any:
-        if key[0] not in self._followed:
-            self._follow_providers(key[0])
+        self.feed.follow(key[0])
         settings = self.config.effective(*key)
         strategy = CLUSTERS.get(settings.cluster)(settings)
         self._strategies[key] = strategy
@@ -145,8 +141,7 @@ class ClusterInvoker:
     def _route_chain(self, inv: Invocation) -> RouterChain:
         settings = self.settings(inv.service, inv.method)
         chain = self._routes[(inv.service, inv.method)] = RouterChain(settings.routers, self.labels)
-        if self.registry is not None and inv.service not in self._watched:
-            self._watch(inv.service)
+        self.feed.follow(inv.service)
         return chain
 
     def select(
@@ -170,104 +165,8 @@ class ClusterInvoker:
         settings = self.settings(service)
         balancer = self._balancers[service] = get_balancer(settings.balancer, settings)
         self._warmups[service] = settings.warmup
-        if self.registry is not None and service not in self._watched:
-            self._watch(service)
+        self.feed.follow(service)
         return balancer
-
-    def _follow_providers(self, service: str) -> None:
-        """The provider level: settings a provider states in its metadata (``governance``)."""
-        self._followed[service] = None
-
-        def listed(providers: Sequence[Provider]) -> None:
-            stated = next((p.metadata.get("governance") for p in providers if p.metadata), None)
-            if stated == self._followed.get(service):
-                return
-            self._followed[service] = stated
-            try:
-                self.config.put("provider", service, stated or None, source="registry")
-            except RpcError as err:
-                log.warning(
-                    "callscope: ignoring the settings providers of %s state: %s", service, err
-                )
-
-        listed(self.directory.providers(service))
-        self._unfollow.append(self.directory.subscribe(service, listed))
-
-    def _watch(self, service: str) -> None:
-        """Follow the service's registry documents: ``weights`` (the balancer's factors),
-        ``routing`` (rules) and ``cluster`` (settings); a bad document is logged, ignored."""
-        self._watched[service] = lambda: None
-        documents = self._documents.setdefault(service, {})
-
-        def weights(document: Any) -> None:
-            if document is None:
-                self.weights.set_document(service, None)
-                return
-            try:
-                parsed = WeightsDocument.parse(document.value, document.version)
-            except RpcError as err:
-                log.warning("callscope: ignoring %s: %s", weights_key(service), err)
-                return
-            self.weights.set_document(service, parsed)
-            self.counters[(service, "weights.applied")] += 1
-
-        def settings(name: str) -> Callable[[Any], None]:
-            def pushed(document: Any) -> None:
-                value = None if document is None else document.value
-                if name == "routing" and value is not None:
-                    value = {"routers": value.get("rules") if isinstance(value, dict) else value}
-                documents[name] = value or {}
-                layer = {**documents.get("cluster", {}), **documents.get("routing", {})}
-                try:
-                    self.config.put("consumer", service, layer or None, source="registry")
-                except RpcError as err:
-                    log.warning("callscope: ignoring governance/%s/%s: %s", service, name, err)
-                    return
-                self.counters[(service, f"{name}.applied")] += 1
-
-            return pushed
-
-        watches = [
-            (weights_key(service), weights),
-            (f"governance/{service}/routing", settings("routing")),
-            (f"governance/{service}/cluster", settings("cluster")),
-        ]
-        self._in_background(service, watches)
-
-    def watch_global(self) -> None:
-        """Follow ``governance/_global/cluster``: every service's weakest settings layer."""
-
-        def pushed(document: Any) -> None:
-            try:
-                value = None if document is None else document.value
-                self.config.put("global", "*", value or None, source="registry")
-            except RpcError as err:
-                log.warning("callscope: ignoring governance/_global/cluster: %s", err)
-
-        self._watched["*"] = lambda: None
-        self._in_background("*", [("governance/_global/cluster", pushed)])
-
-    def _in_background(self, name: str, watches: list[tuple[str, Any]]) -> None:
-        """Start the watches off the event loop (a registry call may block)."""
-
-        def watch() -> None:
-            unwatches = []
-            for key, listener in watches:
-                try:
-                    unwatches.append(self.registry.watch_config(key, listener))
-                except RpcError as err:
-                    log.warning("callscope: cannot watch %s: %s", key, err)
-
-            def unwatch_all() -> None:
-                for unwatch in unwatches:
-                    unwatch()
-
-            self._watched[name] = unwatch_all
-
-        try:
-            asyncio.get_running_loop().run_in_executor(None, watch)
-        except RuntimeError:  # no loop: a blocking caller, watch here
-            watch()
 
     def attempt(
         self, inv: Invocation, provider: Provider, on_failure: FailureHook | None = None
@@ -315,9 +214,7 @@ class ClusterInvoker:
         return deliverer.queue
 
     async def close(self) -> None:
-        for unwatch in [*self._watched.values(), *self._unfollow]:
-            unwatch()
-        self._watched = {}
+        self.feed.close()
         for deliverer in self._failcaches.values():
             await deliverer.stop()
             deliverer.queue.close()

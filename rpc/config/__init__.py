@@ -6,7 +6,13 @@ a file or the registry (see docs/architecture.md, "Configuration").
 
 from ._layers import LEVELS, SOURCES, LayeredConfig, validate_layer
 from ._settings import FAILBACK_ACTIONS, Settings, declared_idempotent, idempotent
-from ._sources import GLOBAL_KEY, effective_from_registry, read_file, validate_governance
+from ._sources import (
+    GLOBAL_KEY,
+    effective_from_registry,
+    read_file,
+    routing_rules,
+    validate_governance,
+)
 
 __all__ = [
     "FAILBACK_ACTIONS",
@@ -19,6 +25,7 @@ __all__ = [
     "effective_from_registry",
     "idempotent",
     "read_file",
+    "routing_rules",
     "validate_governance",
     "validate_layer",
 ]
