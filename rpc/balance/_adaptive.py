@@ -21,6 +21,9 @@ from ._basic import weighted_choice
 __all__ = ["EwmaBalancer", "LeastActiveBalancer", "P2CBalancer", "ProviderStats"]
 
 DECAY_S = 10.0  # an observation's weight halves in about 7 s
+# A failed call counts as at least this slow: a provider that fails fast must not look like
+# the fastest one (the "black hole" of latency-based balancing).
+FAILED_CALL_S = 1.0
 _MAX_TRACKED = 10_000
 
 
@@ -40,6 +43,8 @@ class ProviderStats:
         now = time.monotonic()
         keep = math.exp(-(now - self.updated) / DECAY_S) if self.seen else 0.0
         keep = min(keep, 0.9)  # a burst of samples still moves the average
+        if failed:
+            seconds = max(seconds, FAILED_CALL_S)
         self.latency = keep * self.latency + (1 - keep) * seconds
         self.errors = keep * self.errors + (1 - keep) * (1.0 if failed else 0.0)
         self.seen += 1
@@ -116,5 +121,9 @@ class P2CBalancer(_Observing):
         stats = self.stats.get(provider.address)
         if stats is None or not stats.seen:
             return 0.0
-        penalty = 1.0 + 10.0 * stats.errors
-        return (stats.latency + 1e-4) * (stats.active + 1) * penalty / max(provider.weight, 1)
+        # An old verdict fades as the averages would have, so a provider shunned for its
+        # errors is tried again once they are DECAY_S old (it gets no calls to update them).
+        fade = math.exp(-(time.monotonic() - stats.updated) / DECAY_S)
+        penalty = 1.0 + 10.0 * stats.errors * fade
+        latency = stats.latency * fade
+        return (latency + 1e-4) * (stats.active + 1) * penalty / max(provider.weight, 1)

@@ -13,6 +13,7 @@ import pytest
 
 import rpc
 from rpc.balance import ConsistentHashBalancer, WeightsDocument, WeightTable
+from rpc.balance._adaptive import DECAY_S
 from rpc.cluster import MockInvoker
 from rpc.registry import connect
 
@@ -77,6 +78,34 @@ async def test_p2c_avoids_a_provider_that_fails():
         with contextlib.suppress(rpc.RpcError):
             await client.generic("svc", "m")
     assert shares(mock.peers()[200:]).get(A, 0) < 0.15
+
+
+async def test_p2c_does_not_take_a_provider_that_fails_fast_for_the_fastest():
+    async def answer(inv: rpc.Invocation) -> None:
+        if inv.peer == A:
+            raise rpc.InternalError("fails at once")
+        await asyncio.sleep(0.005)  # the healthy ones take 5 ms
+
+    mock = MockInvoker(answer)
+    client = rpc.AsyncClient([A, B, C], invoker=mock, balancer="p2c")
+    for _ in range(150):
+        with contextlib.suppress(rpc.RpcError):
+            await client.generic("svc", "m")
+    assert shares(mock.peers()[50:]).get(A, 0) < 0.1
+
+
+def test_p2c_tries_a_shunned_provider_again_once_its_errors_are_old():
+    from rpc.balance import P2CBalancer
+
+    balancer = P2CBalancer()
+    providers = [rpc.Provider(A), rpc.Provider(B)]
+    for _ in range(20):
+        balancer.finished(A, 0.0001, True)
+        balancer.finished(B, 0.002, False)
+    inv = rpc.Invocation("svc", "m", ())
+    assert [balancer.select(providers, inv).address for _ in range(50)].count(A) == 0
+    balancer.stats[A].updated -= 20 * DECAY_S  # B kept serving; nothing called A since
+    assert [balancer.select(providers, inv).address for _ in range(200)].count(A) > 40
 
 
 async def test_sticky_keeps_one_provider_until_it_leaves():
