@@ -139,7 +139,8 @@ def run_demo(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="callscope-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    logging.getLogger("kazoo").setLevel(logging.WARNING)  # its session chatter on stderr
+    for chatty in ("kazoo", "elastic_transport", "kafka"):  # the real stack's clients
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     supervisor = None
     print(f"callscope demo: working in {workdir}" + ("" if keep else " (removed at the end)"))
     try:

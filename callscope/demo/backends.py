@@ -28,6 +28,13 @@ class Backends:
     service_env: dict[str, str] = field(default_factory=dict)
     run_name: str = ""  # real: the prefix of the run's topics, indices and ZooKeeper root
 
+    @property
+    def spans_topic(self) -> str | None:
+        """``HOST:PORT/TOPIC`` of the run's spans on Kafka (None: the spool)."""
+        bootstrap = self.service_env.get(environment.CALLSCOPE_KAFKA_BOOTSTRAP)
+        topic = self.service_env.get(environment.CALLSCOPE_SPANS_TOPIC)
+        return f"{bootstrap}/{topic}" if bootstrap and topic else None
+
     def remove(self) -> list[str]:
         """Delete what the run made on the real services (unless kept); what could not be."""
         if self.kind != "real":

@@ -163,3 +163,45 @@ def _health(edges: Iterable[Any]) -> dict[str, list[Any]]:
         latency = weighted / calls if calls else 0.0
         health[service].append(InstanceHealth(instance, int(calls), int(errors), latency))
     return health
+
+
+class FeedbackJob:
+    """Which job feeds the weights back, how to start it and how to read its state.
+
+    On Kafka (``--stack real``) it is the pipeline's streaming job (``callscope pipeline
+    stream``); on the embedded defaults, which have no Kafka for it to read, the interim
+    ``demo-feedback`` above.
+    """
+
+    def __init__(self, kafka_topic: str | None, store_url: str, registry_url: str,
+                 workdir: Path, window_s: int) -> None:  # fmt: skip
+        self.streaming = kafka_topic is not None
+        self.window_s = window_s
+        self._run_dir = workdir / "run"
+        if kafka_topic is not None:
+            self.argv = ["pipeline", "stream", "--source", f"kafka://{kafka_topic}",
+                         "--window", str(window_s), "--checkpoint", str(workdir / "stream"),
+                         "--master", "local[1]",
+                         "--store", store_url, "--registry", registry_url]  # fmt: skip
+        else:
+            self.argv = ["demo-feedback", "--store", store_url, "--registry", registry_url,
+                         "--workdir", str(workdir), "--window", str(window_s)]  # fmt: skip
+
+    def describe(self) -> str:
+        if self.streaming:
+            return f"the pipeline's streaming job, {self.window_s} s windows from Kafka"
+        return f"every {self.window_s} s window: the pipeline's batch job, then its feedback"
+
+    def state(self, log: str) -> dict[str, Any]:
+        """``state`` (running once it answers windows), ``windows`` done, ``edges`` seen."""
+        if not self.streaming:
+            return read_status(self._run_dir)
+        lines = log.splitlines()
+        running = any("streaming kafka://" in line for line in lines)
+        windows = sum("instance windows closed" in line for line in lines)
+        return {"state": "running" if running else "starting", "windows": windows}
+
+    def status(self, running: bool) -> str:
+        if self.streaming and running:
+            return "streaming: callscope pipeline stream (run_stream) over the run's spans topic"
+        return weight_job_status(running)

@@ -41,7 +41,7 @@ def summarize(supervisor: Supervisor) -> dict[str, Any]:
         "missing_edges": sorted(f"{a}->{b}" for a, b in EXPECTED_EDGES - edges),
         "weight_changes": weights.changes if weights else 0,
         "weights": weights.weights if weights else {},
-        "weight_job": weight_job_status(supervisor.options.feedback),
+        "weight_job": _weight_job(supervisor),
         "pipeline_windows": run.feedback.get("windows", 0),
         "pipeline_edges": run.feedback.get("edges", []),
         "feedback_error": run.feedback_error,
@@ -52,6 +52,13 @@ def summarize(supervisor: Supervisor) -> dict[str, Any]:
     }
     summary.update(_slow_share(supervisor, run))
     return summary
+
+
+def _weight_job(supervisor: Supervisor) -> str:
+    running = supervisor.options.feedback and supervisor.run.feedback_error is None
+    if supervisor.feedback is None:
+        return weight_job_status(running)
+    return supervisor.feedback.status(running)
 
 
 def _slow_share(supervisor: Supervisor, run: Run) -> dict[str, Any]:

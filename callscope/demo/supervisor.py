@@ -20,7 +20,7 @@ from callscope_contract import environment
 
 from .backends import Backends
 from .faults import Fault, write_fault
-from .feedback import read_status
+from .feedback import FeedbackJob
 from .load import read_stats
 from .observe import StoreWatch, WeightsWatch
 from .processes import Child, Children
@@ -83,6 +83,7 @@ class Supervisor:
         self.run = Run()
         self.store = StoreWatch(backends.store_url)
         self.weights: WeightsWatch | None = None
+        self.feedback: FeedbackJob | None = None
         self._crashed: set[str] = set()
         self._fault_state: dict[Instance, dict[str, float]] = {}
         self._stopped = False
@@ -105,14 +106,15 @@ class Supervisor:
             self._env("collector"),
         )  # fmt: skip
         print(f"collector  {self.backends.describe()}", flush=True)
+        self.feedback = FeedbackJob(
+            self.backends.spans_topic,
+            self.backends.store_url,
+            self.run.registry_url,
+            self.workdir,
+            self.options.window_s,
+        )
         if self.options.feedback:
-            self.children.start(
-                "feedback",
-                ["demo-feedback", "--store", self.backends.store_url, "--registry",
-                 self.run.registry_url, "--workdir", str(self.workdir),
-                 "--window", str(self.options.window_s)],
-                self._env("feedback"),
-            )  # fmt: skip
+            self.children.start("feedback", self.feedback.argv, self._env("feedback"))
         for instance in instances():
             self.children.start(
                 instance.label,
@@ -161,13 +163,16 @@ class Supervisor:
             self._check_alive()
             if self.run.feedback_error:
                 return
-            if read_status(self.workdir / "run").get("state") == "running":
-                print(f"feedback   every {self.options.window_s} s window: the pipeline's batch "
-                      f"job, then its weight feedback  ({time.monotonic() - started:.0f} s to "
-                      "start)", flush=True)  # fmt: skip
+            if self._feedback_state().get("state") == "running":
+                print(f"feedback   {self.feedback.describe()}  "
+                      f"({time.monotonic() - started:.0f} s to start)", flush=True)  # fmt: skip
                 return
             time.sleep(0.5)
         self._optional_failed(self.children.started["feedback"], "did not start in time")
+
+    def _feedback_state(self) -> dict[str, Any]:
+        child = self.children.started.get("feedback")
+        return self.feedback.state(child.tail(100_000) if child else "")
 
     def _optional_failed(self, child: Child, why: str) -> None:
         child.stop(grace_s=5)
@@ -234,7 +239,7 @@ class Supervisor:
                     progress.write(f"fault      at {elapsed:.0f} s: {fault.describe()}")
                 self._check_alive()
                 self.run.load = read_stats(self.workdir / "run")
-                self.run.feedback = read_status(self.workdir / "run")
+                self.run.feedback = self._feedback_state()
                 self.store.poll()
                 if self.weights is not None and elapsed - polled_weights >= 2:
                     self.weights.poll()
