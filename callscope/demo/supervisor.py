@@ -163,7 +163,7 @@ class Supervisor:
             self._check_alive()
             if self.run.feedback_error:
                 return
-            if self._feedback_state().get("state") == "running":
+            if self.feedback and self._feedback_state().get("state") == "running":
                 print(f"feedback   {self.feedback.describe()}  "
                       f"({time.monotonic() - started:.0f} s to start)", flush=True)  # fmt: skip
                 return
@@ -172,7 +172,9 @@ class Supervisor:
 
     def _feedback_state(self) -> dict[str, Any]:
         child = self.children.started.get("feedback")
-        return self.feedback.state(child.tail(100_000) if child else "")
+        if self.feedback is None or child is None:
+            return {}
+        return self.feedback.state(child.tail(100_000))
 
     def _optional_failed(self, child: Child, why: str) -> None:
         child.stop(grace_s=5)
