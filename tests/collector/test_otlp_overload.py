@@ -41,7 +41,7 @@ def test_overload_is_answered_with_retries_and_loses_no_span(tmp_path: Path) -> 
     store = GatedStore(str(tmp_path / "slow.db"), delay_s=0.15)  # ~1,000 spans/s at most
     analytics = open_analytics_store(f"sqlite://{tmp_path / 'slow.db'}")
     cfg = config(tmp_path, spool_dir=None, grpc_port=0, batch_size=100,
-                 otlp_max_waiting_requests=2, otlp_store_workers=1)  # fmt: skip
+                 otlp_max_waiting_requests=4, otlp_store_workers=1)  # fmt: skip
     with running(cfg, span_store=store, analytics=analytics) as collector:
         results: list[SpanExportResult] = []
 
