@@ -12,7 +12,8 @@ so the bounded parser wins.
 
 Limits (see :class:`~collector.CollectorConfig`): the body as received and once
 decompressed, spans per request, bytes held by all requests in flight, a deadline for the
-body, connections at once (past it uvicorn answers 503). Every answer is the OTLP status
+body, a deadline for each request head (:class:`_H11WithHeadDeadline`), connections at
+once (past it uvicorn answers 503). Every answer is the OTLP status
 (:mod:`._otlp_intake`); errors carry a ``google.rpc.Status`` in the request's encoding.
 """
 
@@ -37,6 +38,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ._metrics import CollectorMetrics
 from ._otlp_body import BadBody, BodyTooLarge, OverBudget, UnsupportedEncoding
@@ -53,6 +55,7 @@ MAX_CONNECTIONS = 512
 KEEP_ALIVE_S = 30
 MAX_HEAD_BYTES = 16 << 10
 DRAIN_S = 5.0  # how long an early error answer keeps reading what the client still sends
+HEAD_TIMEOUT_S = 30.0  # a connection's next request head must arrive whole within this
 
 _HTTP = {
     Outcome.OK: 200,
@@ -200,6 +203,30 @@ def _app(metrics: CollectorMetrics, intake: OtlpIntake | None, body_timeout_s: f
     return app
 
 
+class _H11WithHeadDeadline(H11Protocol):
+    """uvicorn's h11 protocol, plus a deadline for each request head: uvicorn times out an
+    idle keep-alive connection but not a client that trickles a head byte by byte (or sends
+    nothing), and such clients would hold connection slots until none is left."""
+
+    head_timeout_s = HEAD_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._expect_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._expect_head()
+
+    def _expect_head(self) -> None:
+        waiting_for = self.cycle  # a new head makes a new cycle
+        self.loop.call_later(self.head_timeout_s, self._head_overdue, waiting_for)
+
+    def _head_overdue(self, waiting_for: object) -> None:
+        if self.cycle is waiting_for and not self.transport.is_closing():
+            self.transport.close()
+
+
 class CollectorHttpServer:
     """Serves on its own event-loop thread; port 0 picks a free one (see :attr:`port`)."""
 
@@ -211,12 +238,14 @@ class CollectorHttpServer:
         host: str = "127.0.0.1",
         port: int = 4318,
         body_timeout_s: float = BODY_TIMEOUT_S,
+        head_timeout_s: float = HEAD_TIMEOUT_S,
         reuse_port: bool = False,
     ) -> None:
         self._sock = socket.create_server((host, port), reuse_port=reuse_port)
+        protocol = type("Http", (_H11WithHeadDeadline,), {"head_timeout_s": head_timeout_s})
         config = uvicorn.Config(
             _app(metrics, intake, body_timeout_s),
-            http="h11",
+            http=protocol,
             lifespan="off",
             log_config=None,
             access_log=False,

@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import math
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from collector import Collector
+from collector import Collector, CollectorHttpServer, CollectorMetrics
 from storage import open_analytics_store
 
 from .helpers import running
@@ -259,3 +260,26 @@ def test_limits_spans_and_bodies_413_and_busy_or_unstored_503(tmp_path: Path) ->
             )
     analytics.close()
     store.close()
+
+
+def test_a_client_trickling_a_request_head_is_cut_off() -> None:
+    server = CollectorHttpServer(CollectorMetrics(), None, port=0, head_timeout_s=0.5).start()
+    try:
+        address = ("127.0.0.1", server.port)
+        with (
+            socket.create_connection(address, 5) as idle,
+            socket.create_connection(address, 5) as slow,
+        ):
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+            started = time.monotonic()
+            assert idle.recv(1) == b"" and slow.recv(1) == b""  # closed by the server
+            assert time.monotonic() - started < 3
+        # A keep-alive connection gets the same deadline for its next head, not before.
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read() == b"ok\n"
+        connection.request("GET", "/healthz")  # well within the deadline: served
+        assert connection.getresponse().read() == b"ok\n"
+        connection.close()
+    finally:
+        server.close()
