@@ -95,8 +95,9 @@ def test_the_registry_logs_calls_and_holdings(tmp_path: Path) -> None:
 
 def test_the_collector_logs_a_line_even_when_idle(tmp_path: Path) -> None:
     collector = _callscope("collector", "--store", f"sqlite://{tmp_path / 's.db'}",
-                           "--spool", str(tmp_path / "spool"), "--http-port", "-1", "--dlq-file",
-                           str(tmp_path / "dlq"), "--summary-interval", "0.5")  # fmt: skip
+                           "--spool", str(tmp_path / "spool"), "--http-port", "-1",
+                           "--grpc-port", "-1", "--dlq-file", str(tmp_path / "dlq"),
+                           "--summary-interval", "0.5")  # fmt: skip
     try:
         lines = _wait_for(collector, "collector: last")
     finally:
