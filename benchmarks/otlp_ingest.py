@@ -186,10 +186,19 @@ def es_count(pattern: str) -> int:
         return 0
 
 
-def es_delete(pattern: str) -> None:
-    request = urllib.request.Request(f"{ES}/{pattern}?allow_no_indices=true", method="DELETE")
-    with contextlib.suppress(OSError):
-        urllib.request.urlopen(request, timeout=30).close()
+def es_delete(prefix: str) -> None:
+    """A run's indices and index templates (both targets name theirs after the prefix)."""
+    paths = [f"{prefix}*?allow_no_indices=true"]
+    listing = f"{ES}/_index_template/{prefix}*"
+    with (
+        contextlib.suppress(OSError, KeyError, ValueError),
+        urllib.request.urlopen(listing) as answer,
+    ):
+        paths += [f"_index_template/{t['name']}" for t in json.load(answer)["index_templates"]]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            request = urllib.request.Request(f"{ES}/{path}", method="DELETE")
+            urllib.request.urlopen(request, timeout=30).close()
 
 
 def wait_port(port: int, proc: subprocess.Popen, what: str, timeout_s: float = 60) -> None:
@@ -316,7 +325,7 @@ def run_one(name: str, starter: Any, args: argparse.Namespace) -> dict[str, Any]
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        es_delete(pattern.replace("-span-*", "-*").replace("-spans-*", "-*"))
+        es_delete(pattern.split("-")[0] + "-" + tag + "-")
         lost = max(0, total - count)
         print(f"{name}: {total} spans in {elapsed:.1f}s = {total / elapsed:,.0f} spans/s, "
               f"cpu {cpu:.1f}s ({cpu / total * 1e6:.0f} us/span), retries {retries}, "
