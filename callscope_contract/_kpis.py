@@ -5,7 +5,10 @@ Samples travel as one JSON object per message on ``callscope.kpis``, keyed by
 provider's ``host:port`` (for a consumer: the provider it called), ``role`` is
 ``provider``, ``consumer`` or ``process`` (one per process per window: CPU,
 memory, GC and pipeline counters, ``method`` empty). ``app`` and
-``app_instance`` name the process that reported the sample.
+``app_instance`` name the process that reported the sample. ``counters`` of a
+consumer sample count the cluster's governance decisions on those calls in the window
+(``governance.retry``, ``governance.route.filtered``, ``governance.weights.applied``,
+``governance.failcache.enqueue``...); of a process sample, the export pipeline's.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from callscope_contract import KpiSample
+from rpc.cluster import DECISIONS
 
 from ._native import hotpath
 
@@ -194,6 +195,7 @@ class KpiRecorder:
         window_s = max(now - start, 1e-3)
         self.last_window = (int(start * 1e6), round(window_s, 3))
         proc = dict(process or {})
+        decided = DECISIONS.take([(s, i, m) for (s, i, m, role), *_ in rows if role == "consumer"])
         samples = []
         for (service, instance, method, role), count, errors, in_flight, max_ns, buckets in rows:
             max_ms = max_ns / 1e6
@@ -221,9 +223,17 @@ class KpiRecorder:
                     rss_bytes=int(proc.get("rss_bytes", 0)),  # type: ignore[call-overload]
                     app=self.app,
                     app_instance=self.app_instance,
+                    counters=_governance(decided.get((service, instance, method))),
                 )
             )
         return samples
+
+
+def _governance(decisions: Mapping[str, int] | None) -> dict[str, int]:
+    """A consumer sample's counters: the cluster's decisions on its calls in the window."""
+    if not decisions:
+        return {}
+    return {f"governance.{name}": n for name, n in decisions.items()}
 
 
 def _label(bound: float) -> str:

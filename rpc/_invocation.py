@@ -46,6 +46,7 @@ class Invocation:
         "on_failure",
         "oneway",
         "peer",
+        "pending_events",
         "principal",
         "role",
         "service",
@@ -87,6 +88,9 @@ class Invocation:
         # Set by a cluster strategy: called inside the failed attempt (its CLIENT span
         # still open) with the error, to decide on the next attempt and say so as an event.
         self.on_failure: Callable[[Invocation, Exception], None] | None = None
+        # Decisions taken before the next attempt's span opens (a route filtered, new
+        # weights): the cluster moves them onto that attempt's events from inside its chain.
+        self.pending_events: list[tuple[str, dict[str, Any]]] | None = None
 
     def copy(self) -> Invocation:
         """A separate attempt of the same call (forking, broadcast): its own attachments,
@@ -107,6 +111,8 @@ class Invocation:
             local=self.local,
         )
         other.attempt = self.attempt
+        if self.pending_events:
+            other.pending_events = list(self.pending_events)
         return other
 
     def remaining(self) -> float | None:
@@ -120,6 +126,12 @@ class Invocation:
         if self.events is None:
             self.events = []
         self.events.append((name, attributes))
+
+    def add_pending_event(self, name: str, **attributes: Any) -> None:
+        """Record a decision for the next attempt's span (it is not open yet)."""
+        if self.pending_events is None:
+            self.pending_events = []
+        self.pending_events.append((name, attributes))
 
     def __repr__(self) -> str:
         return (

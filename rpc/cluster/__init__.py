@@ -3,6 +3,8 @@
 ``proxy → cluster strategy → directory → balancer → client chain (per attempt) → invoker``
 (see docs/architecture.md). Strategies are found by name in the ``clusters`` kind
 of the extension registry and built per (service, method) from its settings.
+Each decision is an event on the attempt it concerns and a count in :data:`DECISIONS`,
+which the consumer KPIs report (``counters["governance.<decision>"]``).
 """
 
 from ._budget import RetryBudget
@@ -12,13 +14,16 @@ from ._invoker import Attempted, Invoker, MockInvoker
 from ._retrying import Failback, Failover
 from ._socket import SocketInvoker
 from ._strategies import Broadcast, ClusterStrategy, Failfast, Failsafe, Forking, Outcome
+from ._tally import DECISIONS, DecisionTally
 
 __all__ = [
     "CLUSTERS",
+    "DECISIONS",
     "Attempted",
     "Broadcast",
     "ClusterInvoker",
     "ClusterStrategy",
+    "DecisionTally",
     "Failback",
     "Failcache",
     "FailcacheQueue",

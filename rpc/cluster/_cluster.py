@@ -30,6 +30,7 @@ from ..routing import RouterChain
 from ._budget import RetryBudget
 from ._feed import GovernanceFeed
 from ._invoker import Invoker
+from ._tally import DECISIONS
 
 __all__ = ["CLUSTERS", "ClusterInvoker", "in_doubt"]
 
@@ -72,7 +73,9 @@ class ClusterInvoker:
         self._balancers: dict[str, Balancer] = {}
         self._warmups: dict[str, float] = {}
         self._routes: dict[tuple[str, str], RouterChain] = {}
+        self._reweighed: set[str] = set()  # services whose new weights no attempt used yet
         self.feed = GovernanceFeed(directory, registry, config, self.weights, self.counters)
+        self.feed.on_weights = self._reweighed.add
         self._budgets: dict[str, RetryBudget] = {}
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
         self._build_chains()
@@ -136,7 +139,13 @@ class ClusterInvoker:
         routes = self._routes.get((inv.service, inv.method))
         if routes is None:
             routes = self._route_chain(inv)
-        return routes.route(providers, inv) if routes.rules and providers else providers
+        if not routes.rules or not providers:
+            return providers
+        routed = routes.route(providers, inv)
+        if len(routed) < len(providers):
+            self.counters[(inv.service, "route.filtered")] += 1
+            inv.add_pending_event("route.filtered", providers=len(providers), routed=len(routed))
+        return routed
 
     def _route_chain(self, inv: Invocation) -> RouterChain:
         settings = self.settings(inv.service, inv.method)
@@ -159,6 +168,11 @@ class ClusterInvoker:
             return providers[0]
         service = inv.service
         balancer = self._balancers.get(service) or self._balancer(service)
+        if self._reweighed and service in self._reweighed:
+            self._reweighed.discard(service)
+            document = self.weights.document(service)
+            version = -1 if document is None else document.version
+            inv.add_pending_event("weights.applied", version=version)
         return balancer.select(self.weights.apply(service, providers, self._warmups[service]), inv)
 
     def _balancer(self, service: str) -> Balancer:
@@ -174,11 +188,12 @@ class ClusterInvoker:
         """One try on ``provider``, through the client chain (a CLIENT span each).
 
         ``on_failure(inv, error)`` runs inside the attempt when the invoker fails, so
-        a strategy's decision lands as an event on that attempt's span.
+        a strategy's decision lands as an event on that attempt's span; the decisions
+        taken before it (``inv.pending_events``) land there when it starts.
         """
         inv.peer = provider.address
         local = provider is self.in_process
-        if on_failure is None:
+        if on_failure is None and inv.pending_events is None:
             call = self._local(inv) if local else self._remote(inv)
         else:
             inv.on_failure = on_failure
@@ -198,9 +213,14 @@ class ClusterInvoker:
         return budget
 
     def decided(self, inv: Invocation, decision: str, **attributes: Any) -> None:
-        """Record a governance decision: an event on the current attempt, and a counter."""
+        """Record a governance decision: an event on the current attempt, and counters."""
         inv.add_event(decision, **attributes)
+        self.count(inv, decision)
+
+    def count(self, inv: Invocation, decision: str) -> None:
+        """Count a decision about ``inv``'s last attempt: here, and for the consumer KPIs."""
         self.counters[(inv.service, decision)] += 1
+        DECISIONS.add(inv.service, inv.peer, inv.method, decision)
 
     def failcache(self, settings: Settings) -> Any:
         """The durable queue at ``settings.failcache_path``, its delivery running."""
@@ -237,6 +257,12 @@ async def _observed(call: Awaitable[Any], balancer: Any, address: str) -> Any:
 
 def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:
     async def terminal(inv: Invocation) -> Any:
+        pending = inv.pending_events
+        if pending is not None:  # inside the attempt now: its span is open
+            inv.pending_events = None
+            for name, attributes in pending:
+                inv.add_event(name, **attributes)
+                DECISIONS.add(inv.service, inv.peer, inv.method, name)
         try:
             return await invoke(inv)
         except RpcError as err:

@@ -212,7 +212,7 @@ class Deliverer:
         except RpcError as err:
             if entry.tries + 1 >= settings.failcache_tries:
                 self.queue.failed(entry, err, None)
-                cluster.counters[(entry.service, "failcache.give_up")] += 1
+                cluster.count(inv, "failcache.give_up")
                 log.warning(
                     "callscope: failcache gave up on %s/%s after %d tries: %s",
                     entry.service,
@@ -228,7 +228,7 @@ class Deliverer:
             self.queue.failed(entry, RpcError("delivery raised"), next_try(settings))
             return
         self.queue.delivered(entry)
-        cluster.counters[(entry.service, "failcache.delivered")] += 1
+        cluster.count(inv, "failcache.delivered")
 
     async def stop(self) -> None:
         self.stopping = True
@@ -262,5 +262,5 @@ class Failcache:
         except RpcError as err:
             if not err.retriable or queue.put(invocation, err, next_try(self.settings)) is None:
                 raise
-            cluster.counters[(invocation.service, "failcache.enqueue")] += 1
+            cluster.count(invocation, "failcache.enqueue")
             return self.settings.failback_default

@@ -44,6 +44,7 @@ class GovernanceFeed:
         self.config = config
         self.weights = weights
         self.counters = counters
+        self.on_weights: Callable[[str], None] | None = None  # told of each applied document
         self._followed: dict[str, Any] = {}  # service → the providers' stated settings
         self._documents: dict[str, dict[str, Any]] = {}  # service → its registry documents
         self._stops: list[Callable[[], None]] = []
@@ -85,6 +86,8 @@ class GovernanceFeed:
                 return
             self.weights.set_document(service, parsed)
             self.counters[(service, "weights.applied")] += 1
+            if self.on_weights is not None:
+                self.on_weights(service)
 
         def settings(name: str) -> Callable[[Any], None]:
             def pushed(document: Any) -> None:

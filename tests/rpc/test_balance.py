@@ -198,16 +198,20 @@ async def test_weights_written_to_the_registry_move_the_split_within_a_second(ma
     a, b = await make_server(), await make_server()
     client = rpc.AsyncClient([a.address, b.address], registry=registry, injvm=False)
     seen: list[str] = []
+    decided: list[tuple[str, dict[str, Any]]] = []  # the events of each attempt
 
     async def spy(inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
         seen.append(inv.peer)
-        return await call_next(inv)
+        result = await call_next(inv)
+        decided.extend(inv.events or ())
+        return result
 
     client.add_interceptor(spy)
     echo = client.proxy("test.Echo")
     for _ in range(200):
         await echo.echo(1)
     assert abs(shares(seen)[a.address] - 0.5) < 0.05
+    assert decided == []
     written = time.monotonic()
     await asyncio.to_thread(
         registry.put_config, "governance/test.Echo/weights", {a.address: 100, b.address: 1}
@@ -222,5 +226,8 @@ async def test_weights_written_to_the_registry_move_the_split_within_a_second(ma
     assert abs(share - 100 / 101) <= 0.05, share
     assert time.monotonic() - written <= 1.5
     assert client.cluster.counters[("test.Echo", "weights.applied")] >= 1
+    # the first attempt balanced by the new weights says so (an event on its CLIENT span)
+    assert [name for name, _ in decided] == ["weights.applied"]
+    assert decided[0][1]["version"] >= 1
     await client.close()
     registry.close()

@@ -1,0 +1,76 @@
+"""The cluster's decisions as tracing and KPIs report them: events on the CLIENT span of the
+attempt they concern, and ``governance.*`` counters in that attempt's consumer KPI sample."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rpc
+from instrument import Instrumentation, MemoryExporter
+
+
+async def test_a_route_filter_is_an_event_on_the_attempts_client_span(
+    tracing: Instrumentation, memory: MemoryExporter, make_server: Any, make_client: Any
+) -> None:
+    kept = await make_server()
+    filtered = await make_server()
+    port = filtered.address.rpartition(":")[2]
+    client = make_client(
+        [kept.address, filtered.address], interceptors=[tracing.client_interceptor]
+    )
+    client.configure("test.Echo", routers=[f"method = echo => port != {port}"])
+    for i in range(3):
+        assert await client.proxy("test.Echo").echo(i) == i
+    tracing.force_flush()
+    spans = [s for s in memory.spans() if s.kind == "CLIENT"]
+    assert len(spans) == 3
+    for span in spans:
+        assert span.peer_instance == kept.address
+        assert [(e.name, e.attributes) for e in span.events] == [
+            ("route.filtered", {"providers": 2, "routed": 1})
+        ]
+        assert span.events[0].time_us >= span.start_us
+    assert tracing.pipeline.emit_kpis_now()
+    (sample,) = [k for k in memory.kpis() if k.role == "consumer"]
+    assert sample.instance == kept.address
+    assert sample.counters == {"governance.route.filtered": 3}
+
+
+async def test_a_failover_retry_is_counted_in_the_failed_attempts_kpi_sample(
+    tracing: Instrumentation, memory: MemoryExporter, make_server: Any, make_client: Any
+) -> None:
+    live = await make_server()
+    gone = await make_server()
+    dead = gone.address
+    await gone.stop(grace=0)  # nothing listens there: the first attempt on it fails UNAVAILABLE
+    client = make_client(
+        [dead, live.address],
+        interceptors=[tracing.client_interceptor],
+        governance={"cluster": "failover", "balancer": "round_robin", "retry_budget": 100},
+    )
+    for i in range(4):
+        assert await client.proxy("test.Echo").echo(i) == i
+    assert client.cluster.counters[("test.Echo", "retry")] >= 1
+    tracing.force_flush()
+    failed = [s for s in memory.spans() if s.kind == "CLIENT" and s.status == "ERROR"]
+    assert failed and all(s.peer_instance == dead for s in failed)
+    assert all(e.name == "retry" for s in failed for e in s.events)
+    assert tracing.pipeline.emit_kpis_now()
+    samples = {k.instance: k for k in memory.kpis() if k.role == "consumer"}
+    assert samples[dead].errors == len(failed)
+    assert samples[dead].counters == {"governance.retry": len(failed)}
+    assert samples[live.address].counters == {}
+    assert samples[live.address].count == 4
+
+
+def test_the_tally_hands_counts_only_for_the_keys_asked_and_stays_bounded() -> None:
+    tally = rpc.cluster.DecisionTally(max_keys=2)
+    tally.add("s", "a:1", "m", "retry")
+    tally.add("s", "a:1", "m", "retry")
+    tally.add("s", "b:1", "m", "route.filtered")
+    assert tally.take([("s", "a:1", "m"), ("s", "x:1", "m")]) == {("s", "a:1", "m"): {"retry": 2}}
+    tally.add("s", "c:1", "m", "retry")
+    tally.add("s", "d:1", "m", "retry")  # the oldest key (b) goes
+    keys = [("s", p, "m") for p in ("a:1", "b:1", "c:1", "d:1")]
+    assert set(tally.take(keys)) == {("s", "c:1", "m"), ("s", "d:1", "m")}
+    assert tally.take(keys) == {}
