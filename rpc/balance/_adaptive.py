@@ -93,14 +93,19 @@ class EwmaBalancer(_Observing):
     A provider not measured yet counts as the fastest, so it gets tried."""
 
     def select(self, providers: Sequence[Provider], invocation: Invocation) -> Provider:
-        best = min(self._cost(p) for p in providers)
-        return weighted_choice([p for p in providers if self._cost(p) == best])
+        costs = [self._cost(p) for p in providers]  # once: a cost fades as time passes
+        best = min(costs)
+        cheapest = [p for p, cost in zip(providers, costs, strict=True) if cost == best]
+        return weighted_choice(cheapest)
 
     def _cost(self, provider: Provider) -> float:
         stats = self.stats.get(provider.address)
         if stats is None or not stats.seen:
             return 0.0
-        return stats.latency * (stats.active + 1) / max(provider.weight, 1)
+        # Faded by age as P2C's cost is: a provider shunned after failures (each counts as
+        # FAILED_CALL_S) is tried again once nothing has measured it for a while.
+        fade = math.exp(-(time.monotonic() - stats.updated) / DECAY_S)
+        return stats.latency * fade * (stats.active + 1) / max(provider.weight, 1)
 
 
 class P2CBalancer(_Observing):

@@ -94,10 +94,11 @@ async def test_p2c_does_not_take_a_provider_that_fails_fast_for_the_fastest():
     assert shares(mock.peers()[50:]).get(A, 0) < 0.1
 
 
-def test_p2c_tries_a_shunned_provider_again_once_its_errors_are_old():
-    from rpc.balance import P2CBalancer
+@pytest.mark.parametrize("kind", ["p2c", "ewma"])
+def test_a_shunned_provider_is_tried_again_once_its_failures_are_old(kind: str):
+    from rpc.balance import EwmaBalancer, P2CBalancer
 
-    balancer = P2CBalancer()
+    balancer = P2CBalancer() if kind == "p2c" else EwmaBalancer()
     providers = [rpc.Provider(A), rpc.Provider(B)]
     for _ in range(20):
         balancer.finished(A, 0.0001, True)
