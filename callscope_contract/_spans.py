@@ -104,7 +104,10 @@ class SpanRecord:
         return cls.from_dict(check.loads(raw))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.links:  # optional: absent means none, as the C path and the stores write it
+            del data["links"]
+        return data
 
     def to_json(self) -> bytes:
         return check.dumps(self.to_dict())

@@ -109,7 +109,22 @@ def _from_kafka(spark: SparkSession, source: str, span: Window, lateness_s: floa
             ) from None
         raise
     parsed = raw.select(F.from_json(F.col("value").cast("string"), span_schema()).alias("s"))
-    return parsed.select("s.*").dropDuplicates(["trace_id", "span_id"])
+    return _with_optional_lists(parsed.select("s.*")).dropDuplicates(["trace_id", "span_id"])
+
+
+def _with_optional_lists(frame: DataFrame) -> DataFrame:
+    """Spans parsed from JSON: an absent ``events`` or ``links`` (optional in the contract;
+    the C path and a span with no links leave the key out) is an empty list, as a store's
+    rows have it, so every source answers alike."""
+    from pyspark.sql import functions as F
+
+    for name in ("events", "links"):
+        column, kind = F.col(name), frame.schema[name].dataType
+        # when/otherwise, not coalesce: the column stays nullable, as the contract's schema says
+        frame = frame.withColumn(
+            name, F.when(column.isNull(), F.array().cast(kind)).otherwise(column)
+        )
+    return frame
 
 
 # -- archive files --------------------------------------------------------------------------
@@ -117,7 +132,7 @@ def _from_files(spark: SparkSession, path: str) -> DataFrame:
     if not path:
         raise PipelineError("BAD_SOURCE", "file://PATH needs a path")
     frame = spark.read.schema(span_schema()).option("mode", "PERMISSIVE").json(path)
-    return frame.dropDuplicates(["trace_id", "span_id"])
+    return _with_optional_lists(frame).dropDuplicates(["trace_id", "span_id"])
 
 
 # -- span stores ----------------------------------------------------------------------------
