@@ -35,6 +35,7 @@ from ._invocation import CallNext, Interceptor, Invocation, build_chain
 from ._loop import run_until_signalled
 from ._server_connection import ServerConnection, encode_event, error_of, expire
 from ._service import ExportedService, ServiceSpec, spec_of
+from .flow._gate import Gate, admit_all
 
 __all__ = ["Server"]
 
@@ -49,6 +50,8 @@ class Server:
 
     Sync methods run in a bounded thread pool (``workers``); at most
     ``max_inflight`` calls run at once, beyond which callers get BUSY.
+    ``gates`` (:class:`rpc.flow.Gate`) are admission checks run in order on each
+    request's header, after authorization and before it takes a slot.
     ``authenticator`` (or the ``tokens`` map) turns a client's token into a
     principal, or ``None`` to refuse it; ``authorizer(principal, service, method)``
     says whether that principal may make that call, judged from the header before
@@ -71,6 +74,7 @@ class Server:
         limits: Limits = DEFAULT_LIMITS,
         heartbeat: Heartbeat | None = None,
         injvm: bool = True,
+        gates: Sequence[Gate] = (),
     ) -> None:
         if authenticator is not None and tokens is not None:
             raise ValueError("give either an authenticator or a tokens map, not both")
@@ -89,6 +93,7 @@ class Server:
         self._services: dict[tuple[str, str, str], ExportedService] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="callscope-worker")
         self._interceptors = global_interceptors("server") + list(interceptors)
+        self.gates: tuple[Gate, ...] = tuple(gates)
         self._chain: CallNext = build_chain(self._interceptors, self._invoke_method)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[ServerConnection] = set()
@@ -125,6 +130,12 @@ class Server:
         """Append an interceptor (innermost); the chain is rebuilt once, here."""
         self._interceptors.append(interceptor)
         self._chain = build_chain(self._interceptors, self._invoke_method)
+
+    def add_gate(self, gate: Gate) -> None:
+        """Append an admission gate (run after authorization, before a slot is taken)."""
+        if not callable(getattr(gate, "admit", None)):
+            raise TypeError(f"a gate needs an admit(service, method, principal) method: {gate!r}")
+        self.gates = (*self.gates, gate)
 
     def export(
         self,
@@ -302,6 +313,8 @@ class Server:
             oneway=inv.oneway,
             local=self.address,
         )
+        if self.gates:
+            admit_all(self.gates, inv.service, inv.method, inv.principal)
         self._begin()
         try:
             if inv.deadline is None:

@@ -45,6 +45,7 @@ from ._frame import (
 )
 from ._intake import ON_LOOP
 from ._invocation import Invocation
+from .flow._gate import admit_all
 
 if TYPE_CHECKING:
     from ._server import Server
@@ -197,6 +198,8 @@ class ServerConnection(Connection):
                 raise UnavailableError("provider is shutting down")
             if server._authorizer is not None:
                 self._authorize(parsed[0], parsed[1])  # type: ignore[index]
+            if server.gates:
+                admit_all(server.gates, parsed[0], parsed[1], self.principal)  # type: ignore[index]
             server._begin()
         except RpcError as err:
             if not oneway:

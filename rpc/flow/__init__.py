@@ -1,0 +1,9 @@
+"""Flow control on the provider and the consumer: admission gates and limits.
+
+The provider's path is connection control → admission (gates: quotas, tiers,
+masks) → server chain → handler; see docs/architecture.md, "Flow control".
+"""
+
+from ._gate import Gate, admit_all
+
+__all__ = ["Gate", "admit_all"]
