@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from callscope_contract import KpiSample
-from storage import CallerStat, DependencyEdge, open_analytics_store
+from storage import Alarm, CallerStat, DependencyEdge, open_analytics_store
 
 from ._aggregates import LEVELS, dependency_edges, latency_rollups, top_callers
 from ._calls import calls as calls_of
@@ -25,6 +25,8 @@ from ._window import TimeLike, Window, window
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from ._alarm_job import AlarmJob
 
 __all__ = ["PIPELINE_APP", "BatchResult", "run_batch"]
 
@@ -45,6 +47,7 @@ class BatchResult:
     edges: list[DependencyEdge] = field(default_factory=list)
     callers: list[CallerStat] = field(default_factory=list)
     latency: list[KpiSample] = field(default_factory=list)
+    alarms: list[Alarm] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -67,9 +70,11 @@ def run_batch(
     window_s: int = 3600,
     top_n: int = 10,
     partitions: int | None = None,
+    alarms: AlarmJob | None = None,
     report: Report = lambda line: None,
 ) -> BatchResult:
-    """Compute the range's windows from ``source`` and write them to every store URL."""
+    """Compute the range's windows from ``source`` and write them to every store URL;
+    ``alarms``: rules evaluated on each window's service and method latency rollups."""
     if type(window_s) is not int or window_s < 1:
         raise PipelineError("BAD_OPTION", f"window_s must be a whole number >= 1, not {window_s}")
     if type(top_n) is not int or not 1 <= top_n <= 1000:
@@ -110,6 +115,8 @@ def run_batch(
             analytics.write_top_callers(result.callers)
             analytics.write_kpis(result.latency)
             analytics.refresh()
+    if alarms is not None:
+        result.alarms = alarms.on_windows(result.latency, stores, report)
     result.seconds = time.monotonic() - began
     report(result.summary())
     return result

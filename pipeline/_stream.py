@@ -23,6 +23,7 @@ from callscope_contract import SPANS_TOPIC, KpiSample, span_schema
 from storage import open_analytics_store
 
 from ._aggregates import PERCENTILE_ACCURACY
+from ._alarm_job import AlarmJob
 from ._batch import PIPELINE_APP
 from ._errors import PipelineError
 from ._feedback import feed_back
@@ -76,11 +77,13 @@ def run_stream(
     watermark_s: int | None = None,
     policy: WeightPolicy = WeightPolicy(),  # noqa: B008 (frozen)
     available_now: bool = False,
+    alarms: AlarmJob | None = None,
     report: Callable[[str], None] = lambda line: None,
 ) -> StreamingQuery:
     """Start the streaming job on ``kafka://HOST:PORT/TOPIC``; returns the running query.
 
     ``available_now``: process what the topic holds, then stop (tests, catch-up runs).
+    ``alarms``: rules evaluated on every closed window (``pipeline/_alarm_job.py``).
     """
     from pyspark.sql import functions as F
 
@@ -103,7 +106,7 @@ def run_stream(
     spans = raw.select(F.from_json(F.col("value").cast("string"), span_schema()).alias("s"))
     spans = spans.select("s.*").where(F.col("start_us").isNotNull())
     health = instance_health(spans, window_s, watermark_s)
-    sink = _WindowSink(list(stores), registry, window_s, policy, report)
+    sink = _WindowSink(list(stores), registry, window_s, policy, report, alarms)
     writer = (
         health.writeStream.outputMode("append")
         .option("checkpointLocation", checkpoint)
@@ -124,9 +127,10 @@ class _WindowSink:
         window_s: int,
         policy: WeightPolicy,
         report: Callable[[str], None],
+        alarms: AlarmJob | None = None,
     ) -> None:
         self.stores, self.registry, self.window_s = stores, registry, window_s
-        self.policy, self.report = policy, report
+        self.policy, self.report, self.alarms = policy, report, alarms
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         rows = [row.asDict() for row in batch.collect()]
@@ -137,6 +141,8 @@ class _WindowSink:
             with open_analytics_store(url) as store:
                 store.write_kpis(samples)
         self.report(f"batch {batch_id}: {len(rows)} instance windows closed")
+        if self.alarms is not None:
+            self.alarms.on_windows(samples, self.stores, self.report, resume=True)
         if self.registry is None:
             return
         by_window: dict[tuple[int, str], list[InstanceHealth]] = defaultdict(list)

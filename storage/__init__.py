@@ -10,6 +10,7 @@ all three.
 
 from __future__ import annotations
 
+from ._alarms import FIRING, RESOLVED, Alarm, AlarmPage
 from ._analytics import AnalyticsStore
 from ._api import AnalyticsRow, AnalyticsTable, SpanStore
 from ._backends import (
@@ -36,6 +37,10 @@ from ._traceview import PathSegment, SpanNode, critical_path, span_tree, summary
 
 __all__ = [
     "DEFAULT_URL",
+    "FIRING",
+    "RESOLVED",
+    "Alarm",
+    "AlarmPage",
     "AnalyticsRow",
     "AnalyticsStore",
     "AnalyticsTable",

@@ -2,8 +2,9 @@
 
 KPI samples (raw windows from the collector, rollups from the pipeline: a rollup is a
 sample with a longer ``window_s``), dependency edges per window, top callers per window,
-and the history of routing weights. Each kind is written idempotently by its natural key,
-so a re-run window or a redelivered sample overwrites itself.
+the history of routing weights, and the alarms the pipeline's rules raised. Each kind is
+written idempotently by its natural key, so a re-run window or a redelivered sample
+overwrites itself.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from types import TracebackType
 
 from callscope_contract import KpiSample
 
+from ._alarms import AlarmStoreMixin
 from ._api import AnalyticsTable
 from ._model import CallerStat, DependencyEdge, WeightChange
 
@@ -39,8 +41,9 @@ def _kpi_key(s: KpiSample) -> str:
     return "|".join(map(str, parts))
 
 
-class AnalyticsStore:
-    """Typed reads and writes over one backend's :class:`AnalyticsTable`."""
+class AnalyticsStore(AlarmStoreMixin):
+    """Typed reads and writes over one backend's :class:`AnalyticsTable` (alarms: see
+    ``storage/_alarms.py``)."""
 
     def __init__(self, table: AnalyticsTable) -> None:
         self.table = table

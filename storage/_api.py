@@ -116,6 +116,20 @@ class AnalyticsTable(Protocol):
         self, kind: str, service: str | None, start_us: int, end_us: int
     ) -> list[dict[str, Any]]: ...
 
+    def page(
+        self,
+        kind: str,
+        service: str,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """Up to ``limit`` rows of ``kind`` and ``service`` whose time is in ``[start_us,
+        end_us)``, newest first (by time, then key, descending), as ``(time_us, key, row)``;
+        ``before``: only rows that sort after that ``(time_us, key)`` (the next page)."""
+        ...
+
     def delete_before(self, cutoff_us: int) -> None: ...
 
     def clear(self) -> None: ...

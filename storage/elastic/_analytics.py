@@ -16,6 +16,7 @@ from ._layout import ANALYTICS_MAPPINGS, analytics_index
 __all__ = ["ElasticAnalyticsTable"]
 
 MAX_ROWS = 10_000
+_KEY_MAPPED: set[tuple[str, str]] = set()  # (host, index) known to map the "key" field
 
 
 class ElasticAnalyticsTable:
@@ -40,12 +41,18 @@ class ElasticAnalyticsTable:
             except BadRequestError as exc:  # created meanwhile by another process
                 if "resource_already_exists" not in str(exc):
                     raise
+        elif not url.read_only and (url.location, self.index) not in _KEY_MAPPED:
+            # An index made before "key" was mapped learns it (once per process and index).
+            key = {"key": ANALYTICS_MAPPINGS["properties"]["key"]}
+            guarded(lambda: self.client.indices.put_mapping(index=self.index, properties=key),
+                    "map analytics keys")  # fmt: skip
+            _KEY_MAPPED.add((url.location, self.index))
 
     def put(self, kind: str, rows: Iterable[AnalyticsRow]) -> None:
         lines = []
         for key, service, time_us, body in rows:
             lines.append(json.dumps({"index": {"_index": self.index, "_id": f"{kind}|{key}"}}))
-            doc = {"kind": kind, "service": service, "time_us": time_us, "body": body}
+            doc = {"kind": kind, "service": service, "time_us": time_us, "key": key, "body": body}
             lines.append(json.dumps(doc, default=str))
         if not lines:
             return
@@ -72,6 +79,39 @@ class ElasticAnalyticsTable:
             "read analytics",
         )  # fmt: skip
         return [hit["_source"]["body"] for hit in result["hits"]["hits"]]
+
+    def page(
+        self,
+        kind: str,
+        service: str,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """Newest first: one search sorted by (time_us, key) descending, ``limit`` hits."""
+        filters: list[dict[str, Any]] = [
+            {"term": {"kind": kind}},
+            {"term": {"service": service}},
+            {"range": {"time_us": {"gte": start_us, "lt": end_us}}},
+        ]
+        if before is not None:
+            same_time = [{"term": {"time_us": before[0]}}, {"range": {"key": {"lt": before[1]}}}]
+            filters.append({"bool": {"minimum_should_match": 1, "should": [
+                {"range": {"time_us": {"lt": before[0]}}}, {"bool": {"filter": same_time}},
+            ]}})  # fmt: skip
+        sort = [{"time_us": "desc"}, {"key": {"order": "desc", "unmapped_type": "keyword"}}]
+        result = guarded(
+            lambda: self.client.search(index=self.index, query={"bool": {"filter": filters}},
+                                       size=limit, sort=sort),
+            "read analytics",
+        )  # fmt: skip
+        out = []
+        for hit in result["hits"]["hits"]:
+            src = hit["_source"]
+            key = src.get("key") or hit["_id"].split("|", 1)[-1]
+            out.append((src["time_us"], key, src["body"]))
+        return out
 
     def delete_before(self, cutoff_us: int) -> None:
         delete_matching(self.client, self.index, {"range": {"time_us": {"lt": cutoff_us}}})

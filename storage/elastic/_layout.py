@@ -54,6 +54,7 @@ ANALYTICS_MAPPINGS: dict[str, Any] = {
         "kind": {"type": "keyword"},
         "service": {"type": "keyword"},
         "time_us": {"type": "long"},
+        "key": {"type": "keyword"},  # the natural key: pages of alarms sort by time, then it
         "body": {"type": "object", "enabled": False},
     },
 }

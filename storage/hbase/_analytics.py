@@ -65,6 +65,40 @@ class HBaseAnalyticsTable:
 
         return self.hbase.run("read analytics", read)
 
+    def page(
+        self,
+        kind: str,
+        service: str,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """Newest first: one reverse scan of the service's row range, ``limit`` rows."""
+        prefix = _prefix(kind, service)
+        stop = prefix + _U64.pack(start_us)  # a reverse scan stops before this (exclusive)
+        if before is not None and before[0] < end_us:
+            first = prefix + _U64.pack(before[0]) + b"\x00" + before[1].encode()
+        else:
+            first = prefix + _U64.pack(end_us)  # below every row of time end_us
+        skip = first if before is not None and before[0] < end_us else None
+
+        def read(conn: Any) -> list[tuple[int, str, dict[str, Any]]]:
+            out = []
+            scan = conn.table(ANALYTICS).scan(row_start=first, row_stop=stop, reverse=True,
+                                              batch_size=min(limit + 1, 1000))  # fmt: skip
+            for row, columns in scan:
+                if row == skip:  # a reverse scan starts at its start row, inclusive
+                    continue
+                time_us = _U64.unpack(columns[b"a:t"])[0]
+                key = row[len(prefix) + _U64.size + 1 :].decode()
+                out.append((time_us, key, json.loads(columns[b"a:b"])))
+                if len(out) == limit:
+                    break
+            return out
+
+        return self.hbase.run("read analytics", read)
+
     def delete_before(self, cutoff_us: int) -> None:
         def delete(conn: Any) -> None:
             table = conn.table(ANALYTICS)

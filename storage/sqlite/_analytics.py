@@ -42,6 +42,28 @@ class SqliteAnalyticsTable:
         with self.db.reading() as conn:
             return [json.loads(b) for (b,) in conn.execute(sql, args).fetchall()]
 
+    def page(
+        self,
+        kind: str,
+        service: str,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """Newest first from the (kind, service, time_us) index, ``limit`` rows at most."""
+        sql = ("SELECT time_us, key, body FROM analytics"
+               " WHERE kind=? AND service=? AND time_us >= ? AND time_us < ?")  # fmt: skip
+        args: list[Any] = [kind, service, start_us, end_us]
+        if before is not None:
+            sql += " AND (time_us < ? OR (time_us = ? AND key < ?))"
+            args += [before[0], before[0], before[1]]
+        sql += " ORDER BY time_us DESC, key DESC LIMIT ?"
+        args.append(limit)
+        with self.db.reading() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [(t, key, json.loads(body)) for t, key, body in rows]
+
     def delete_before(self, cutoff_us: int) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM analytics WHERE time_us < ?", (cutoff_us,))
