@@ -42,6 +42,9 @@ class Heartbeat:
 
 Frame = tuple[int, int, int, int, bytes, bytes]
 TURN = 0.005  # s of frame handling in one go before the loop gets a turn
+# Frames handled in one go at most: each may start a task whose first step runs in the
+# next loop iteration, all in that one iteration, so the count bounds it, not the time.
+TURN_FRAMES = 128
 READ_BURST = 1024 * 1024  # bytes read in one go before the loop gets a turn
 
 _PING = FIXED_HEADER.pack(MAGIC, VERSION, HEARTBEAT, 0, 0, 0, 0, 0)
@@ -133,7 +136,12 @@ class Connection(asyncio.Protocol):
                 except ProtocolError as exc:
                     self.protocol_error(str(exc))
                     return
-            if end and i & 3 == 3 and time.perf_counter() > end and i + 1 < len(frames):
+            if (
+                end
+                and i & 3 == 3
+                and (i + 1 >= TURN_FRAMES or time.perf_counter() > end)
+                and i + 1 < len(frames)
+            ):
                 self._backlog = list(frames[i + 1 :])
                 if self.transport is not None:
                     self.transport.pause_reading()

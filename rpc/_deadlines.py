@@ -4,7 +4,8 @@ Arming a loop timer per call costs more than the rest of a small call's
 bookkeeping; instead each side keeps its deadlines in a heap and arms a single
 timer at the earliest one. Entries of calls that ended are dropped lazily, and
 the heap is compacted when they dominate, so memory stays bounded by the calls
-in flight.
+in flight. At most ``PER_TURN`` deadlines are handled in one loop iteration: each
+expiry wakes a task, and thousands woken at once would all run in the next one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import heapq
 import math
 from collections.abc import Callable
 from typing import Any
+
+PER_TURN = 128
 
 
 class Deadlines:
@@ -73,8 +76,10 @@ class Deadlines:
             item = live.pop(seq, None)
             if item is not None:
                 due.append(item)
+                if len(due) == PER_TURN:
+                    break
         if heap:
-            self._arm(heap[0][0])
+            self._arm(max(heap[0][0], now))
         for item in due:
             self._expire(item)
 

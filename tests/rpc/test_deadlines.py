@@ -30,3 +30,29 @@ async def test_heap_stays_bounded_when_calls_end_in_time():
         deadlines.discard(deadlines.add(loop.time() + 60, i))
     assert len(deadlines) == 0 and len(deadlines._heap) < 1_000
     deadlines.close()
+
+
+async def test_a_burst_of_expiries_is_spread_over_loop_iterations():
+    """Each expiry wakes a task; thousands at once would all run in one loop iteration."""
+    from rpc._deadlines import PER_TURN
+
+    loop = asyncio.get_running_loop()
+    iteration = [0]
+
+    def tick() -> None:
+        iteration[0] += 1
+        loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    seen: list[tuple[int, int]] = []
+    deadlines = Deadlines(loop, lambda item: seen.append((iteration[0], item)))
+    now = loop.time()
+    for i in range(1_000):
+        deadlines.add(now + 0.001, i)
+    await asyncio.sleep(0.2)
+    assert [item for _, item in seen] == list(range(1_000))  # none lost, in order
+    per_iteration: dict[int, int] = {}
+    for turn, _ in seen:
+        per_iteration[turn] = per_iteration.get(turn, 0) + 1
+    assert max(per_iteration.values()) <= PER_TURN
+    deadlines.close()
