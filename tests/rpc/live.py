@@ -282,3 +282,21 @@ class Napper:
     def nap_sync(self, seconds: float) -> float:
         time.sleep(seconds)
         return seconds
+
+
+class IterationClock:
+    """Counts the loop's iterations, so a test can tell how much work one of them did."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now = 0
+        self._loop = loop
+        loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.now += 1
+        self._loop.call_soon(self._tick)
+
+    @staticmethod
+    def most_in_one(turns: list[int]) -> int:
+        """The most entries of ``turns`` (iteration numbers) that share one iteration."""
+        return max(collections.Counter(turns).values())

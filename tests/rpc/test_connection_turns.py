@@ -12,28 +12,24 @@ import asyncio
 from rpc import _frame as wire
 from rpc._connection import TURN_FRAMES, Connection
 
+from .live import IterationClock
+
 
 class Counting(Connection):
-    def __init__(self, iteration: list[int], seen: list[int]) -> None:
+    def __init__(self, clock: IterationClock, seen: list[int]) -> None:
         super().__init__()
-        self.iteration = iteration
+        self.clock = clock
         self.seen = seen
 
     def frame_received(self, ftype, flags, codec_id, rid, header, body) -> None:  # type: ignore[no-untyped-def]
-        self.seen.append(self.iteration[0])
+        self.seen.append(self.clock.now)
 
 
 async def test_a_pipelined_burst_is_spread_over_loop_iterations():
     loop = asyncio.get_running_loop()
-    iteration = [0]
-
-    def tick() -> None:
-        iteration[0] += 1
-        loop.call_soon(tick)
-
-    loop.call_soon(tick)
+    clock = IterationClock(loop)
     seen: list[int] = []
-    server = await loop.create_server(lambda: Counting(iteration, seen), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: Counting(clock, seen), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -45,10 +41,7 @@ async def test_a_pipelined_burst_is_spread_over_loop_iterations():
                 break
             await asyncio.sleep(0.01)
         assert len(seen) == 2_000
-        per_iteration: dict[int, int] = {}
-        for turn in seen:
-            per_iteration[turn] = per_iteration.get(turn, 0) + 1
-        assert max(per_iteration.values()) <= TURN_FRAMES
+        assert IterationClock.most_in_one(seen) <= TURN_FRAMES
     finally:
         writer.close()
         server.close()

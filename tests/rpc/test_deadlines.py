@@ -6,6 +6,8 @@ import asyncio
 
 from rpc._deadlines import Deadlines
 
+from .live import IterationClock
+
 
 async def test_expires_only_what_is_still_registered_in_order():
     loop = asyncio.get_running_loop()
@@ -37,22 +39,13 @@ async def test_a_burst_of_expiries_is_spread_over_loop_iterations():
     from rpc._deadlines import PER_TURN
 
     loop = asyncio.get_running_loop()
-    iteration = [0]
-
-    def tick() -> None:
-        iteration[0] += 1
-        loop.call_soon(tick)
-
-    loop.call_soon(tick)
+    clock = IterationClock(loop)
     seen: list[tuple[int, int]] = []
-    deadlines = Deadlines(loop, lambda item: seen.append((iteration[0], item)))
+    deadlines = Deadlines(loop, lambda item: seen.append((clock.now, item)))
     now = loop.time()
     for i in range(1_000):
         deadlines.add(now + 0.001, i)
     await asyncio.sleep(0.2)
     assert [item for _, item in seen] == list(range(1_000))  # none lost, in order
-    per_iteration: dict[int, int] = {}
-    for turn, _ in seen:
-        per_iteration[turn] = per_iteration.get(turn, 0) + 1
-    assert max(per_iteration.values()) <= PER_TURN
+    assert IterationClock.most_in_one([turn for turn, _ in seen]) <= PER_TURN
     deadlines.close()
