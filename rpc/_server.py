@@ -18,7 +18,6 @@ from ._connection import Heartbeat
 from ._deadlines import Deadlines
 from ._defaults import global_interceptors
 from ._errors import (
-    BusyError,
     NotFoundError,
     ProtocolError,
     RpcError,
@@ -35,6 +34,7 @@ from ._invocation import CallNext, Interceptor, Invocation, build_chain
 from ._loop import run_until_signalled
 from ._server_connection import ServerConnection, encode_event, error_of, expire
 from ._service import ExportedService, ServiceSpec, spec_of
+from .flow._concurrency import NO_DEFAULT, Bulkhead, Concurrency, ConcurrencyLimit, Shed
 from .flow._gate import Gate, admit_all
 
 __all__ = ["Server"]
@@ -48,8 +48,11 @@ Authorizer = Callable[[Any, str, str], bool]
 class Server:
     """Serves exported services on one TCP port.
 
-    Sync methods run in a bounded thread pool (``workers``); at most
-    ``max_inflight`` calls run at once, beyond which callers get BUSY.
+    Each exported service runs behind its own bulkhead (``concurrency``: at most
+    ``max_concurrent`` calls at once and ``max_queue`` waiting; set per service with
+    :meth:`limit`), and at most ``max_inflight`` calls are admitted server-wide;
+    beyond, callers get BUSY (or the service's configured default answer). Sync
+    methods run in a shared bounded thread pool (``workers``).
     ``gates`` (:class:`rpc.flow.Gate`) are admission checks run in order on each
     request's header, after authorization and before it takes a slot.
     ``authenticator`` (or the ``tokens`` map) turns a client's token into a
@@ -75,6 +78,7 @@ class Server:
         heartbeat: Heartbeat | None = None,
         injvm: bool = True,
         gates: Sequence[Gate] = (),
+        concurrency: ConcurrencyLimit | None = None,
     ) -> None:
         if authenticator is not None and tokens is not None:
             raise ValueError("give either an authenticator or a tokens map, not both")
@@ -85,7 +89,7 @@ class Server:
         self.port = port
         self.limits = limits
         self.heartbeat = heartbeat or Heartbeat()
-        self.max_inflight = max_inflight
+        self.concurrency = Concurrency(max_inflight, concurrency)
         self._authenticator = authenticator
         self._authorizer = authorizer
         self._ssl = ssl
@@ -97,7 +101,6 @@ class Server:
         self._chain: CallNext = build_chain(self._interceptors, self._invoke_method)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[ServerConnection] = set()
-        self._inflight = 0
         self._expired = 0
         self._drained: asyncio.Event | None = None
         self.closing = False
@@ -119,7 +122,17 @@ class Server:
 
     @property
     def inflight(self) -> int:
-        return self._inflight
+        """Calls admitted and not yet ended (running or queued for a slot)."""
+        return self.concurrency.inflight
+
+    @property
+    def max_inflight(self) -> int:
+        """The server-wide ceiling on admitted calls."""
+        return self.concurrency.ceiling
+
+    def limit(self, service: str, limit: ConcurrencyLimit | None) -> None:
+        """Set one service's concurrency limits, live (``None``: back to the default)."""
+        self.concurrency.configure(service, limit)
 
     @property
     def expired(self) -> int:
@@ -204,13 +217,13 @@ class Server:
         event = encode_event({H_EVENT: "closing"})
         for conn in list(self._connections):
             conn.write(event)
-        if self._inflight:
+        if self.concurrency.inflight:
             self._drained = asyncio.Event()
             try:
                 await asyncio.wait_for(self._drained.wait(), grace)
             except builtins.TimeoutError:
                 log.warning(
-                    "callscope: %d calls still running after %.1fs grace", self._inflight, grace
+                    "callscope: %d calls still running after %.1fs grace", self.inflight, grace
                 )
         for conn in list(self._connections):
             conn.close()
@@ -239,12 +252,13 @@ class Server:
         )
 
     # -- dispatch ---------------------------------------------------------
-    def _finds(self, service: str, method: str, version: str, group: str) -> bool:
-        """Whether a call could run here, judged from its header alone."""
+    def _finds(self, service: str, method: str, version: str, group: str) -> Bulkhead | None:
+        """The bulkhead of a call that could run here (judged from its header alone), or None."""
         try:
-            return method in self._lookup(service, version, group).methods
+            exported = self._lookup(service, version, group)
         except NotFoundError:
-            return False
+            return None
+        return self.concurrency.bulkhead(exported.spec.name) if method in exported.methods else None
 
     def _lookup(self, service: str, version: str, group: str) -> ExportedService:
         exported = self._services.get((service, version, group))
@@ -315,27 +329,32 @@ class Server:
         )
         if self.gates:
             admit_all(self.gates, inv.service, inv.method, inv.principal)
-        self._begin()
+        head = self._finds(inv.service, inv.method, inv.version, inv.group)
         try:
-            if inv.deadline is None:
-                return await self._chain(server_inv)
-            async with asyncio.timeout(inv.deadline - time.monotonic()):
+            held: bool | None = self.concurrency.admit(head)
+        except Shed as shed:
+            if shed.value is NO_DEFAULT:
+                raise
+            return shed.value
+        try:
+            async with asyncio.timeout(
+                None if inv.deadline is None else inv.deadline - time.monotonic()
+            ):
+                if not held:
+                    held = None  # a cancelled wait gives its queue place back itself
+                    await head.wait()  # type: ignore[union-attr]
+                    held = True
                 return await self._chain(server_inv)
         except Exception as exc:
             raise error_of(exc) from None
         finally:
-            self._end()
+            self._end(head, held)
 
-    def _begin(self) -> None:
-        if self._inflight >= self.max_inflight:
-            raise BusyError(
-                f"provider has {self._inflight} calls in flight (limit {self.max_inflight})"
-            )
-        self._inflight += 1
-
-    def _end(self) -> None:
-        self._inflight -= 1
-        if self._inflight == 0 and self._drained is not None:
+    def _end(self, head: Bulkhead | None, held: bool | None) -> None:
+        """An admitted call ended: free what it ``held`` (a slot: True, a queue place: False);
+        the last one ends a drain."""
+        self.concurrency.release(head, held)
+        if self._drained is not None and self.concurrency.inflight == 0:
             self._drained.set()
 
     def codec(self, codec_id: int) -> Codec:

@@ -45,6 +45,7 @@ from ._frame import (
 )
 from ._intake import ON_LOOP
 from ._invocation import Invocation
+from .flow._concurrency import NO_DEFAULT, Shed
 from .flow._gate import admit_all
 
 if TYPE_CHECKING:
@@ -73,19 +74,19 @@ def error_of(exc: BaseException) -> RpcError:
     return InternalError(str(exc), remote_type=_remote_type(exc))
 
 
-def expire(item: tuple[asyncio.Task[None], ServerConnection, Codec, int, bool]) -> None:
+def expire(item: tuple[asyncio.Task[None], ServerConnection, Codec, int, bool, Any, Any]) -> None:
     """A request's deadline came: cancel its handler (which then answers TIMEOUT).
 
     A task cancelled before its first step never runs its body, so the ``finally``
     that frees the in-flight slot would never run: such a request ends here.
     """
-    task, conn, codec, rid, oneway = item
+    task, conn, codec, rid, oneway, head, held = item
     conn.server._expired += 1
     coro = cast(Coroutine[Any, Any, None], task.get_coro())  # _handle's
     not_started = inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
     task.cancel()
     if not_started:
-        conn.expired_before_start(codec, rid, oneway)
+        conn.expired_before_start(codec, rid, oneway, head, held)
 
 
 def encode_event(header: dict[str, Any]) -> bytes:
@@ -200,22 +201,25 @@ class ServerConnection(Connection):
                 self._authorize(parsed[0], parsed[1])  # type: ignore[index]
             if server.gates:
                 admit_all(server.gates, parsed[0], parsed[1], self.principal)  # type: ignore[index]
-            server._begin()
+            held = server.concurrency.admit(parsed[6])  # type: ignore[index]
         except RpcError as err:
             if not oneway:
-                self._reply_error(codec, rid, err)
+                if err.__class__ is Shed and err.value is not NO_DEFAULT:  # type: ignore[attr-defined]
+                    self._reply_value(codec, rid, err.value)  # type: ignore[attr-defined]
+                else:
+                    self._reply_error(codec, rid, err)
             return
         assert parsed is not None
         loop = self._loop
         deadline_key = [0]
-        task = loop.create_task(self._handle(codec, rid, oneway, parsed, body, deadline_key))
+        task = loop.create_task(self._handle(codec, rid, oneway, parsed, body, deadline_key, held))
         timeout_ms = parsed[4]
         if timeout_ms is not None:
             # One timer for all calls (see _deadlines); the method turns the
             # cancellation into TIMEOUT (see Server._invoke_method).
             deadlines = server._deadlines  # set while serving
             deadline_key[0] = deadlines.add(  # type: ignore[union-attr]
-                loop.time() + timeout_ms / 1000, (task, self, codec, rid, oneway)
+                loop.time() + timeout_ms / 1000, (task, self, codec, rid, oneway, parsed[6], held)
             )
 
     def _authorize(self, service: str, method: str) -> None:
@@ -231,7 +235,7 @@ class ServerConnection(Connection):
 
     def _parse_header(self, codec: Codec, header: bytes) -> tuple[Any, ...]:
         """Validate a request header once: (service, method, version, group, timeout,
-        attachments, whether the server has that method).
+        attachments, the service's bulkhead if the server has that method, else None).
 
         A header that cannot be decoded closes the link (PROTOCOL_ERROR); a decodable
         one with wrong fields is answered with BAD_REQUEST.
@@ -268,10 +272,15 @@ class ServerConnection(Connection):
         parsed: tuple[Any, ...],
         body: bytes,
         deadline_key: list[int],
+        slot: bool | None,
     ) -> None:
         server = self.server
         service, method, version, group, timeout_ms, attachments, found = parsed
         try:
+            if not slot:  # queued behind the service's bulkhead
+                slot = None  # a cancelled wait gives its queue place back itself
+                await found.wait()
+                slot = True
             if not found or not body:  # nothing to decode for a call that cannot run:
                 payload = []  # the chain answers NOT_FOUND (interceptors still see the call)
             elif len(body) <= ON_LOOP:
@@ -331,11 +340,14 @@ class ServerConnection(Connection):
         finally:
             if deadline_key[0]:
                 server._deadlines.discard(deadline_key[0])  # type: ignore[union-attr]
-            server._end()
+            server._end(found, slot)
 
-    def expired_before_start(self, codec: Codec, rid: int, oneway: bool) -> None:
-        """End a request whose deadline passed before its handler ran (see ``expire``)."""
-        self.server._end()
+    def expired_before_start(
+        self, codec: Codec, rid: int, oneway: bool, head: Any, held: bool | None
+    ) -> None:
+        """End a request whose deadline passed before its handler ran (see ``expire``):
+        it frees the slot or queue place it was admitted with."""
+        self.server._end(head, held)
         if not oneway:
             self._reply_error(codec, rid, TimeoutError("deadline exceeded on the provider"))
 
@@ -347,6 +359,13 @@ class ServerConnection(Connection):
                 f"attachments must be a map of at most {self.limits.max_attachments} entries"
             )
         return {**in_header, **carried} if in_header else carried
+
+    def _reply_value(self, codec: Codec, rid: int, value: Any) -> None:
+        """Answer a shed call with its service's configured default value."""
+        data = codec.encode(value)
+        self.write(
+            FIXED_HEADER.pack(MAGIC, VERSION, RESPONSE, 0, codec.id, rid, 0, len(data)) + data
+        )
 
     def _reply_error(self, codec: Codec, rid: int, err: RpcError) -> None:
         try:

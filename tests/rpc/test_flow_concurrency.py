@@ -1,0 +1,134 @@
+"""Per-service bulkheads over real sockets: slots, queue, shedding, deadlines, live limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import rpc
+from rpc.flow import ConcurrencyLimit
+
+from .conftest import Echo
+
+
+@rpc.service("test.Other")
+class Other:
+    async def ping(self) -> str:
+        return "pong"
+
+
+async def _until(check, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition never came true"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_service_runs_its_limit_queues_the_next_and_sheds_the_rest(
+    make_server, make_client
+):
+    service = Echo()
+    server = await make_server(service, Other())
+    server.limit("test.Echo", ConcurrencyLimit(max_concurrent=2, max_queue=2))
+    client = make_client([server.address])
+    echo = client.proxy("test.Echo", timeout=10)
+    calls = [asyncio.ensure_future(echo.sleep(0.3)) for _ in range(4)]
+    await _until(lambda: server.inflight == 4)
+    head = server.concurrency.bulkheads["test.Echo"]
+    assert (head.running, head.queued) == (2, 2)
+    with pytest.raises(rpc.BusyError, match=r"test\.Echo is busy: 2 running, 2 queued"):
+        await echo.echo("one too many")
+    assert await client.proxy("test.Other").ping() == "pong"  # its own bulkhead: unaffected
+    assert await asyncio.gather(*calls) == [0.3] * 4
+    assert service.finished == 4 and server.inflight == 0
+    assert (head.running, head.queued, head.shed) == (0, 0, 1)
+
+
+async def test_queued_calls_past_their_deadline_free_their_place(make_server, make_client):
+    server = await make_server(concurrency=ConcurrencyLimit(max_concurrent=1, max_queue=3))
+    echo = make_client([server.address]).proxy("test.Echo")
+    blocker = asyncio.ensure_future(echo.sleep(0.5))
+    await _until(lambda: server.inflight == 1)
+    short = make_client([server.address]).proxy("test.Echo", timeout=0.05)
+    for _ in range(3):  # three rounds: each fills the queue, each expires and frees it
+        results = await asyncio.gather(*(short.echo(i) for i in range(3)), return_exceptions=True)
+        assert all(isinstance(r, rpc.TimeoutError) for r in results), results
+    head = server.concurrency.bulkheads["test.Echo"]
+    assert head.queued == 0 and head.shed == 0
+    assert await blocker == 0.5
+    await _until(lambda: server.inflight == 0)
+    assert await echo.echo("after") == "after"
+
+
+async def test_overflow_answers_the_configured_default(make_server, make_client):
+    server = await make_server()
+    server.limit(
+        "test.Echo", ConcurrencyLimit(max_concurrent=1, max_queue=0, overflow_value="later")
+    )
+    echo = make_client([server.address]).proxy("test.Echo", timeout=5)
+    blocker = asyncio.ensure_future(echo.sleep(0.3))
+    await _until(lambda: server.inflight == 1)
+    assert await echo.echo("now") == "later"
+    assert await blocker == 0.3
+    assert await echo.echo("now") == "now"
+
+
+async def test_raising_a_limit_live_wakes_the_queue(make_server, make_client):
+    server = await make_server(concurrency=ConcurrencyLimit(max_concurrent=1, max_queue=10))
+    echo = make_client([server.address]).proxy("test.Echo", timeout=10)
+    calls = [asyncio.ensure_future(echo.sleep(0.4)) for _ in range(4)]
+    await _until(lambda: server.inflight == 4)
+    started = asyncio.get_running_loop().time()
+    server.limit("test.Echo", ConcurrencyLimit(max_concurrent=4, max_queue=10))
+    assert await asyncio.gather(*calls) == [0.4] * 4
+    assert asyncio.get_running_loop().time() - started < 1.0  # not 4 x 0.4 s one after another
+
+
+async def test_the_server_wide_ceiling_counts_every_service(make_server, make_client):
+    server = await make_server(Echo(), Other(), max_inflight=2)
+    client = make_client([server.address])
+    slow = [asyncio.ensure_future(client.proxy("test.Echo").sleep(0.3)) for _ in range(2)]
+    await _until(lambda: server.inflight == 2)
+    with pytest.raises(rpc.BusyError, match="limit 2"):
+        await client.proxy("test.Other").ping()
+    await asyncio.gather(*slow)
+
+
+async def test_in_process_calls_share_the_bulkhead():
+    server = rpc.Server(concurrency=ConcurrencyLimit(max_concurrent=1, max_queue=1))
+    server.export(Echo())
+    await server.start()
+    client = rpc.AsyncClient([server.address], injvm=True)
+    try:
+        echo = client.proxy("test.Echo", timeout=5)
+        calls = [asyncio.ensure_future(echo.sleep(0.2)) for _ in range(2)]
+        await _until(lambda: server.inflight == 2)
+        with pytest.raises(rpc.BusyError):
+            await echo.echo(1)
+        assert await asyncio.gather(*calls) == [0.2, 0.2]
+        short = client.proxy("test.Echo", timeout=0.05)
+        blocker = asyncio.ensure_future(echo.sleep(0.3))
+        await _until(lambda: server.inflight == 1)
+        with pytest.raises(rpc.TimeoutError):
+            await short.echo(2)  # queued, expires, gives its place back
+        await blocker
+        assert server.inflight == 0 and server.concurrency.bulkheads["test.Echo"].queued == 0
+    finally:
+        await client.close()
+        await server.stop(grace=1.0)
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({"max_concurrent": 0}, "max_concurrent"),
+        ({"max_queue": -1}, "max_queue"),
+        ({"max_concurrent": 1.5}, "max_concurrent"),
+        ({"overflow": "drop"}, "overflow"),
+        ({"burst": 1}, "unknown"),
+    ],
+)
+def test_limits_are_validated(doc, message):
+    with pytest.raises(ValueError, match=message):
+        ConcurrencyLimit.from_dict(doc)
