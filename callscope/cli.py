@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "callscope.dashboard_cli",
     "callscope.services_cli",
     "callscope.pipeline_cli",
+    "callscope.alarms_cli",
     "callscope.bench_cli",
     "callscope.stack.cli",
 )

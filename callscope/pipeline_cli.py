@@ -14,8 +14,12 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callscope_contract.environment import CALLSCOPE_SPARK_MASTER, CALLSCOPE_STORE
+
+if TYPE_CHECKING:
+    from pipeline import AlarmJob
 
 DEFAULT_STORE = "sqlite://callscope.db"
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -50,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"Spark master (${CALLSCOPE_SPARK_MASTER}, else local[*])")  # fmt: skip
     b.add_argument("--partitions", type=int, default=None,
                    help="time slices a store is read in (default: parallelism)")  # fmt: skip
+    b.add_argument("--alarms", default=None, metavar="FILE",
+                   help="alarm rules (JSON) evaluated on every window's latency")  # fmt: skip
     b.set_defaults(handler=batch)
 
     st = jobs.add_parser(
@@ -70,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="analytics store to write (repeatable)")  # fmt: skip
     st.add_argument("--registry", default=None, help="registry URL to write the weights to")
     st.add_argument("--master", default=None, help="Spark master")
+    st.add_argument("--alarms", default=None, metavar="FILE",
+                    help="alarm rules (JSON); with --registry, its "
+                    "governance/_global/alarms too")  # fmt: skip
     st.add_argument("--available-now", action="store_true",
                     help="process what the topic holds, then stop")  # fmt: skip
     st.set_defaults(handler=stream)
@@ -104,10 +113,12 @@ def batch(args: argparse.Namespace) -> int:
     jars = kafka_source_jars() if args.source.startswith("kafka://") else []
     say = _printer()
     say(f"pipeline batch: {args.source} [{_iso(start)}, {_iso(end)}) -> {', '.join(stores)}")
-    spark = spark_session(args.master, app_name="callscope-pipeline-batch", jars=jars)
     try:
+        alarms = _alarm_job(args.alarms)
+        spark = spark_session(args.master, app_name="callscope-pipeline-batch", jars=jars)
         run_batch(spark, args.source, start, end, stores=stores, window_s=args.window,
-                  top_n=args.top, partitions=args.partitions, report=say)  # fmt: skip
+                  top_n=args.top, partitions=args.partitions, alarms=alarms,
+                  report=say)  # fmt: skip
     except PipelineError as err:
         print(f"callscope pipeline: {err.code}: {err.message}", file=sys.stderr)
         return 2
@@ -140,13 +151,21 @@ def stream(args: argparse.Namespace) -> int:
         import rpc.registry
 
         registry = rpc.registry.connect(args.registry)
+    try:
+        alarms = _alarm_job(args.alarms, registry)
+    except PipelineError as err:
+        if registry is not None:
+            registry.close()
+        print(f"callscope pipeline: {err.code}: {err.message}", file=sys.stderr)
+        return 2
     spark = spark_session(args.master, app_name="callscope-pipeline-stream",
                           jars=kafka_source_jars())  # fmt: skip
     say(f"Spark UI: {spark.sparkContext.uiWebUrl}")
     try:
         query = run_stream(spark, args.source, args.checkpoint, stores=stores,
                            registry=registry, window_s=args.window, watermark_s=args.watermark,
-                           available_now=args.available_now, report=say)  # fmt: skip
+                           available_now=args.available_now, alarms=alarms,
+                           report=say)  # fmt: skip
         query.awaitTermination()
     except PipelineError as err:
         print(f"callscope pipeline: {err.code}: {err.message}", file=sys.stderr)
@@ -159,6 +178,15 @@ def stream(args: argparse.Namespace) -> int:
         if registry is not None:
             registry.close()
     return 0
+
+
+def _alarm_job(path: str | None, registry: object = None) -> AlarmJob | None:
+    """The jobs' alarm rules: the file's and, with a registry, its alarms document's."""
+    from pipeline import AlarmJob, load_rules
+
+    if path is None and registry is None:
+        return None
+    return AlarmJob(load_rules(path) if path else [], registry)
 
 
 def _printer():  # type: ignore[no-untyped-def]

@@ -1,8 +1,10 @@
-"""Alarm rules in the streaming job over real Kafka, written to SQLite, Elasticsearch and
-HBase alike: a file's rule and a registry's rule fire and resolve as the windows say."""
+"""Alarm rules in the jobs: the streaming job over real Kafka, written to SQLite,
+Elasticsearch and HBase alike (a file's rule and a registry's rule fire and resolve as the
+windows say), and the batch job from ``callscope pipeline batch --alarms FILE``."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,9 @@ import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
 import rpc.registry
+from callscope.cli import main
 from pipeline import ALARMS_KEY, AlarmJob, parse_rules, run_stream
-from storage import FIRING, RESOLVED, open_analytics_store
+from storage import FIRING, RESOLVED, open_analytics_store, open_span_store
 from tests.pipeline.test_stream import BASE, SERVICE, W_US, WINDOW_S, send, served
 from tests.storage.conftest import backend_url
 
@@ -75,3 +78,27 @@ def test_stream_alarms_fire_and_resolve_in_every_store(
                 drop = getattr(analytics.table, "drop", None)
                 if drop:
                     drop()
+
+
+def test_batch_alarms_from_a_rules_file(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, out = f"sqlite://{tmp_path / 'spans.db'}", f"sqlite://{tmp_path / 'out.db'}"
+    with open_span_store(source) as store:  # orders is slow in windows 0-1, then recovers
+        store.write_spans([s for w, ms in enumerate((200, 200, 5, 5)) for s in spans(w, ms)])
+    rules = tmp_path / "alarms.json"
+    rules.write_text(json.dumps({"rules": {"orders-p99": {
+        "metric": "p99_ms", "op": ">", "threshold": 100, "silence": 0,
+        "message": "{name} p99 {value} ms"}}}))  # fmt: skip
+    args = ["pipeline", "batch", "--source", source, "--from", str(BASE),
+            "--to", str(BASE + 4 * W_US), "--window", str(WINDOW_S), "--store", out]  # fmt: skip
+    assert main([*args, "--alarms", str(rules)]) == 0, capsys.readouterr()
+    assert "alarms: 2 firing, 1 resolved" in capsys.readouterr().out
+    with open_analytics_store(out) as analytics:
+        page = analytics.alarms(BASE, BASE + 4 * W_US, service="orders")
+    got = [((a.window_start_us - BASE) // W_US, a.state, a.message) for a in page.alarms]
+    assert got == [(2, RESOLVED, "orders p99 5 ms"), (1, FIRING, "orders p99 200 ms"),
+                   (0, FIRING, "orders p99 200 ms")]  # fmt: skip
+    rules.write_text('{"rules": {"x": {"metric": "p99_ms", "op": ">", "threshold": -1}}}')
+    assert main([*args, "--alarms", str(rules)]) == 2
+    assert "BAD_ALARM_RULE" in capsys.readouterr().err
