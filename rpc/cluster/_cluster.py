@@ -21,7 +21,7 @@ from typing import Any
 from .. import _injvm
 from .._balance import Balancer, get_balancer
 from .._directory import Directory, Provider
-from .._errors import RpcError, UnavailableError
+from .._errors import ResourceExhaustedError, RpcError, UnavailableError
 from .._extensions import extension_point
 from .._invocation import CallNext, Interceptor, Invocation, build_chain
 from ..balance import WeightTable
@@ -77,6 +77,8 @@ class ClusterInvoker:
         self.feed = GovernanceFeed(directory, registry, config, self.weights, self.counters)
         self.feed.on_weights = self._reweighed.add
         self._budgets: dict[str, RetryBudget] = {}
+        self._caps: dict[str, int] = {}  # service → its max_inflight (0: none)
+        self._inflight: Counter[str] = Counter()  # service → calls in flight, when capped
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
         self._build_chains()
         config.subscribe(self._config_changed)
@@ -103,13 +105,35 @@ class ClusterInvoker:
         self._balancers = {}
         self._warmups = {}
         self._routes = {}
+        self._caps = {}
 
     # -- the call -------------------------------------------------------------
     def invoke(self, inv: Invocation) -> Awaitable[Any]:
         """Run ``inv`` with the strategy configured for its service and method."""
         key = (inv.service, inv.method)
         strategy = self._strategies.get(key) or self._strategy(key)
+        cap = self._caps.get(inv.service)
+        if cap is None:
+            cap = self._caps[inv.service] = self.settings(inv.service).max_inflight or 0
+        if cap:
+            return self._capped(strategy, inv, cap)
         return strategy.invoke(inv, self)
+
+    async def _capped(self, strategy: Any, inv: Invocation, cap: int) -> Any:
+        """The consumer's cap on a service's calls in flight (setting ``max_inflight``)."""
+        service = inv.service
+        inflight = self._inflight[service]
+        if inflight >= cap:
+            self.decided(inv, "flow.rejected", limit=cap, side="consumer")
+            raise ResourceExhaustedError(
+                f"this consumer already has {inflight} calls of {service!r} in flight"
+                f" (setting max_inflight = {cap})"
+            )
+        self._inflight[service] = inflight + 1
+        try:
+            return await strategy.invoke(inv, self)
+        finally:
+            self._inflight[service] -= 1
 
     def settings(self, service: str, method: str = "") -> Settings:
         return self.config.effective(service, method)

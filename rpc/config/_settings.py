@@ -42,6 +42,8 @@ class Settings:
     (0: none). ``hash_arguments`` / ``virtual_nodes``: which positional arguments key
     the ``consistent_hash`` balancer, and its points per provider on the ring.
     ``routers``: routing rules (``rpc.routing``), each a map with its ``kind``.
+    ``max_inflight``: calls of the service this consumer has in flight at once (read
+    at the service level; ``None``: no cap); one more is refused RESOURCE_EXHAUSTED.
     """
 
     cluster: str = "failfast"
@@ -62,6 +64,7 @@ class Settings:
     hash_arguments: tuple[int, ...] = (0,)
     virtual_nodes: int = 160
     routers: tuple[Mapping[str, Any] | str, ...] = ()
+    max_inflight: int | None = None
 
     def merged(self, layer: Mapping[str, Any] | None) -> Settings:
         """These settings with ``layer``'s keys applied on top (validated)."""
@@ -138,6 +141,12 @@ def _check(name: str, value: Any) -> Any:
         if number < 0:
             raise BadRequestError("setting 'warmup' must be zero or more seconds")
         return number
+    if name == "max_inflight":
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000
+        ):
+            raise BadRequestError("setting 'max_inflight' must be null or an integer in 1..1000000")
+        return value
     if name == "virtual_nodes":
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
             raise BadRequestError("setting 'virtual_nodes' must be an integer in 1..1000")

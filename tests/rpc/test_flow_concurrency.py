@@ -132,3 +132,24 @@ async def test_in_process_calls_share_the_bulkhead():
 def test_limits_are_validated(doc, message):
     with pytest.raises(ValueError, match=message):
         ConcurrencyLimit.from_dict(doc)
+
+
+async def test_a_consumer_caps_its_own_calls_in_flight_per_service(make_server, make_client):
+    server = await make_server(Echo(), Other())
+    client = make_client([server.address])
+    client.configure("test.Echo", max_inflight=2)
+    echo = client.proxy("test.Echo", timeout=5)
+    slow = [asyncio.ensure_future(echo.sleep(0.3)) for _ in range(2)]
+    await _until(lambda: server.inflight == 2)
+    with pytest.raises(rpc.ResourceExhaustedError, match="max_inflight = 2"):
+        await echo.echo(1)
+    assert await client.proxy("test.Other").ping() == "pong"  # another service: no cap
+    assert await asyncio.gather(*slow) == [0.3, 0.3]
+    assert await echo.echo(2) == 2  # room again
+    assert client.cluster.counters[("test.Echo", "flow.rejected")] == 1
+    assert server.inflight == 0
+
+
+def test_the_consumer_cap_is_validated():
+    with pytest.raises(rpc.BadRequestError, match="max_inflight"):
+        rpc.config.Settings().merged({"max_inflight": 0})
