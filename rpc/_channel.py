@@ -74,6 +74,7 @@ class ClientConnection(Connection):
         self._on_draining = on_draining
         self.pending: dict[int, asyncio.Future[Response]] = {}
         self.draining = False
+        self.refusal = ""  # why the provider refused this link (connection control)
         self.hello: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._next_id = 1
 
@@ -138,16 +139,27 @@ class ClientConnection(Connection):
             )
         elif kind == "hello" and not self.hello.done():
             self.hello.set_result(hdr)
+        elif kind == "refused":  # beyond the provider's connection caps: it closes the link
+            self.refusal = str(hdr.get("message", ""))[:300] or "no reason given"
+            self.draining = True
+            if self._on_draining is not None:
+                self._on_draining(self.address)
+            log.warning(
+                "callscope: provider %s refused the connection: %s", self.address, self.refusal
+            )
 
     def on_closed(self, exc: Exception | None) -> None:
-        if self.pending:
+        if self.refusal:  # nothing sent on a refused link ran: safe to try elsewhere
+            reason = f"provider {self.address} refused the connection: {self.refusal}"
+        else:
             reason = f"connection to {self.address} lost" + (f": {exc}" if exc else "")
+        if self.pending:
             pending, self.pending = self.pending, {}
             for fut in pending.values():
                 if not fut.done():
                     fut.set_exception(UnavailableError(reason))
         if not self.hello.done():
-            self.hello.set_exception(UnavailableError(f"connection to {self.address} lost"))
+            self.hello.set_exception(UnavailableError(reason))
             self.hello.exception()  # mark retrieved: nobody may be waiting
 
 

@@ -35,6 +35,7 @@ from ._loop import run_until_signalled
 from ._server_connection import ServerConnection, encode_event, error_of, expire
 from ._service import ExportedService, ServiceSpec, spec_of
 from .flow._concurrency import NO_DEFAULT, Bulkhead, Concurrency, ConcurrencyLimit, Shed
+from .flow._connections import ConnectionLimits
 from .flow._gate import Gate, admit_all
 
 __all__ = ["Server"]
@@ -52,7 +53,9 @@ class Server:
     ``max_concurrent`` calls at once and ``max_queue`` waiting; set per service with
     :meth:`limit`), and at most ``max_inflight`` calls are admitted server-wide;
     beyond, callers get BUSY (or the service's configured default answer). Sync
-    methods run in a shared bounded thread pool (``workers``).
+    methods run in a shared bounded thread pool (``workers``). At most
+    ``max_connections`` links are kept, ``max_connections_per_address`` from one
+    client host; a link beyond is told why (RESOURCE_EXHAUSTED) and closed.
     ``gates`` (:class:`rpc.flow.Gate`) are admission checks run in order on each
     request's header, after authorization and before it takes a slot.
     ``authenticator`` (or the ``tokens`` map) turns a client's token into a
@@ -79,6 +82,8 @@ class Server:
         injvm: bool = True,
         gates: Sequence[Gate] = (),
         concurrency: ConcurrencyLimit | None = None,
+        max_connections: int = 10_000,
+        max_connections_per_address: int = 1_000,
     ) -> None:
         if authenticator is not None and tokens is not None:
             raise ValueError("give either an authenticator or a tokens map, not both")
@@ -90,6 +95,7 @@ class Server:
         self.limits = limits
         self.heartbeat = heartbeat or Heartbeat()
         self.concurrency = Concurrency(max_inflight, concurrency)
+        self.connection_limits = ConnectionLimits(max_connections, max_connections_per_address)
         self._authenticator = authenticator
         self._authorizer = authorizer
         self._ssl = ssl

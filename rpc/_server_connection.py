@@ -104,13 +104,26 @@ class ServerConnection(Connection):
         self.authenticated = not server.requires_auth
         self._headers: dict[tuple[int, bytes], tuple[Any, ...]] = {}  # parsed, bounded
         self.partial = 0  # bytes of a frame still arriving (see Arrivals)
+        self.address = ""  # the client's host, as connection control counts it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.server._connections.add(self)
+        server = self.server
+        address = self.peer.rpartition(":")[0] or self.peer
+        refusal = server.connection_limits.admit(address)
+        if refusal is not None:  # beyond a cap: say why, then go; other links are untouched
+            self.write(
+                encode_event({H_EVENT: "refused", "code": "RESOURCE_EXHAUSTED", "message": refusal})
+            )
+            self.close()
+            return
+        self.address = address
+        server._connections.add(self)
 
     def on_closed(self, exc: Exception | None) -> None:
-        self.server._connections.discard(self)
+        if self in self.server._connections:
+            self.server._connections.discard(self)
+            self.server.connection_limits.release(self.address)
         self.server.arrivals.release(self)
 
     def partial_frame(self, buffered: int, fresh: bool) -> None:
