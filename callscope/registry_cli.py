@@ -71,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls_cfg = verbs.add_parser("ls", help="list documents under a key prefix")
     ls_cfg.add_argument("prefix", nargs="?", default="")
     eff = verbs.add_parser(
-        "effective", help="the settings a consumer of SERVICE runs with, and where each comes from"
+        "effective",
+        help="the settings a consumer of SERVICE runs with (breaker, mask, every governance "
+        "document), and where each comes from",
     )
     eff.add_argument("service")
     eff.add_argument("--method", default="", help="a method's settings (method over service)")
@@ -228,12 +230,10 @@ def _effective(args: argparse.Namespace) -> int:
     local = rpc.config.read_file(args.file) if args.file else None
     registry = _open(args)
     try:
-        config = rpc.config.effective_from_registry(registry, args.service, local)
+        report = rpc.config.effective_report(registry, args.service, args.method, local)
     finally:
         registry.close()
-    effective = config.effective(args.service, args.method)
-    layers = config.explain(args.service, args.method)
-    print(json.dumps({"effective": effective.to_dict(), "layers": layers}, indent=2))
+    print(json.dumps(report, indent=2, default=repr))
     return 0
 
 

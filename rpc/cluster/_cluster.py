@@ -26,11 +26,13 @@ from .._extensions import extension_point
 from .._invocation import CallNext, Interceptor, Invocation, build_chain
 from ..balance import WeightTable
 from ..config import LayeredConfig, Settings
+from ..degrade import BreakerBoard, BreakerRules, MaskTable
 from ..routing import RouterChain
+from ._breaking import Degrading, closed_circuits, degraded, guarded_attempt
 from ._budget import RetryBudget
 from ._feed import GovernanceFeed
 from ._invoker import Invoker
-from ._tally import DECISIONS
+from ._tally import DECISIONS, land_pending
 
 __all__ = ["CLUSTERS", "ClusterInvoker", "in_doubt"]
 
@@ -74,7 +76,11 @@ class ClusterInvoker:
         self._warmups: dict[str, float] = {}
         self._routes: dict[tuple[str, str], RouterChain] = {}
         self._reweighed: set[str] = set()  # services whose new weights no attempt used yet
+        self.breakers = BreakerBoard()  # per (service, method, provider), for rules that ask
+        self.masks = MaskTable()  # governance/<service>/mask, followed by the feed
+        self._guarded: dict[tuple[str, str], BreakerRules] = {}
         self.feed = GovernanceFeed(directory, registry, config, self.weights, self.counters)
+        self.feed.masks = self.masks
         self.feed.on_weights = self._reweighed.add
         self._budgets: dict[str, RetryBudget] = {}
         self._caps: dict[str, int] = {}  # service → its max_inflight (0: none)
@@ -102,6 +108,7 @@ class ClusterInvoker:
 
     def _config_changed(self) -> None:
         self._strategies = {}
+        self._guarded = {}
         self._balancers = {}
         self._warmups = {}
         self._routes = {}
@@ -110,6 +117,10 @@ class ClusterInvoker:
     # -- the call -------------------------------------------------------------
     def invoke(self, inv: Invocation) -> Awaitable[Any]:
         """Run ``inv`` with the strategy configured for its service and method."""
+        if self.masks.active:
+            fallback = self.masks.fallback(inv.service, inv.method)
+            if fallback is not None:
+                return degraded(self, inv, fallback, "mask.degraded", side="consumer")
         key = (inv.service, inv.method)
         strategy = self._strategies.get(key) or self._strategy(key)
         cap = self._caps.get(inv.service)
@@ -142,6 +153,9 @@ class ClusterInvoker:
         self.feed.follow(key[0])
         settings = self.config.effective(*key)
         strategy = CLUSTERS.get(settings.cluster)(settings)
+        if settings.breaker is not None:
+            rules = self._guarded[key] = BreakerRules.parse(settings.breaker)
+            strategy = Degrading(strategy, rules)
         self._strategies[key] = strategy
         return strategy
 
@@ -160,6 +174,8 @@ class ClusterInvoker:
                 usable = [p for p in providers if p.address not in down]
                 if usable and len(usable) < len(providers):
                     providers = usable
+        if self._guarded and providers and (inv.service, inv.method) in self._guarded:
+            providers = closed_circuits(self, inv, providers)
         routes = self._routes.get((inv.service, inv.method))
         if routes is None:
             routes = self._route_chain(inv)
@@ -217,15 +233,27 @@ class ClusterInvoker:
         """
         inv.peer = provider.address
         local = provider is self.in_process
+        if self._guarded and not local:
+            rules = self._guarded.get((inv.service, inv.method))
+            if rules is not None:
+                call = guarded_attempt(self, inv, provider, rules, on_failure)
+                return self._observe(inv, provider, call)
         if on_failure is None and inv.pending_events is None:
             call = self._local(inv) if local else self._remote(inv)
         else:
             inv.on_failure = on_failure
             call = self._local_hooked(inv) if local else self._remote_hooked(inv)
+        return self._observe(inv, provider, call)
+
+    def _observe(self, inv: Invocation, provider: Provider, call: Awaitable[Any]) -> Awaitable[Any]:
         balancer = self._balancers.get(inv.service)
         if balancer is not None and getattr(balancer, "observes", False):
             return _observed(call, balancer, provider.address)
         return call
+
+    def chain(self, terminal: CallNext) -> CallNext:
+        """The client interceptor chain around ``terminal`` (a degraded call's answer)."""
+        return build_chain(self._interceptors, terminal)
 
     def budget(self, service: str) -> RetryBudget:
         """The retry budget of ``service`` (one bucket per consumer and service)."""
@@ -281,12 +309,7 @@ async def _observed(call: Awaitable[Any], balancer: Any, address: str) -> Any:
 
 def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:
     async def terminal(inv: Invocation) -> Any:
-        pending = inv.pending_events
-        if pending is not None:  # inside the attempt now: its span is open
-            inv.pending_events = None
-            for name, attributes in pending:
-                inv.add_event(name, **attributes)
-                DECISIONS.add(inv.service, inv.peer, inv.method, name)
+        land_pending(inv)  # inside the attempt now: its span is open
         try:
             return await invoke(inv)
         except RpcError as err:

@@ -45,6 +45,7 @@ class GovernanceFeed:
         self.weights = weights
         self.counters = counters
         self.on_weights: Callable[[str], None] | None = None  # told of each applied document
+        self.masks: Any = None  # an rpc.degrade.MaskTable fed from governance/<service>/mask
         self._followed: dict[str, Any] = {}  # service → the providers' stated settings
         self._documents: dict[str, dict[str, Any]] = {}  # service → its registry documents
         self._stops: list[Callable[[], None]] = []
@@ -105,13 +106,14 @@ class GovernanceFeed:
 
             return pushed
 
-        self._in_background(
-            [
-                (weights_key(service), weights),
-                (f"governance/{service}/routing", settings("routing")),
-                (f"governance/{service}/cluster", settings("cluster")),
-            ]
-        )
+        watches = [
+            (weights_key(service), weights),
+            (f"governance/{service}/routing", settings("routing")),
+            (f"governance/{service}/cluster", settings("cluster")),
+        ]
+        if self.masks is not None:
+            watches.append((f"governance/{service}/mask", self.masks.listener(service)))
+        self._in_background(watches)
 
     def watch_global(self) -> None:
         """Follow ``governance/_global/cluster``: every service's weakest settings layer."""

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-__all__ = ["DECISIONS", "DecisionTally"]
+if TYPE_CHECKING:
+    from .._invocation import Invocation
+
+__all__ = ["DECISIONS", "DecisionTally", "land_pending"]
 
 TallyKey = tuple[str, str, str]  # service, provider ("host:port" or "injvm"), method
 
@@ -46,3 +50,13 @@ class DecisionTally:
 
 
 DECISIONS = DecisionTally()
+
+
+def land_pending(inv: Invocation) -> None:
+    """Inside an attempt (its span open): the decisions taken before it become its events."""
+    pending = inv.pending_events
+    if pending is not None:
+        inv.pending_events = None
+        for name, attributes in pending:
+            inv.add_event(name, **attributes)
+            DECISIONS.add(inv.service, inv.peer, inv.method, name)

@@ -5,6 +5,7 @@ a file or the registry (see docs/architecture.md, "Configuration").
 """
 
 from ._layers import LEVELS, SOURCES, LayeredConfig, validate_layer
+from ._report import effective_report
 from ._settings import FAILBACK_ACTIONS, Settings, declared_idempotent, idempotent
 from ._sources import (
     GLOBAL_KEY,
@@ -23,6 +24,7 @@ __all__ = [
     "Settings",
     "declared_idempotent",
     "effective_from_registry",
+    "effective_report",
     "idempotent",
     "read_file",
     "routing_rules",

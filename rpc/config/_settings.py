@@ -44,6 +44,8 @@ class Settings:
     ``routers``: routing rules (``rpc.routing``), each a map with its ``kind``.
     ``max_inflight``: calls of the service this consumer has in flight at once (read
     at the service level; ``None``: no cap); one more is refused RESOURCE_EXHAUSTED.
+    ``breaker``: circuit-breaker rules and their fallback (``rpc.degrade.BreakerRules``;
+    ``None``: no breaker); a stronger layer's replaces a weaker one's whole.
     """
 
     cluster: str = "failfast"
@@ -65,6 +67,7 @@ class Settings:
     virtual_nodes: int = 160
     routers: tuple[Mapping[str, Any] | str, ...] = ()
     max_inflight: int | None = None
+    breaker: Any = None  # a map (or rpc.degrade.BreakerRules), None: no breaker
 
     def merged(self, layer: Mapping[str, Any] | None) -> Settings:
         """These settings with ``layer``'s keys applied on top (validated)."""
@@ -172,6 +175,13 @@ def _check(name: str, value: Any) -> Any:
             except BadRequestError as exc:
                 raise BadRequestError(f"routers[{index}]: {exc.message}") from None
         return tuple(spec if isinstance(spec, str) else dict(spec) for spec in value)
+    if name == "breaker":
+        from ..degrade import BreakerRules  # validates each rule, naming the field
+
+        if value is None or isinstance(value, BreakerRules):
+            return value
+        BreakerRules.parse(value)
+        return dict(value)
     if name == "failcache_jitter":
         number = _number(name, value)
         if not 0 <= number < 1:

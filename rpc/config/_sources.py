@@ -5,7 +5,8 @@ Registry keys (each a JSON document with a compare-and-set version):
 * ``governance/_global/cluster`` -- settings for every service (the global level);
 * ``governance/<service>/cluster`` -- a service's settings, ``methods`` inside;
 * ``governance/<service>/routing`` -- its routing rules, a list (or ``{"rules": [...]}``);
-* ``governance/<service>/weights`` -- dynamic weights (``rpc.balance.WeightsDocument``).
+* ``governance/<service>/weights`` -- dynamic weights (``rpc.balance.WeightsDocument``);
+* ``governance/<service>/mask`` -- mask degradation (``rpc.degrade.parse_mask``).
 
 A provider states its own settings in its registration metadata under ``governance``
 (the provider level). A file holds ``{service or "*": layer}`` as JSON or TOML.
@@ -42,6 +43,10 @@ def validate_governance(key: str, value: Any) -> None:
             validate_layer({"routers": routing_rules(value)})
         elif kind == "cluster":
             validate_layer(value)
+        elif kind == "mask":
+            from ..degrade import parse_mask
+
+            parse_mask(value)
     except BadRequestError as exc:
         raise BadRequestError(f"config {key!r}: {exc.message}") from None
 

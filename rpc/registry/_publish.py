@@ -1,5 +1,7 @@
 """Provider lifecycle: publish a started server's services, and leave in the right order.
 
+Published services follow their mask documents (``governance/<service>/mask``,
+``rpc.degrade``): a masked call is answered by its fallback on this server too.
 Graceful shutdown unregisters first (consumers stop choosing this provider),
 waits ``settle`` seconds for the news to reach them, then drains the server.
 """
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._server import Server
+from ..degrade import MaskWatch, follow_masks
 from ._api import Registry
 from ._model import ServiceInstance
 
@@ -19,13 +22,22 @@ from ._model import ServiceInstance
 class Publication:
     """The registrations of one server; :meth:`stop` is the graceful shutdown."""
 
-    def __init__(self, server: Server, registry: Registry, instances: list[ServiceInstance]):
+    def __init__(
+        self,
+        server: Server,
+        registry: Registry,
+        instances: list[ServiceInstance],
+        masks: MaskWatch | None = None,
+    ):
         self.server = server
         self.registry = registry
         self.instances = instances
+        self.masks = masks
 
     async def stop(self, grace: float = 10.0, settle: float = 0.2) -> None:
         """Unregister every instance, wait ``settle`` s, then drain and stop the server."""
+        if self.masks is not None:
+            await asyncio.to_thread(self.masks.stop)
         for instance in self.instances:
             await asyncio.to_thread(self.registry.unregister, instance)
         if settle > 0:
@@ -40,12 +52,14 @@ async def publish(
     host: str | None = None,
     weight: int = 100,
     metadata: Mapping[str, Any] | None = None,
+    masks: bool = True,
 ) -> Publication:
     """Register every service exported by the started ``server``.
 
     ``host`` is the address consumers should dial (default: the bound host, or
     this machine's name when bound to every interface). ``metadata`` adds
-    placement labels (zone, rack, room...) next to the host name.
+    placement labels (zone, rack, room...) next to the host name. ``masks``: follow
+    each service's mask document and apply it here.
     """
     if server.loop is None:
         raise RuntimeError("start the server before publishing it")
@@ -58,4 +72,5 @@ async def publish(
     ]
     for instance in instances:
         await asyncio.to_thread(registry.register, instance)
-    return Publication(server, registry, instances)
+    watch = await follow_masks(server, registry) if masks else None
+    return Publication(server, registry, instances, watch)
