@@ -195,7 +195,9 @@ class KpiRecorder:
         window_s = max(now - start, 1e-3)
         self.last_window = (int(start * 1e6), round(window_s, 3))
         proc = dict(process or {})
-        decided = DECISIONS.take([(s, i, m) for (s, i, m, role), *_ in rows if role == "consumer"])
+        # Decisions by key: a consumer's (on its calls to a provider) and a provider's (its
+        # admission refusals, its flow tier); each key's counts go to one sample only.
+        decided = DECISIONS.take([(s, i, m) for (s, i, m, _role), *_ in rows])
         samples = []
         for (service, instance, method, role), count, errors, in_flight, max_ns, buckets in rows:
             max_ms = max_ns / 1e6
@@ -223,14 +225,14 @@ class KpiRecorder:
                     rss_bytes=int(proc.get("rss_bytes", 0)),  # type: ignore[call-overload]
                     app=self.app,
                     app_instance=self.app_instance,
-                    counters=_governance(decided.get((service, instance, method))),
+                    counters=_governance(decided.pop((service, instance, method), None)),
                 )
             )
         return samples
 
 
 def _governance(decisions: Mapping[str, int] | None) -> dict[str, int]:
-    """A consumer sample's counters: the cluster's decisions on its calls in the window."""
+    """A sample's counters: the governance decisions on its calls in the window."""
     if not decisions:
         return {}
     return {f"governance.{name}": n for name, n in decisions.items()}

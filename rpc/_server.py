@@ -34,6 +34,7 @@ from ._invocation import CallNext, Interceptor, Invocation, build_chain
 from ._loop import run_until_signalled
 from ._server_connection import ServerConnection, encode_event, error_of, expire
 from ._service import ExportedService, ServiceSpec, spec_of
+from .cluster._tally import DECISIONS
 from .flow._concurrency import NO_DEFAULT, Bulkhead, Concurrency, ConcurrencyLimit, Shed
 from .flow._connections import ConnectionLimits
 from .flow._gate import Gate, admit_all
@@ -108,6 +109,8 @@ class Server:
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[ServerConnection] = set()
         self._expired = 0
+        self._starters: list[Callable[[asyncio.AbstractEventLoop], Callable[[], None] | None]] = []
+        self._stoppers: list[Callable[[], None]] = []
         self._drained: asyncio.Event | None = None
         self.closing = False
         self._codecs: dict[int, Codec] = {}
@@ -149,6 +152,17 @@ class Server:
         """Append an interceptor (innermost); the chain is rebuilt once, here."""
         self._interceptors.append(interceptor)
         self._chain = build_chain(self._interceptors, self._invoke_method)
+
+    def on_start(
+        self, starter: Callable[[asyncio.AbstractEventLoop], Callable[[], None] | None]
+    ) -> None:
+        """Run ``starter(loop)`` when the server starts (now, if it has); what it returns
+        (a callable) runs when the server stops. For helpers that work on the server's loop."""
+        self._starters.append(starter)
+        if self.loop is not None and not self.closing:
+            stopper = starter(self.loop)
+            if stopper is not None:
+                self._stoppers.append(stopper)
 
     def add_gate(self, gate: Gate) -> None:
         """Append an admission gate (run after authorization, before a slot is taken)."""
@@ -199,6 +213,10 @@ class Server:
         self.loop = loop
         self._deadlines = Deadlines(loop, expire)
         self.arrivals.start(loop)
+        for starter in self._starters:
+            stopper = starter(loop)
+            if stopper is not None:
+                self._stoppers.append(stopper)
         if self._injvm:
             for key in self._services:
                 _injvm.publish(key, self)
@@ -220,6 +238,9 @@ class Server:
             _injvm.withdraw(key, self)
         if self._server is not None:
             self._server.close()
+        stoppers, self._stoppers = self._stoppers, []
+        for stopper in stoppers:
+            stopper()
         event = encode_event({H_EVENT: "closing"})
         for conn in list(self._connections):
             conn.write(event)
@@ -333,15 +354,16 @@ class Server:
             oneway=inv.oneway,
             local=self.address,
         )
-        if self.gates:
-            admit_all(self.gates, inv.service, inv.method, inv.principal)
         head = self._finds(inv.service, inv.method, inv.version, inv.group)
         try:
+            if self.gates:
+                admit_all(self.gates, inv.service, inv.method, inv.principal)
             held: bool | None = self.concurrency.admit(head)
-        except Shed as shed:
-            if shed.value is NO_DEFAULT:
+        except RpcError as err:
+            self.rejected(inv.service, inv.method)
+            if err.__class__ is not Shed or err.value is NO_DEFAULT:  # type: ignore[attr-defined]
                 raise
-            return shed.value
+            return err.value  # type: ignore[attr-defined]
         try:
             async with asyncio.timeout(
                 None if inv.deadline is None else inv.deadline - time.monotonic()
@@ -355,6 +377,10 @@ class Server:
             raise error_of(exc) from None
         finally:
             self._end(head, held)
+
+    def rejected(self, service: str, method: str) -> None:
+        """Count a call refused at admission (no span exists yet): a provider KPI counter."""
+        DECISIONS.add(service, self.address, method, "flow.rejected")
 
     def _end(self, head: Bulkhead | None, held: bool | None) -> None:
         """An admitted call ended: free what it ``held`` (a slot: True, a queue place: False);

@@ -212,9 +212,13 @@ class ServerConnection(Connection):
                 raise UnavailableError("provider is shutting down")
             if server._authorizer is not None:
                 self._authorize(parsed[0], parsed[1])  # type: ignore[index]
-            if server.gates:
-                admit_all(server.gates, parsed[0], parsed[1], self.principal)  # type: ignore[index]
-            held = server.concurrency.admit(parsed[6])  # type: ignore[index]
+            try:  # admission: gates (quotas, tiers, masks), then the bulkhead's room
+                if server.gates:
+                    admit_all(server.gates, parsed[0], parsed[1], self.principal)  # type: ignore[index]
+                held = server.concurrency.admit(parsed[6])  # type: ignore[index]
+            except RpcError:
+                server.rejected(parsed[0], parsed[1])  # type: ignore[index]
+                raise
         except RpcError as err:
             if not oneway:
                 if err.__class__ is Shed and err.value is not NO_DEFAULT:  # type: ignore[attr-defined]

@@ -5,14 +5,23 @@ masks) → server chain → handler; see docs/architecture.md, "Flow control".
 """
 
 from ._concurrency import NO_DEFAULT, Bulkhead, Concurrency, ConcurrencyLimit, Shed
+from ._connections import ConnectionLimits
+from ._dynamic import FACTORS, TIERS, DynamicFlow, TierRules
 from ._gate import Gate, admit_all
+from ._gradient import GradientLimit
 
 __all__ = [
+    "FACTORS",
     "NO_DEFAULT",
+    "TIERS",
     "Bulkhead",
     "Concurrency",
     "ConcurrencyLimit",
+    "ConnectionLimits",
+    "DynamicFlow",
     "Gate",
+    "GradientLimit",
     "Shed",
+    "TierRules",
     "admit_all",
 ]

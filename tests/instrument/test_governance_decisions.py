@@ -74,3 +74,33 @@ def test_the_tally_hands_counts_only_for_the_keys_asked_and_stays_bounded() -> N
     keys = [("s", p, "m") for p in ("a:1", "b:1", "c:1", "d:1")]
     assert set(tally.take(keys)) == {("s", "c:1", "m"), ("s", "d:1", "m")}
     assert tally.take(keys) == {}
+
+
+async def test_a_providers_admission_refusals_are_counted_in_its_kpi_sample(
+    tracing: Instrumentation, memory: MemoryExporter, make_server: Any, make_client: Any
+) -> None:
+    import asyncio
+
+    from rpc.flow import ConcurrencyLimit
+
+    server = await make_server(
+        interceptors=[tracing.server_interceptor],
+        concurrency=ConcurrencyLimit(max_concurrent=1, max_queue=0),
+    )
+    echo = make_client([server.address]).proxy("test.Echo", timeout=5)
+    slow = asyncio.ensure_future(echo.sleep(0.3))
+    while server.inflight < 1:
+        await asyncio.sleep(0.01)
+    for _ in range(2):
+        try:
+            await echo.sleep(0.0)
+        except rpc.BusyError:
+            pass
+        else:
+            raise AssertionError("the bulkhead admitted a call beyond its room")
+    await slow
+    await echo.sleep(0.0)  # a served call of the same key, after the refusals
+    assert tracing.pipeline.emit_kpis_now()
+    (sample,) = [k for k in memory.kpis() if k.role == "provider" and k.method == "sleep"]
+    assert sample.instance == server.address
+    assert sample.counters == {"governance.flow.rejected": 2}
