@@ -1,7 +1,8 @@
 """callscope dashboard: browse call chains in a Dash app (``callscope dashboard``).
 
 Pages: traces (search, scatter, table), trace (waterfall, span detail, critical path),
-compare (two traces' structures). It reads only through ``storage``'s public API.
+compare (two traces' structures), dependencies, services, governance, alarms (what the
+pipeline's alarm rules raised, paged). It reads only through ``storage``'s public API.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dash import Dash, dcc, html
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ._sources import Sources
-from .pages import compare, dependencies, governance, services, trace, traces
+from .pages import alarms, compare, dependencies, governance, services, trace, traces
 
 __all__ = ["Dashboard", "create_app", "start"]
 
@@ -52,7 +52,9 @@ def create_app(
                        layout=services.layout, order=4)  # fmt: skip
     dash.register_page(governance.__name__, path=governance.PATH, name=governance.NAME,
                        layout=governance.layout, order=5)  # fmt: skip
-    for page in (traces, trace, compare, dependencies, services, governance):
+    dash.register_page(alarms.__name__, path=alarms.PATH, name=alarms.NAME,
+                       layout=alarms.layout, order=6)  # fmt: skip
+    for page in (traces, trace, compare, dependencies, services, governance, alarms):
         page.register(app, sources)
     app.layout = html.Div(
         [
@@ -64,6 +66,7 @@ def create_app(
                     dcc.Link("Dependencies", href="/dependencies"),
                     dcc.Link("Services", href="/services"),
                     dcc.Link("Governance", href="/governance"),
+                    dcc.Link("Alarms", href="/alarms"),
                     html.Span(store_url, className="store-url", title="span store"),
                 ],
                 className="nav",

@@ -15,6 +15,7 @@ import pytest
 from callscope_contract import KpiSample, SpanRecord
 from dashboard import create_app, start
 from storage import (
+    Alarm,
     CallerStat,
     DependencyEdge,
     WeightChange,
@@ -86,7 +87,15 @@ def _seed_analytics(url: str, now_us: int) -> None:
                                   cpu_percent=30.0 + w, rss_bytes=80 * 2**20))  # fmt: skip
     weights = [WeightChange("orders", "10.0.0.7:7001", now_us - 120_000_000, 60,
                             "p99 3x the service median")]  # fmt: skip
+    alarms = [  # 25 windows of alarms on orders' slow instance, one on stock
+        Alarm("orders-slow", "instance", "orders", "10.0.0.7:7001", now_us - (w + 1) * 60_000_000,
+              60.0, "firing" if w % 5 else "resolved", "p99_ms", ">", 15.0,
+              20.0 + w if w % 5 else 9.0, f"orders @ 10.0.0.7:7001 p99 above 15 ms ({w})")
+        for w in range(25)
+    ] + [Alarm("stock-errors", "service", "stock", "", now_us - 90_000_000, 60.0, "firing",
+               "error_rate", ">", 1.0, 2.5, "stock fails 2.5% of calls")]  # fmt: skip
     with open_analytics_store(url) as analytics:
+        analytics.write_alarms(alarms)
         analytics.write_dependencies(edges)
         analytics.write_top_callers(callers)
         analytics.write_kpis(kpis)
