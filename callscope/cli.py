@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "callscope.demo",
     "callscope.run",
     "callscope.registry_cli",
+    "callscope.degrade_cli",
     "callscope.collector_cli",
     "callscope.spool_cli",
     "callscope.traces_cli",

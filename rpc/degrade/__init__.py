@@ -34,6 +34,8 @@ from ._mask import (
     follow_masks,
     mask_key,
     parse_mask,
+    with_mask,
+    without_mask,
 )
 from ._rules import ACTIONS, COUNTED_BY_DEFAULT, BreakerRules, Fallback
 from ._window import RollingWindow
@@ -63,4 +65,6 @@ __all__ = [
     "guarded",
     "mask_key",
     "parse_mask",
+    "with_mask",
+    "without_mask",
 ]

@@ -33,6 +33,8 @@ __all__ = [
     "follow_masks",
     "mask_key",
     "parse_mask",
+    "with_mask",
+    "without_mask",
 ]
 
 log = logging.getLogger("callscope.rpc")
@@ -162,3 +164,31 @@ async def follow_masks(server: Any, registry: Any) -> MaskWatch:
 
     await asyncio.to_thread(start)
     return watch
+
+
+def with_mask(document: Any, method: str | None, fallback: Any) -> dict[str, Any]:
+    """``document`` (a mask document or ``None``) with ``fallback`` set for the service, or
+    for ``method``; validated."""
+    spec = Fallback.parse(fallback, "mask" if method is None else f"mask.methods.{method}")
+    updated = dict(document or {})
+    if method is None:
+        methods = updated.get("methods")
+        updated = {**spec.to_dict(), **({"methods": methods} if methods else {})}
+    else:
+        updated["methods"] = {**(updated.get("methods") or {}), method: spec.to_dict()}
+    parse_mask(updated)
+    return updated
+
+
+def without_mask(document: Any, method: str | None) -> dict[str, Any] | None:
+    """``document`` with the service's (or ``method``'s) mask lifted; ``None`` when nothing
+    is left masked."""
+    if not document:
+        return None
+    if method is None:
+        methods = document.get("methods")
+        return {"methods": methods} if methods else None
+    methods = {k: v for k, v in (document.get("methods") or {}).items() if k != method}
+    rest = {k: v for k, v in document.items() if k != "methods"}
+    updated = {**rest, **({"methods": methods} if methods else {})}
+    return updated or None

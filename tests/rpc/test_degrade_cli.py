@@ -32,3 +32,35 @@ def test_effective_shows_breaker_mask_origins_and_documents(capsys):
         assert "mask.methods.get.code" in capsys.readouterr().err
     finally:
         registry.close()
+
+
+def test_degrade_mask_and_unmask_edit_one_entry_at_a_time(capsys):
+    url = "memory://degrade-cli-mask"
+    registry = connect(url)
+    key = "governance/d.Svc/mask"
+
+    def run(*argv: str) -> int:
+        return cli.main(["degrade", *argv, "--registry", url])
+
+    try:
+        assert run("mask", "d.Svc", "throw", "--method", "get", "--code", "BUSY") == 0
+        assert run("mask", "d.Svc", "value", "--method", "count", "--value", "0") == 0
+        assert run("mask", "d.Svc", "null") == 0
+        assert registry.get_config(key).value == {
+            "action": "null",
+            "methods": {
+                "get": {"action": "throw", "code": "BUSY"},
+                "count": {"action": "value", "value": 0},
+            },
+        }
+        assert run("unmask", "d.Svc") == 0 and run("unmask", "d.Svc", "--method", "get") == 0
+        assert registry.get_config(key).value == {
+            "methods": {"count": {"action": "value", "value": 0}}
+        }
+        assert run("unmask", "d.Svc", "--method", "count") == 0
+        assert registry.get_config(key) is None
+        capsys.readouterr()
+        assert run("mask", "d.Svc", "throw", "--code", "SOMETIMES") == 1
+        assert "mask.code" in capsys.readouterr().err and registry.get_config(key) is None
+    finally:
+        registry.close()
