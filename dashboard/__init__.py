@@ -7,13 +7,14 @@ pipeline's alarm rules raised, paged). It reads only through ``storage``'s publi
 
 from __future__ import annotations
 
-from ._app import Dashboard, create_app, start
+from ._app import Dashboard, ExtraPage, create_app, start
 from ._search import SearchParams
 from ._sources import Sources, Unavailable
 from ._waterfall import waterfall_figure
 
 __all__ = [
     "Dashboard",
+    "ExtraPage",
     "SearchParams",
     "Sources",
     "Unavailable",

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dash
 from dash import Dash, dcc, html
@@ -14,9 +17,20 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from ._sources import Sources
 from .pages import alarms, compare, dependencies, governance, services, trace, traces
 
-__all__ = ["Dashboard", "create_app", "start"]
+__all__ = ["Dashboard", "ExtraPage", "create_app", "start"]
 
 ASSETS = Path(__file__).with_name("assets")
+
+
+@dataclass(frozen=True)
+class ExtraPage:
+    """A page its caller adds to the nav (the demo's fault switches live with the demo,
+    which may import the dashboard, not the other way round)."""
+
+    path: str
+    name: str
+    layout: Callable[..., Any]
+    register: Callable[[Dash, Sources], None]
 
 
 def create_app(
@@ -25,11 +39,12 @@ def create_app(
     analytics_url: str | None = None,
     *,
     read_only: bool = False,
+    pages: Sequence[ExtraPage] = (),
 ) -> Dash:
     """The dashboard over the span store at ``store_url`` and the analytics store at
     ``analytics_url`` (default: the same URL); the registry is for the governance page,
     which edits rules only with the credential ``registry_url`` carries, never when
-    ``read_only``."""
+    ``read_only``. ``pages`` come last in the nav."""
     sources = Sources(store_url, registry_url, analytics_url, read_only=read_only)
     app = Dash(
         __name__,
@@ -56,6 +71,10 @@ def create_app(
                        layout=alarms.layout, order=6)  # fmt: skip
     for page in (traces, trace, compare, dependencies, services, governance, alarms):
         page.register(app, sources)
+    for order, extra in enumerate(pages, start=7):
+        dash.register_page(extra.register.__module__, path=extra.path, name=extra.name,
+                           layout=extra.layout, order=order)  # fmt: skip
+        extra.register(app, sources)
     app.layout = html.Div(
         [
             html.Nav(
@@ -67,6 +86,7 @@ def create_app(
                     dcc.Link("Services", href="/services"),
                     dcc.Link("Governance", href="/governance"),
                     dcc.Link("Alarms", href="/alarms"),
+                    *(dcc.Link(extra.name, href=extra.path) for extra in pages),
                     html.Span(store_url, className="store-url", title="span store"),
                 ],
                 className="nav",

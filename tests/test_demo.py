@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from callscope.demo.faults import FaultInbox, parse_fault
 from callscope.demo.topology import EXPECTED_EDGES, LOADGEN
 from storage import TraceQuery, open_span_store
 
@@ -38,11 +39,11 @@ class Demo:
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
 
-    def wait_for(self, prefix: str, timeout: float = 180) -> str:
+    def wait_for(self, prefix: str, timeout: float = 180, containing: str = "") -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
-                if line.startswith(prefix):
+                if line.startswith(prefix) and containing in line:
                     return line[len(prefix) :].strip()
             assert self.process.poll() is None, "\n".join(self.lines)
             time.sleep(0.2)
@@ -106,8 +107,7 @@ def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None
     workdir = tmp_path / "work"
     demo = Demo(
         "--duration", "90", "--qps", "10", "--dashboard-port", "0", "--workdir", str(workdir),
-        "--slow", "payment#2=200ms@20s", "--fail", "inventory#1=20%@30s",
-        "--crash", "orders#2@50s",
+        "--slow", "payment#2=200ms@20s", "--crash", "orders#2@50s",
         cwd=tmp_path,
     )  # fmt: skip
     with demo:
@@ -115,8 +115,14 @@ def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None
         demo.wait_for("progress ", timeout=600)  # Spark is up, the load runs, spans are stored
         # the dashboard answers while the demo runs: its pages, layout and callbacks
         trace_id = _a_stored_trace(workdir / "spans.db")
-        for page in ("/", "/compare", "/dependencies", "/services", f"/trace/{trace_id}"):
+        for page in ("/", "/compare", "/dependencies", "/services", "/faults",
+                     f"/trace/{trace_id}"):  # fmt: skip
             assert "callscope" in _get(url + page)
+        demo.wait_for("fault      at ", timeout=120)  # the slowdown, from the command line
+        # a failure asked for as the dashboard's Faults page asks (its browser test covers
+        # the page): the supervisor applies it and it counts as the others do
+        FaultInbox(workdir / "faults").post(parse_fault("fail", "inventory#1=20%"))
+        demo.wait_for("fault      at ", timeout=30, containing="(dashboard)")
         assert json.loads(_get(url + "/_dash-layout"))["props"]
         assert json.loads(_get(url + "/_dash-dependencies"))
         summary = demo.finish(timeout=600)
@@ -127,7 +133,7 @@ def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None
     assert {tuple(e.split("->")) for e in summary["edges"]} >= EXPECTED_EDGES
     # injected failures reach the caller as INTERNAL; the crash is failed over
     assert summary["errors"] > 0 and "INTERNAL" in summary["error_codes"], summary
-    assert [f["fault"] for f in summary["faults"]] == [
+    assert [f["fault"] for f in summary["faults"]] == [  # in the order they were applied
         "payment#2 +200 ms a call", "inventory#1 20% errors", "orders#2 killed",
     ]  # fmt: skip
     # the loop closes: the pipeline's job computes the graph and lowers the slow instance's

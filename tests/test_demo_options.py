@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callscope.cli import main
-from callscope.demo.faults import FaultSwitch, parse_fault, write_fault
+from callscope.demo.faults import FaultInbox, FaultSwitch, parse_fault, write_fault
 from callscope.demo.topology import EXPECTED_EDGES, Instance, instances
 
 
@@ -69,3 +69,41 @@ def test_the_topology_is_the_issues_shop() -> None:
     assert [i.label for i in instances() if i.service == "payment"] == [
         "payment#1", "payment#2", "payment#3",
     ]  # fmt: skip
+
+
+def test_heal_lifts_what_an_instance_suffers(tmp_path) -> None:
+    heal = parse_fault("heal", "payment#2@60s")
+    assert (heal.kind, heal.at_s, heal.describe()) == ("heal", 60.0, "payment#2 healed")
+    state = write_fault(tmp_path, parse_fault("slow", "payment#2=250ms"), {})
+    assert write_fault(tmp_path, heal, state) == {}
+    switch = FaultSwitch(tmp_path, Instance("payment", 2))
+    switch.refresh()
+    assert (switch.delay_s, switch.error_rate) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="--heal takes INSTANCE"):
+        parse_fault("heal", "payment#2=1ms")
+
+
+def test_the_inbox_takes_each_request_once_checked_and_bounded(tmp_path) -> None:
+    inbox = FaultInbox(tmp_path)
+    assert inbox.take() == ([], [])  # nothing posted yet
+    for fault in (parse_fault("slow", "payment#2=200ms"), parse_fault("fail", "inventory=30%"),
+                  parse_fault("crash", "payment#1"), parse_fault("heal", "payment#2")):  # fmt: skip
+        inbox.post(fault)
+    with open(inbox.path, "a") as raw:  # what a hostile or broken writer might add
+        raw.write('{"kind": "slow", "spec": "payment#9=1ms"}\n')
+        raw.write('{"kind": "rm -rf", "spec": "payment#1"}\n')
+        raw.write("not json\n")
+        raw.write('{"kind": "slow", "spec": "payment#1=' + "9" * 2000 + 'ms"}\n')
+        raw.write('{"kind": "slow", "spec": "payment#3=5')  # still being written
+    faults, refused = inbox.take()
+    assert [f.spec() for f in faults] == ["payment#2=200ms", "inventory#1=30%", "payment#1",
+                                          "payment#2"]  # fmt: skip
+    assert len(refused) == 4 and "payment has instances #1..#3" in refused[0]
+    assert "at most 1024 bytes" in refused[3]
+    with open(inbox.path, "a") as raw:
+        raw.write('ms"}\n')
+    assert [f.spec() for f in inbox.take()[0]] == ["payment#3=5ms"]  # the line, once whole
+    assert inbox.take() == ([], [])
+    with open(inbox.path, "a") as raw:
+        raw.write("x" * (FaultInbox.MAX_TAKE * 2) + "\n")
+    assert "skipped" in inbox.take()[1][0]  # a flood is read a bounded take at a time

@@ -63,6 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="INSTANCE[@TIME]",
         help="kill an instance's process, e.g. payment#1@40s",
     )
+    p.add_argument(
+        "--heal",
+        action="append",
+        default=[],
+        metavar="INSTANCE[@TIME]",
+        help="lift an instance's slowdown and failures, e.g. payment#2@60s (the dashboard's "
+        "Faults page does all of these while the demo runs)",
+    )
     p.add_argument("--no-faults", action="store_true", help="no default slowdown")
     p.add_argument("--balancer",
                    help="the consumers' balancer (default: round_robin when the weights are "
@@ -112,6 +120,7 @@ def _options(args: argparse.Namespace) -> Options:
               for text in getattr(args, kind)]  # fmt: skip
     if not faults and not args.no_faults:
         faults.append(parse_fault("slow", DEFAULT_SLOW))
+    faults += [parse_fault("heal", text) for text in args.heal]
     if not 0 <= args.dashboard_port <= 65535:
         raise ValueError(f"--dashboard-port is within 0..65535, not {args.dashboard_port}")
     for fault in faults:

@@ -1,9 +1,11 @@
 """Faults the demo injects at a time offset: a slow instance, a failing one, a crash.
 
 On the command line: ``--slow payment#2=200ms@20s``, ``--fail payment#3=30%@30s``,
-``--crash payment#1@40s`` (``@`` omitted: at the default offset). The supervisor writes
-a slowdown or failure rate into a small JSON file per instance, which that instance
-re-reads four times a second (:class:`FaultSwitch`); a crash is a SIGKILL of the process.
+``--crash payment#1@40s``, ``--heal payment#2@60s`` (``@`` omitted: at the default
+offset). The supervisor writes a slowdown or failure rate into a small JSON file per
+instance, which that instance re-reads four times a second (:class:`FaultSwitch`); a
+crash is a SIGKILL of the process. The dashboard asks for faults too, through a
+:class:`FaultInbox` the supervisor empties once a second: one path applies them all.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from pathlib import Path
 
 from .topology import Instance
 
-__all__ = ["Fault", "FaultSwitch", "parse_fault", "write_fault"]
+__all__ = ["KINDS", "Fault", "FaultInbox", "FaultSwitch", "parse_fault", "write_fault"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
 MAX_DELAY_MS = 10_000
+KINDS = ("slow", "fail", "crash", "heal")
 
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "slow", "fail" or "crash"
+    kind: str  # one of KINDS
     instance: Instance
     at_s: float | None  # seconds after the load starts; None: the run's default
     delay_ms: int = 0
@@ -35,8 +38,13 @@ class Fault:
 
     def describe(self) -> str:
         what = {"slow": f"+{self.delay_ms} ms a call", "fail": f"{self.error_rate:.0%} errors",
-                "crash": "killed"}[self.kind]  # fmt: skip
+                "crash": "killed", "heal": "healed"}[self.kind]  # fmt: skip
         return f"{self.instance.label} {what}"
+
+    def spec(self) -> str:
+        """The command line's form of this fault, without its time (``payment#2=200ms``)."""
+        value = {"slow": f"={self.delay_ms}ms", "fail": f"={self.error_rate * 100:g}%"}
+        return self.instance.label + value.get(self.kind, "")
 
 
 def _seconds(text: str) -> float:
@@ -50,14 +58,15 @@ def _seconds(text: str) -> float:
 
 
 def parse_fault(kind: str, text: str) -> Fault:
-    """``payment#2=200ms@20s`` (slow), ``payment#3=30%@30s`` (fail), ``payment#1@40s`` (crash)."""
+    """``payment#2=200ms@20s`` (slow), ``payment#3=30%@30s`` (fail), ``payment#1@40s``
+    (crash), ``payment#2@60s`` (heal: no delay, no failures)."""
     spec, _, at = text.partition("@")
     at_s = _seconds(at) if at else None
     label, _, value = spec.partition("=")
     instance = Instance.parse(label)
-    if kind == "crash":
+    if kind in ("crash", "heal"):
         if value:
-            raise ValueError(f"--crash takes INSTANCE[@TIME], not {text!r}")
+            raise ValueError(f"--{kind} takes INSTANCE[@TIME], not {text!r}")
         return Fault(kind, instance, at_s)
     if kind == "slow":
         delay_ms = round(_seconds(value) * 1000) if value else 0
@@ -82,7 +91,7 @@ def fault_file(directory: Path, instance: Instance) -> Path:
 
 def write_fault(directory: Path, fault: Fault, current: dict[str, float]) -> dict[str, float]:
     """Add ``fault`` to what ``instance`` already suffers; atomically, as the reader polls."""
-    state = dict(current)
+    state = {} if fault.kind == "heal" else dict(current)
     if fault.kind == "slow":
         state["delay_ms"] = fault.delay_ms
     elif fault.kind == "fail":
@@ -92,6 +101,56 @@ def write_fault(directory: Path, fault: Fault, current: dict[str, float]) -> dic
     temporary.write_text(json.dumps(state))
     os.replace(temporary, path)
     return state
+
+
+class FaultInbox:
+    """Faults asked for while the demo runs (by the dashboard), one JSON line each.
+
+    :meth:`post` appends ``{"kind": ..., "spec": "payment#2=200ms"}``; the supervisor's
+    :meth:`take` reads the lines added since, each checked as the command line checks
+    it. A take reads at most ``MAX_TAKE`` bytes and a line is at most ``MAX_LINE``: a
+    flood waits for later takes, an overlong or bad line is skipped with its reason.
+    """
+
+    NAME = "requests.jsonl"
+    MAX_LINE = 1024
+    MAX_TAKE = 64 * 1024
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.NAME
+        self._offset = 0
+
+    def post(self, fault: Fault) -> None:
+        line = json.dumps({"kind": fault.kind, "spec": fault.spec()}) + "\n"
+        with open(self.path, "a", encoding="utf-8") as out:  # one write: lines stay whole
+            out.write(line)
+
+    def take(self) -> tuple[list[Fault], list[str]]:
+        """The faults posted since the last take, and why any line was refused."""
+        try:
+            with open(self.path, "rb") as inbox:
+                inbox.seek(self._offset)
+                data = inbox.read(self.MAX_TAKE)
+        except FileNotFoundError:
+            return [], []
+        end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) == self.MAX_TAKE:  # no line ends within a whole take
+            self._offset += len(data)
+            return [], [f"a request over {self.MAX_TAKE} bytes was skipped"]
+        self._offset += end
+        faults, refused = [], []
+        for raw in data[:end].splitlines():
+            try:
+                if len(raw) > self.MAX_LINE:
+                    raise ValueError(f"a request is at most {self.MAX_LINE} bytes")
+                request = json.loads(raw)
+                kind, spec = request["kind"], request["spec"]
+                if kind not in KINDS or not isinstance(spec, str) or "@" in spec:
+                    raise ValueError(f"not a fault request: {raw[:80]!r}")
+                faults.append(parse_fault(kind, spec))
+            except (ValueError, KeyError, TypeError) as err:
+                refused.append(str(err))
+        return faults, refused
 
 
 class FaultSwitch:

@@ -19,7 +19,7 @@ from typing import Any
 from callscope_contract import environment
 
 from .backends import Backends
-from .faults import Fault, write_fault
+from .faults import Fault, FaultInbox, write_fault
 from .feedback import FeedbackJob
 from .load import read_stats
 from .observe import StoreWatch, WeightsWatch
@@ -86,6 +86,7 @@ class Supervisor:
         self.feedback: FeedbackJob | None = None
         self._crashed: set[str] = set()
         self._fault_state: dict[Instance, dict[str, float]] = {}
+        self.inbox = FaultInbox(workdir / "faults")  # what the dashboard asks for
         self._stopped = False
         self.removed = False  # what the run made on the real services (run_demo's job)
 
@@ -126,7 +127,8 @@ class Supervisor:
             self.children.start(
                 "dashboard",
                 ["dashboard", "--store", self.backends.store_url, "--registry",
-                 self.run.registry_url, "--port", str(self.options.dashboard_port)],
+                 self.run.registry_url, "--port", str(self.options.dashboard_port),
+                 "--demo-faults", str(self.workdir / "faults")],
                 self._env("dashboard"),
             )  # fmt: skip
         self._wait_for_services()
@@ -239,6 +241,7 @@ class Supervisor:
                     self._apply(fault)
                     self.run.applied.append((at_s, fault))
                     progress.write(f"fault      at {elapsed:.0f} s: {fault.describe()}")
+                self._take_requests(elapsed, progress)
                 self._check_alive()
                 self.run.load = read_stats(self.workdir / "run")
                 self.run.feedback = self._feedback_state()
@@ -261,6 +264,18 @@ class Supervisor:
                 **({"windows": self.run.feedback.get("windows", 0)} if self.options.feedback
                    else {}),
                 "weights": weights}  # fmt: skip
+
+    def _take_requests(self, elapsed: float, progress: Progress) -> None:
+        """Apply the faults the dashboard asked for since the last look."""
+        faults, refused = self.inbox.take()
+        for fault in faults:
+            if fault.kind == "crash" and fault.instance.label in self._crashed:
+                continue
+            self._apply(fault)
+            self.run.applied.append((elapsed, fault))
+            progress.write(f"fault      at {elapsed:.0f} s: {fault.describe()} (dashboard)")
+        for reason in refused:
+            progress.write(f"fault      refused a request from the dashboard: {reason}")
 
     def _apply(self, fault: Fault) -> None:
         if fault.kind == "crash":
