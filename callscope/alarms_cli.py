@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=os.environ.get(STORE_ENV, DEFAULT_STORE),
                    help=f"analytics store (env {STORE_ENV}, default {DEFAULT_STORE})")  # fmt: skip
     p.add_argument("--service", default=None, help="only this service's alarms")
-    p.add_argument("--from", dest="start", default="1d",
+    p.add_argument("--from", "--since", dest="start", default="1d",
                    help="start: 1h (ago), an ISO time or µs (default 1d)")  # fmt: skip
     p.add_argument("--to", dest="end", default=None, help="end, exclusive (default: now)")
     p.add_argument("--limit", type=int, default=50, help="alarms per page (1..500)")
