@@ -115,7 +115,8 @@ class MaskTable:
 
 
 class MaskInterceptor:
-    """Server side: a masked call is answered by its fallback before the handler runs."""
+    """Server side: a masked call is answered by its fallback before the handler runs (an
+    event on its SERVER span, and the provider KPI counter ``governance.mask.degraded``)."""
 
     def __init__(self, table: MaskTable | None = None) -> None:
         self.table = table or MaskTable()
@@ -125,7 +126,10 @@ class MaskInterceptor:
         if table.active:
             fallback = table.fallback(inv.service, inv.method)
             if fallback is not None:
+                from ..cluster import DECISIONS  # (rpc.cluster imports this package)
+
                 inv.add_event("mask.degraded", action=fallback.action, side="provider")
+                DECISIONS.add(inv.service, inv.local, inv.method, "mask.degraded")  # KPIs
                 return await answer(
                     fallback, inv.service, inv.method, inv.args, inv.kwargs, "masked"
                 )

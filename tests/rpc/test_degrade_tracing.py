@@ -8,7 +8,7 @@ from typing import Any
 
 import rpc
 from instrument import Instrumentation, MemoryExporter
-from rpc.degrade import parse_mask
+from rpc.degrade import MaskInterceptor, parse_mask
 from tests.instrument.conftest import memory, tracing  # noqa: F401 (fixtures)
 from tests.rpc.test_breaker import Flaky
 
@@ -53,3 +53,23 @@ async def test_breaker_and_mask_decisions_are_span_events_and_kpi_counters(
         "governance.breaker.degraded": 2,
         "governance.mask.degraded": 1,
     }
+
+
+async def test_a_providers_mask_is_an_event_on_its_server_span_and_a_kpi_counter(
+    tracing: Instrumentation,  # noqa: F811
+    memory: MemoryExporter,  # noqa: F811
+    make_server: Any,
+    make_client: Any,
+) -> None:
+    masks = MaskInterceptor()
+    server = await make_server(interceptors=[tracing.server_interceptor, masks])
+    echo = make_client([server.address]).proxy("test.Echo")
+    assert await echo.echo(1) == 1
+    masks.table.set("test.Echo", parse_mask({"methods": {"echo": "null"}}))
+    assert await echo.echo(2) is None
+    tracing.force_flush()
+    spans = [s for s in memory.spans() if s.kind == "SERVER"]
+    assert [[e.name for e in s.events] for s in spans] == [[], ["mask.degraded"]]
+    assert tracing.pipeline.emit_kpis_now()
+    (sample,) = [k for k in memory.kpis() if k.role == "provider"]
+    assert sample.count == 2 and sample.counters == {"governance.mask.degraded": 1}
