@@ -47,6 +47,10 @@ def validate_governance(key: str, value: Any) -> None:
             from ..degrade import parse_mask
 
             parse_mask(value)
+        elif kind == "flow":
+            from ..flow import parse_flow
+
+            parse_flow(value)
     except BadRequestError as exc:
         raise BadRequestError(f"config {key!r}: {exc.message}") from None
 

@@ -7,6 +7,7 @@ masks) → server chain → handler; see docs/architecture.md, "Flow control".
 from ._concurrency import NO_DEFAULT, Bulkhead, Concurrency, ConcurrencyLimit, Shed
 from ._connections import ConnectionLimits
 from ._dynamic import FACTORS, TIERS, DynamicFlow, TierRules
+from ._follow import FlowWatch, flow_key, follow_flow, parse_flow
 from ._gate import Gate, admit_all
 from ._gradient import GradientLimit
 
@@ -19,9 +20,13 @@ __all__ = [
     "ConcurrencyLimit",
     "ConnectionLimits",
     "DynamicFlow",
+    "FlowWatch",
     "Gate",
     "GradientLimit",
     "Shed",
     "TierRules",
     "admit_all",
+    "flow_key",
+    "follow_flow",
+    "parse_flow",
 ]

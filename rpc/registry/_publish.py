@@ -15,6 +15,7 @@ from typing import Any
 
 from .._server import Server
 from ..degrade import MaskWatch, follow_masks
+from ..flow import FlowWatch, follow_flow
 from ._api import Registry
 from ._model import ServiceInstance
 
@@ -28,16 +29,20 @@ class Publication:
         registry: Registry,
         instances: list[ServiceInstance],
         masks: MaskWatch | None = None,
+        flow: FlowWatch | None = None,
     ):
         self.server = server
         self.registry = registry
         self.instances = instances
         self.masks = masks
+        self.flow = flow
 
     async def stop(self, grace: float = 10.0, settle: float = 0.2) -> None:
         """Unregister every instance, wait ``settle`` s, then drain and stop the server."""
         if self.masks is not None:
             await asyncio.to_thread(self.masks.stop)
+        if self.flow is not None:
+            await asyncio.to_thread(self.flow.stop)
         for instance in self.instances:
             await asyncio.to_thread(self.registry.unregister, instance)
         if settle > 0:
@@ -53,13 +58,15 @@ async def publish(
     weight: int = 100,
     metadata: Mapping[str, Any] | None = None,
     masks: bool = True,
+    flow: bool = True,
 ) -> Publication:
     """Register every service exported by the started ``server``.
 
     ``host`` is the address consumers should dial (default: the bound host, or
     this machine's name when bound to every interface). ``metadata`` adds
     placement labels (zone, rack, room...) next to the host name. ``masks``: follow
-    each service's mask document and apply it here.
+    each service's mask document and apply it here. ``flow``: likewise its flow document
+    (``governance/<service>/flow``: the service's concurrency limits, ``rpc.flow``).
     """
     if server.loop is None:
         raise RuntimeError("start the server before publishing it")
@@ -73,4 +80,5 @@ async def publish(
     for instance in instances:
         await asyncio.to_thread(registry.register, instance)
     watch = await follow_masks(server, registry) if masks else None
-    return Publication(server, registry, instances, watch)
+    limits = await follow_flow(server, registry) if flow else None
+    return Publication(server, registry, instances, watch, limits)
