@@ -11,8 +11,17 @@ calls derived and counted per service edge and window, no percentiles), over the
 records already in memory. The ratio is Spark's time over plain Python's: Spark pays a JVM,
 JSON parsing and shuffles, and wins only when the spans outgrow one process.
 The last line is JSON: ``spans``, ``batch_seconds``, ``spans_per_s``, ``python_seconds``,
-``ratio_batch_to_python``, ``edges``; ``freshness_s`` and ``loop_windows_to_shift`` are
-null until the streaming job exists.
+``ratio_batch_to_python``, ``edges``; ``freshness_s`` is null until the streaming job
+writes edges.
+
+    python benchmarks/pipeline.py --spans 200000 --loop      # + the closed loop, real Kafka
+
+``--loop`` also runs the closed loop once (``callscope.demo.loop``: three provider
+processes behind a consumer, the streaming job in 5 s windows on Kafka from ``callscope
+stack``, one provider slowed by 200 ms, then recovered) and reports
+``loop_windows_to_shift`` (the windows after the slowdown until its share of the calls
+fell to 30% of what it was), ``loop_shift_s`` and ``loop_recover_s``; without it they
+are null.
 """
 
 from __future__ import annotations
@@ -46,11 +55,27 @@ def write_json_lines(spans: list, folder: Path, files: int = 4) -> None:
             out.write(b"\n".join(s.to_json() for s in spans[i * per : (i + 1) * per]))
 
 
+def closed_loop():  # type: ignore[no-untyped-def]
+    """One run of the closed loop on the stack's Kafka (started if it is not running)."""
+    from callscope.demo.loop import run_closed_loop
+    from callscope.stack import Stack
+    from callscope_contract.environment import CALLSCOPE_KAFKA_BOOTSTRAP
+
+    stack = Stack()
+    stack.up(["kafka"])
+    bootstrap = stack.env(["kafka"])[CALLSCOPE_KAFKA_BOOTSTRAP]
+    with tempfile.TemporaryDirectory(prefix="callscope-loop-") as folder:
+        return run_closed_loop(
+            bootstrap, Path(folder), report=lambda line: print(f"  loop: {line}")
+        )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spans", type=int, default=200_000, help="about this many spans")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--minutes", type=int, default=10, help="time the spans spread over")
+    parser.add_argument("--loop", action="store_true", help="also run the closed loop (Kafka)")
     args = parser.parse_args(argv)
     if args.spans < 100 or args.minutes < 1:
         parser.error("--spans >= 100 and --minutes >= 1")
@@ -89,7 +114,13 @@ def main(argv: list[str] | None = None) -> dict:
         "edges": len(service_edges),
         "freshness_s": None,
         "loop_windows_to_shift": None,
+        "loop_shift_s": None,
+        "loop_recover_s": None,
     }
+    if args.loop:
+        loop = closed_loop()
+        summary.update(loop_windows_to_shift=loop.windows_to_shift, loop_shift_s=loop.shift_s,
+                       loop_recover_s=loop.recover_s)  # fmt: skip
     print(json.dumps(summary))
     return summary
 

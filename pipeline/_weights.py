@@ -6,7 +6,10 @@ For each provider instance of a service, the window's ``calls``, ``errors`` and 
 
 1. **Thin data changes nothing.** An instance with fewer than ``min_calls`` calls keeps
    its current weight; when fewer than two instances have enough calls there are no
-   siblings to compare with, and no weight changes.
+   siblings to compare with, and no weight changes. A *demoted* instance (below 100) is
+   judged on as few as ``probe_calls``: the trickle the floor leaves it is all the data
+   it gets, and it must be able to climb back (so small a sample never sets the
+   siblings' yardstick).
 2. **Target**, against the sibling median (the median over the instances with enough
    calls, so one bad instance cannot move its own yardstick far):
    ``latency factor = min(1, (median latency * (1 + latency_tolerance) / latency) **
@@ -16,8 +19,9 @@ For each provider instance of a service, the window's ``calls``, ``errors`` and 
    is never boosted above the others.
 3. **Floor.** The target is at least ``floor``, so a slowed instance still receives a
    trickle of calls: when it recovers, the next windows see it, and it climbs back.
-   (Choose ``floor`` so that its share of a window's calls reaches ``min_calls``, or a
-   demoted instance stays at the floor for want of data.)
+   (Choose ``floor`` so that its share of a window's calls reaches ``probe_calls``, or a
+   demoted instance stays at the floor for want of data: with three providers, the
+   floor's 10 is a twenty-first of the calls, 12 of a 5 s window at 50 calls a second.)
 4. **Smoothing**, asymmetric: ``new = current + alpha * (target - current)`` with
    ``alpha_down`` when falling (fast, to protect callers) and ``alpha_up`` when rising
    (slower, so a flapping instance is not flooded on its first good window).
@@ -68,14 +72,16 @@ class InstanceHealth:
 @dataclass(frozen=True, slots=True)
 class WeightPolicy:
     """The knobs of :func:`compute_weights` (module docstring); defaults move a provider
-    200 ms slower than its siblings to under a tenth of its share within two windows."""
+    200 ms slower than two siblings from a third of the calls to a fifteenth within two
+    windows (its weight 100 -> 28 -> 14), and to the floor's 10 in the third."""
 
     min_calls: int = 20
+    probe_calls: int = 5
     latency_tolerance: float = 0.2
     error_tolerance: float = 0.01
     latency_exponent: float = 1.0
     error_exponent: float = 8.0
-    floor: int = 5
+    floor: int = 10
     alpha_down: float = 0.8
     alpha_up: float = 0.5
     deadband: int = 5
@@ -89,8 +95,10 @@ class WeightPolicy:
             raise PipelineError("BAD_OPTION", "weight policy: numbers must be finite and >= 0")
         if not (0 < self.alpha_down <= 1 and 0 < self.alpha_up <= 1):
             raise PipelineError("BAD_OPTION", "weight policy: alphas must be in (0, 1]")
-        if not 0 <= self.floor <= NEUTRAL or self.min_calls < 1 or self.deadband < 0:
-            raise PipelineError("BAD_OPTION", "weight policy: floor 0..100, min_calls >= 1")
+        if not 0 <= self.floor <= NEUTRAL or self.deadband < 0:
+            raise PipelineError("BAD_OPTION", "weight policy: floor 0..100, deadband >= 0")
+        if not 1 <= self.probe_calls <= self.min_calls:
+            raise PipelineError("BAD_OPTION", "weight policy: 1 <= probe_calls <= min_calls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +132,11 @@ def compute_weights(
     median_success = statistics.median(h.success for h in judged)
     decisions = []
     for h in health:
-        if h.calls < policy.min_calls:
-            decisions.append(_keep(h, current, f"thin data: {h.calls} calls < {policy.min_calls}"))
-            continue
         previous = current.get(h.instance, NEUTRAL)
+        enough = policy.probe_calls if previous < NEUTRAL else policy.min_calls
+        if h.calls < enough:
+            decisions.append(_keep(h, current, f"thin data: {h.calls} calls < {enough}"))
+            continue
         allowed_ms = median_latency * (1 + policy.latency_tolerance)
         latency = min(1.0, _ratio(allowed_ms, h.latency_ms)) ** policy.latency_exponent
         success = min(1.0, _ratio(h.success + policy.error_tolerance, median_success))

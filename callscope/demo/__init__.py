@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from .._shell import activate_command, callscope_command
-from . import feedback, load, services
+from . import feedback, load, loop_processes, services
 from .backends import embedded, real
 from .faults import parse_fault
 from .feedback import DEFAULT_WINDOW_S, feedback_available
@@ -99,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     services.register(sub)
     load.register(sub)
     feedback.register(sub)
+    loop_processes.register(sub)
 
 
 def _seconds(text: str) -> float:

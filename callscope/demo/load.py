@@ -17,6 +17,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import rpc
@@ -24,7 +25,7 @@ from rpc.registry import REGISTRY_URL_ENV
 
 from .topology import SERVICES
 
-__all__ = ["LoadStats", "read_stats", "run_load"]
+__all__ = ["LoadStats", "open_loop", "read_stats", "run_load"]
 
 MAX_IN_FLIGHT = 500
 ITEMS = ("tea", "coffee", "cake", "scones")
@@ -86,7 +87,6 @@ async def _generate(registry_url: str, run_dir: Path, rate: float) -> None:
     )
     async with rpc.AsyncClient(directory, injvm=False, cluster="failover", timeout=5.0) as client:
         gateway = client.proxy(SERVICES["gateway"].rpc_name)
-        in_flight: set[asyncio.Task[None]] = set()
 
         async def checkout(n: int) -> None:
             try:
@@ -97,30 +97,47 @@ async def _generate(registry_url: str, run_dir: Path, rate: float) -> None:
             finally:
                 stats.calls += 1
 
-        started = time.monotonic()
-        written = 0.0
-        n = 0
-        while not stop.is_set():
-            due = started + n / rate
-            now = time.monotonic()
-            if due > now:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), due - now)
-                continue
-            if len(in_flight) < MAX_IN_FLIGHT:
-                task = asyncio.ensure_future(checkout(n))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            else:
-                stats.shed += 1
-            n += 1
-            if now - written >= 0.5:
-                _write(run_dir, stats)
-                written = now
-        if in_flight:
-            await asyncio.wait(in_flight, timeout=6.0)
+        def shed() -> None:
+            stats.shed += 1
+
+        await open_loop(rate, stop, checkout, lambda: _write(run_dir, stats), shed)
         _write(run_dir, stats)
     directory.close()
+
+
+async def open_loop(
+    rate: float,
+    stop: asyncio.Event,
+    call: Callable[[int], Awaitable[None]],
+    tick: Callable[[], None],
+    shed: Callable[[], None] = lambda: None,
+) -> None:
+    """Start ``call(n)`` ``rate`` times a second until ``stop``: open loop (a slow answer
+    does not slow the arrivals), at most ``MAX_IN_FLIGHT`` at once (past which ``shed()``);
+    ``tick()`` twice a second; the calls still in flight at the end get 6 s to finish."""
+    in_flight: set[asyncio.Task[None]] = set()
+    started = time.monotonic()
+    ticked = 0.0
+    n = 0
+    while not stop.is_set():
+        due = started + n / rate
+        now = time.monotonic()
+        if due > now:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), due - now)
+            continue
+        if len(in_flight) < MAX_IN_FLIGHT:
+            task = asyncio.ensure_future(call(n))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        else:
+            shed()
+        n += 1
+        if now - ticked >= 0.5:
+            tick()
+            ticked = now
+    if in_flight:
+        await asyncio.wait(in_flight, timeout=6.0)
 
 
 def _write(run_dir: Path, stats: LoadStats) -> None:

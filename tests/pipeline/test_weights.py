@@ -109,6 +109,8 @@ def test_the_function_is_pure() -> None:
         lambda: InstanceHealth(A, 10, 0, math.inf),
         lambda: WeightPolicy(alpha_down=0),
         lambda: WeightPolicy(floor=101),
+        lambda: WeightPolicy(probe_calls=0),
+        lambda: WeightPolicy(min_calls=10, probe_calls=11),
         lambda: WeightPolicy(latency_exponent=math.nan),
     ],
 )
@@ -116,3 +118,16 @@ def test_numbers_are_checked_at_the_edge(bad) -> None:  # type: ignore[no-untype
     with pytest.raises(PipelineError) as caught:
         bad()
     assert caught.value.code == "BAD_OPTION"
+
+
+def test_a_demoted_instance_is_judged_on_the_floor_s_trickle() -> None:
+    # At the floor a provider gets a few calls a window, under min_calls: enough to probe.
+    trickle = [healthy(A), healthy(B), healthy(C, calls=6)]
+    by = {d.instance: d for d in compute_weights(trickle, {C: 10})}
+    assert by[C].weight > 10 and by[C].changed
+    still_slow = [healthy(A), healthy(B), healthy(C, 205.0, calls=6)]
+    assert {d.instance: d.weight for d in compute_weights(still_slow, {C: 10})}[C] == 10
+    # An instance at 100 with as few calls is thin data, as before; fewer than the probe too.
+    assert not {d.instance: d for d in compute_weights(still_slow, {})}[C].changed
+    too_few = [healthy(A), healthy(B), healthy(C, calls=4)]
+    assert not {d.instance: d for d in compute_weights(too_few, {C: 10})}[C].changed
