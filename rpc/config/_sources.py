@@ -6,7 +6,8 @@ Registry keys (each a JSON document with a compare-and-set version):
 * ``governance/<service>/cluster`` -- a service's settings, ``methods`` inside;
 * ``governance/<service>/routing`` -- its routing rules, a list (or ``{"rules": [...]}``);
 * ``governance/<service>/weights`` -- dynamic weights (``rpc.balance.WeightsDocument``);
-* ``governance/<service>/mask`` -- mask degradation (``rpc.degrade.parse_mask``).
+* ``governance/<service>/mask`` -- mask degradation (``rpc.degrade.parse_mask``);
+* ``governance/<service>/quota`` -- its cluster-wide quota (``rpc.flow.QuotaRule``).
 
 A provider states its own settings in its registration metadata under ``governance``
 (the provider level). A file holds ``{service or "*": layer}`` as JSON or TOML.
@@ -51,6 +52,10 @@ def validate_governance(key: str, value: Any) -> None:
             from ..flow import parse_flow
 
             parse_flow(value)
+        elif kind == "quota":
+            from ..flow import QuotaRule
+
+            QuotaRule.parse(value)
     except BadRequestError as exc:
         raise BadRequestError(f"config {key!r}: {exc.message}") from None
 

@@ -10,6 +10,8 @@ from ._dynamic import FACTORS, TIERS, DynamicFlow, TierRules
 from ._follow import FlowWatch, flow_key, follow_flow, parse_flow
 from ._gate import Gate, admit_all
 from ._gradient import GradientLimit
+from ._quota_limiter import QuotaLimiter
+from ._quota_rule import QuotaRule, quota_key
 
 __all__ = [
     "FACTORS",
@@ -23,10 +25,13 @@ __all__ = [
     "FlowWatch",
     "Gate",
     "GradientLimit",
+    "QuotaLimiter",
+    "QuotaRule",
     "Shed",
     "TierRules",
     "admit_all",
     "flow_key",
     "follow_flow",
     "parse_flow",
+    "quota_key",
 ]

@@ -51,7 +51,12 @@ def validate_document(key: str, value: Any) -> None:
     try:
         size = len(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise BadRequestError(f"config {key!r}: value is not JSON: {exc}") from None
+        detail = f"value is not JSON: {exc}"
+        try:  # a rule's own check names the field (a NaN qps...)
+            validate_governance(key, value)
+        except BadRequestError as bad:
+            detail += f" ({bad.message.removeprefix(f'config {key!r}: ')})"
+        raise BadRequestError(f"config {key!r}: {detail}") from None
     if size > MAX_DOCUMENT_BYTES:
         raise BadRequestError(f"config {key!r}: {size} bytes exceeds {MAX_DOCUMENT_BYTES}")
     validate_governance(key, value)  # weights, routing rules, settings: as consumers read them

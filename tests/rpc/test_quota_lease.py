@@ -1,0 +1,220 @@
+"""Leased quotas live: real Servers on loopback, each with its own registry client and lease,
+against the embedded registry in its own process (and ZooKeeper); bounded in time."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rpc
+from rpc.flow import QuotaLimiter, quota_key
+from rpc.registry import connect, publish
+from tests.registry.conftest import EmbeddedBackend, ZooKeeperBackend, wait_for
+
+from .conftest import Echo
+
+CAP = 300.0
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[EmbeddedBackend]:
+    backend = EmbeddedBackend(tmp_path)
+    yield backend
+    backend.stop()
+
+
+def granted(limiter: QuotaLimiter, scope: str = "*") -> float:
+    limits = limiter.snapshot()["test.Echo"]["limits"]
+    return limits[scope]["granted"] or 0.0 if scope in limits else 0.0
+
+
+async def offer(proxy: Any, rate: float, seconds: float, admitted: list[float]) -> int:
+    """Call ``proxy.echo`` ``rate`` times a second for ``seconds``; successes' times go to
+    ``admitted``; returns the refusals (RESOURCE_EXHAUSTED, anything else fails the test)."""
+    loop = asyncio.get_running_loop()
+    refused = 0
+
+    async def one() -> None:
+        nonlocal refused
+        try:
+            await proxy.echo(1)
+            admitted.append(time.monotonic())
+        except rpc.ResourceExhaustedError:
+            refused += 1
+
+    tasks, owed, start = [], 0.0, loop.time()
+    tick = start
+    while loop.time() - start < seconds:
+        owed += rate * 0.01
+        while owed >= 1:
+            owed -= 1
+            tasks.append(asyncio.ensure_future(one()))
+        tick += 0.01
+        await asyncio.sleep(max(0.0, tick - loop.time()))
+    await asyncio.gather(*tasks)
+    return refused
+
+
+def rate_between(times: list[float], start: float, end: float) -> float:
+    return sum(start <= t < end for t in times) / (end - start)
+
+
+async def test_three_instances_keep_the_cluster_rate_and_rebalance_when_one_stops(
+    embedded: EmbeddedBackend, make_client: Any
+) -> None:
+    period = 0.5
+    admin = connect(embedded.url())
+    admin.put_config(quota_key("test.Echo"), {"qps": CAP, "period_s": period})
+    registries, limiters, publications, proxies = [], [], [], []
+    try:
+        for _ in range(3):
+            registry = connect(embedded.url())
+            limiter = QuotaLimiter(registry)
+            server = rpc.Server("127.0.0.1", 0, gates=[limiter], injvm=False)
+            server.export(Echo())
+            await server.start()
+            publications.append(await publish(server, registry))
+            limiter.start(server.address, ["test.Echo"])
+            registries.append(registry)
+            limiters.append(limiter)
+            proxies.append(make_client([server.address]).proxy("test.Echo", timeout=5))
+        await asyncio.to_thread(
+            wait_for, lambda: sum(granted(lim) for lim in limiters) > 0.9 * CAP, 10
+        )
+        # 3 x 200 calls/s offered against a cluster-wide 300/s, unevenly to start with.
+        admitted: list[float] = []
+        start = time.monotonic()
+        loads = [offer(p, r, 4.0, admitted) for p, r in zip(proxies, (300, 200, 100), strict=True)]
+        refused = sum(await asyncio.gather(*loads))
+        cluster = rate_between(admitted, start + 1.0, start + 4.0)  # after a warm-up second
+        assert abs(cluster - CAP) <= 0.1 * CAP, (cluster, [lim.snapshot() for lim in limiters])
+        assert refused > 0.3 * 600 * 4  # the excess was refused, not queued
+        shares = [granted(lim) for lim in limiters]
+        assert shares[0] > shares[1] > shares[2], shares  # in proportion to demand
+
+        # One instance leaves: the other two take its slice within one period.
+        await publications[0].stop(grace=1.0, settle=0.0)
+        left = time.monotonic()
+        await asyncio.to_thread(limiters[0].close)
+        took = await asyncio.to_thread(
+            wait_for, lambda: granted(limiters[1]) + granted(limiters[2]) > 0.9 * CAP, 5
+        )
+        took = time.monotonic() - left
+        assert took < period, (took, limiters[1].snapshot())
+        after: list[float] = []
+        start = time.monotonic()
+        await asyncio.gather(*(offer(p, 300, 2.0, after) for p in proxies[1:]))
+        assert abs(rate_between(after, start + 0.5, start + 2.0) - CAP) <= 0.1 * CAP
+    finally:
+        for publication in publications[1:]:
+            await publication.stop(grace=1.0, settle=0.0)
+        for limiter in limiters:
+            await asyncio.to_thread(limiter.close)
+        for registry in [*registries, admin]:
+            registry.close()
+
+
+class Driver:
+    """Calls ``limiter.admit`` ``rate`` times a second in a thread; admitted times kept."""
+
+    def __init__(self, limiter: QuotaLimiter, rate: float) -> None:
+        self.limiter, self.rate = limiter, rate
+        self.admitted: list[float] = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        start, sent = time.monotonic(), 0
+        while not self.stopped:
+            while sent < (time.monotonic() - start) * self.rate:
+                sent += 1
+                try:
+                    self.limiter.admit("test.Echo", "echo", None)
+                    self.admitted.append(time.monotonic())
+                except rpc.ResourceExhaustedError:
+                    pass
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.thread.join(5)
+
+
+@contextmanager
+def two_driven(url: str, period: float, rates: tuple[float, float]) -> Iterator[Any]:
+    """A rule of CAP per second, two limiters (each its own registry client) driven at
+    ``rates``; everything closed after."""
+    admin = connect(url)
+    admin.put_config(quota_key("test.Echo"), {"qps": CAP, "period_s": period})
+    registries = [connect(url) for _ in range(2)]
+    limiters = [QuotaLimiter(r).start(f"127.0.0.1:{7001 + i}", ["test.Echo"])
+                for i, r in enumerate(registries)]  # fmt: skip
+    drivers = [Driver(limiter, rate) for limiter, rate in zip(limiters, rates, strict=True)]
+    try:
+        yield limiters, drivers
+    finally:
+        for driver in drivers:
+            driver.stop()
+        for limiter in limiters:
+            limiter.close()
+        for registry in [*registries, admin]:
+            registry.close()
+
+
+def test_a_registry_outage_keeps_the_last_lease_one_period_then_the_local_share(
+    embedded: EmbeddedBackend,
+) -> None:
+    period = 0.6
+    with two_driven(embedded.url() + "&timeout=0.5", period, (400, 100)) as (limiters, drivers):
+        # Uneven demand, uneven slices (300 x 4/5 and 1/5): unlike the equal local share.
+        wait_for(lambda: granted(limiters[0]) > 200 and 0 < granted(limiters[1]) < 100, 10)
+        assert embedded.server is not None
+        embedded.server.kill()  # SIGKILL: no renewal succeeds after this line
+        killed = time.monotonic()
+        snapshot = limiters[0].snapshot()["test.Echo"]
+        leased_at = killed - snapshot["lease_age_s"]
+        grant = snapshot["limits"]["*"]["granted"]
+        samples = []
+        while time.monotonic() < leased_at + 2 * period + 1.2:
+            shot = limiters[0].snapshot()["test.Echo"]
+            samples.append((time.monotonic(), shot["limits"]["*"]["rate"], shot["state"]))
+            time.sleep(0.02)
+        ends = leased_at + 2 * period  # the lease's period, then one more
+        kept = [rate for t, rate, _ in samples if t < ends - 0.05]
+        local = [rate for t, rate, _ in samples if t > ends + 0.05]
+        assert kept and all(rate == pytest.approx(grant, abs=0.01) for rate in kept), samples
+        assert local and all(rate == pytest.approx(CAP / 2, abs=0.01) for rate in local), samples
+        assert samples[-1][2] == "local-share"
+        fallback = rate_between(drivers[0].admitted, ends + 0.1, ends + 1.1)
+        assert abs(fallback - CAP / 2) <= 0.15 * CAP / 2, fallback
+
+        embedded.start()  # back: leases again, in proportion to demand
+        wait_for(lambda: all(lim.snapshot()["test.Echo"]["state"] == "leased"
+                             for lim in limiters), 10)  # fmt: skip
+        wait_for(lambda: granted(limiters[0]) > 200, 5)
+
+
+@pytest.mark.zookeeper
+def test_leases_over_zookeeper_split_by_demand_and_rebalance_when_one_leaves(
+    zookeeper_hosts: str,
+) -> None:
+    period = 0.5
+    with two_driven(ZooKeeperBackend(zookeeper_hosts).url(), period, (300, 100)) as (
+        limiters,
+        drivers,
+    ):
+        wait_for(lambda: granted(limiters[0]) > 180 and 40 < granted(limiters[1]) < 120, 10)
+        assert granted(limiters[0]) + granted(limiters[1]) <= CAP + 1e-6
+        drivers[0].stop()
+        limiters[0].close()
+        left = time.monotonic()
+        wait_for(lambda: granted(limiters[1]) > 0.9 * CAP, 5)
+        assert time.monotonic() - left < period
