@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ResourceExhaustedError
+from ..cluster._tally import DECISIONS
 from ._lease_client import LeaseClient, ServiceLease
 from ._quota_bucket import QuotaBucket
 from ._quota_rule import ANY
@@ -41,12 +42,14 @@ class QuotaLimiter:
         self.registry = registry
         self._active: dict[str, Admission] = {}
         self._client: LeaseClient | None = None
+        self._instance = ""
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------
     def start(self, instance: str, services: Iterable[str]) -> QuotaLimiter:
         if self._client is not None:
             raise RuntimeError("this quota limiter is started already")
+        self._instance = instance
         self._client = LeaseClient(self.registry, instance, sorted(set(services)), self._install)
         self._client.start()
         return self
@@ -77,15 +80,20 @@ class QuotaLimiter:
             return
         total, methods = found
         if total is not None and not total.take():
-            raise self._refusal(service, ANY, total)
+            raise self._refusal(service, method, ANY, total)
         if methods:
             bucket = methods.get(method)
             if bucket is not None and not bucket.take():
                 if total is not None:
                     total.give_back()
-                raise self._refusal(service, method, bucket)
+                raise self._refusal(service, method, method, bucket)
 
-    def _refusal(self, service: str, scope: str, bucket: QuotaBucket) -> ResourceExhaustedError:
+    def _refusal(
+        self, service: str, method: str, scope: str, bucket: QuotaBucket
+    ) -> ResourceExhaustedError:
+        """The error, and a provider KPI counter (``governance.quota.rejected``) beside the
+        server's ``flow.rejected``: no span exists yet at admission."""
+        DECISIONS.add(service, self._instance, method, "quota.rejected")
         what = service if scope == ANY else f"{service}/{scope}"
         rate = bucket.current_rate(time.monotonic())
         return ResourceExhaustedError(

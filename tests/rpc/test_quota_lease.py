@@ -15,7 +15,7 @@ import pytest
 
 import rpc
 from rpc.flow import QuotaLimiter, quota_key
-from rpc.registry import connect, publish
+from rpc.registry import MemoryRegistry, connect, publish
 from tests.registry.conftest import EmbeddedBackend, ZooKeeperBackend, wait_for
 
 from .conftest import Echo
@@ -119,6 +119,28 @@ async def test_three_instances_keep_the_cluster_rate_and_rebalance_when_one_stop
             await asyncio.to_thread(limiter.close)
         for registry in [*registries, admin]:
             registry.close()
+
+
+async def test_an_attached_limiter_refuses_the_excess_over_sockets_and_counts_it(
+    make_server: Any, make_client: Any
+) -> None:
+    registry = MemoryRegistry()
+    registry.put_config(quota_key("test.Echo"), {"methods": {"echo": 5}, "burst_s": 0.2})
+    server = await make_server(Echo())
+    limiter = QuotaLimiter(registry).attach(server)
+    try:
+        assert limiter in server.gates
+        await asyncio.to_thread(wait_for, lambda: granted(limiter, "echo") == 5, 5)
+        echo = make_client([server.address]).proxy("test.Echo", timeout=5)
+        outcomes = await asyncio.gather(*(echo.echo(1) for _ in range(20)), return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, rpc.ResourceExhaustedError)]
+        assert len(refused) >= 15 and len(refused) + outcomes.count(1) == 20, outcomes
+        assert await echo.add(1, 2) == 3  # another method: not capped
+        counts = rpc.cluster.DECISIONS.take([("test.Echo", server.address, "echo")])
+        tally = counts[("test.Echo", server.address, "echo")]
+        assert tally["quota.rejected"] == tally["flow.rejected"] == len(refused)
+    finally:
+        await asyncio.to_thread(limiter.close)
 
 
 class Driver:
