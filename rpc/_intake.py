@@ -75,7 +75,13 @@ class Decoder:
                 raise BadRequestError(f"{what}: {err.message}") from None
         return value
 
-    async def later(self, codec: Codec, data: bytes) -> Any:
+    async def later(
+        self,
+        codec: Codec,
+        data: bytes,
+        what: str = "body",
+        undecodable: type[RpcError] = BadRequestError,
+    ) -> Any:
         """Decode a big body on the decoding thread; cancelling abandons it early."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
@@ -83,7 +89,7 @@ class Decoder:
             )
         gave_up = [False]
         job = asyncio.get_running_loop().run_in_executor(
-            self._pool, self._off_loop, codec, data, gave_up
+            self._pool, self._off_loop, codec, data, gave_up, what, undecodable
         )
         try:
             return await job
@@ -91,8 +97,15 @@ class Decoder:
             gave_up[0] = True
             raise
 
-    def _off_loop(self, codec: Codec, data: bytes, gave_up: list[bool]) -> Any:
-        return self._decode(codec, data, "body", lambda: gave_up[0], BadRequestError)
+    def _off_loop(
+        self,
+        codec: Codec,
+        data: bytes,
+        gave_up: list[bool],
+        what: str,
+        undecodable: type[RpcError],
+    ) -> Any:
+        return self._decode(codec, data, what, lambda: gave_up[0], undecodable)
 
     def _decode(
         self,

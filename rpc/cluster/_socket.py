@@ -18,7 +18,7 @@ from .._channel import Backoff, Channel
 from .._codec import Codec, get_codec
 from .._connection import Heartbeat
 from .._deadlines import Deadlines
-from .._errors import ProtocolError, RpcError, TimeoutError
+from .._errors import BadRequestError, ProtocolError, RpcError, TimeoutError
 from .._frame import (
     DEFAULT_LIMITS,
     FLAG_ERROR,
@@ -29,6 +29,7 @@ from .._frame import (
     H_VERSION,
     Limits,
 )
+from .._intake import ON_LOOP, Decoder
 from .._invocation import Invocation
 
 __all__ = ["SocketInvoker"]
@@ -64,6 +65,9 @@ class SocketInvoker:
         self._troubled: set[str] = set()  # links that failed or drain: checked by unavailable()
         self._headers: dict[tuple[Any, ...], bytes] = {}  # encoded request headers, bounded
         self._deadlines: Deadlines | None = None
+        # Answers are held to the same depth and element limits as requests: a provider
+        # (or whatever answers on its port) cannot stall the consumer's loop with one.
+        self._decoder = Decoder(limits)
 
     def unavailable(self) -> Collection[str]:
         """Providers whose link is backing off after a failed connect, or draining."""
@@ -124,10 +128,18 @@ class SocketInvoker:
             # Written, and no answer: the provider may have run it (see cluster.in_doubt).
             err.in_doubt = True  # type: ignore[attr-defined]
             raise
+        what = f"response from {peer}"
         try:
-            decoded = (codec if codec_id == codec.id else get_codec(codec_id)).decode(data)
-        except Exception as exc:
-            raise ProtocolError(f"undecodable response from {peer}: {exc}") from None
+            if codec_id != codec.id:
+                codec = get_codec(codec_id)
+            if len(data) <= ON_LOOP:
+                decoded = self._decoder.now(codec, data, what, ProtocolError)
+            else:
+                decoded = await self._decoder.later(codec, data, what, ProtocolError)
+        except BadRequestError as err:  # past the limits: the provider's fault, not ours
+            raise ProtocolError(err.message) from None
+        except LookupError:
+            raise ProtocolError(f"{what}: unknown codec id {codec_id}") from None
         if flags & FLAG_ERROR:
             raise RpcError.from_dict(decoded)
         return decoded
@@ -158,6 +170,7 @@ class SocketInvoker:
     async def close(self) -> None:
         if self._deadlines is not None:
             self._deadlines.close()
+        self._decoder.close()
         channels, self.channels = list(self.channels.values()), {}
         for channel in channels:
             channel.close()
