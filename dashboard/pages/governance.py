@@ -1,5 +1,6 @@
 """Governance: a service's providers (static weights and metadata), the pipeline's weights
-with their history and reasons beside the latency that caused them, and the governance
+with their history and reasons beside the latency that caused them, its breakers and
+degraded calls over the last day (from the KPIs' counters, read-only), and the governance
 documents in force (routing, weights, limits, breakers, masks), which can be edited.
 
 ``/governance?service=orders.OrderService``. An edit is parsed as JSON, checked with the
@@ -21,6 +22,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from rpc import RpcError
 from rpc.registry import validate_document
 
+from .._degradation import degradation_rows, degradation_table
 from .._form import field, query_text
 from .._problem import EXPECTED, problem
 from .._sources import Sources, shown_url
@@ -107,6 +109,8 @@ def layout(service: str = "", **_url: Any) -> html.Div:
             html.Div(id="gov-providers"),
             html.H3("Routing weights over the last day, beside p99 (why traffic moved)"),
             dcc.Graph(id="gov-weights", config={"displaylogo": False}),
+            html.H3("Breakers and degraded calls over the last day"),
+            html.Div(id="gov-breakers"),
             html.H3("Governance documents in force"),
             html.Div(id="gov-rules"),
             html.H3("Edit a document"),
@@ -165,6 +169,18 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         return (services, _providers_table(providers), _rules_table(rules), figure, mode, "",
                 not sources.can_write)  # fmt: skip
 
+    @app.callback(Output("gov-breakers", "children"), Input("gov-service", "data"))
+    def breakers(service: str | None) -> Any:
+        if not service:
+            return ""
+        end_us = int(time.time() * 1e6) + 1
+        start_us = end_us - HISTORY_S * 1_000_000
+        try:
+            samples = sources.analytics(lambda a: a.kpis(service, start_us, end_us))
+        except EXPECTED as err:
+            return problem(err)
+        return degradation_table(degradation_rows(samples))
+
     @app.callback(
         Output("gov-nav", "href"),
         Input("gov-pick", "value"),
@@ -216,4 +232,4 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
             return problem(err), no_update
         return saved, service  # rewriting the service store reloads the documents
 
-    return SimpleNamespace(show=show, navigate=navigate, load=load, save=save)
+    return SimpleNamespace(show=show, breakers=breakers, navigate=navigate, load=load, save=save)
