@@ -224,6 +224,35 @@ def git_revision() -> str:
     return f"{head}+dirty" if head and dirty else head
 
 
+def machine() -> dict[str, Any]:
+    """Where and when a run was measured, for every benchmark's summary."""
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git": git_revision(),
+    }
+
+
+def window_parser(description: str | None) -> argparse.ArgumentParser:
+    """A parser with the measurement window every benchmark takes (see :func:`window_args`)."""
+    parser = argparse.ArgumentParser(description=(description or "").split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="window per measurement")
+    parser.add_argument("--warmup", type=float, default=None, help="default: seconds/3 in 0.2..1")
+    return parser
+
+
+def window_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, check the window and fill in the default warm-up."""
+    args = parser.parse_args(argv)
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    if args.warmup is None:
+        args.warmup = min(1.0, max(0.2, args.seconds / 3))
+    return args
+
+
 def announce(port: int) -> None:
     """The one line the benchmark waits for: the bound port and the loop in use."""
     print(json.dumps({"port": port, "loop": loop_name()}), flush=True)
@@ -332,10 +361,14 @@ def run_role(args: argparse.Namespace) -> None:
 
 # -- the orchestrating process ----------------------------------------------------
 class ServerProcess:
-    """A server subprocess; closing its stdin tells it to stop."""
+    """A server subprocess; closing its stdin tells it to stop.
 
-    def __init__(self, kind: str, profile_out: str | None = None) -> None:
-        cmd = [sys.executable, str(SCRIPT), "--serve", kind]
+    ``script`` is the benchmark whose ``--serve KIND`` role it runs (another benchmark
+    may reuse this with roles of its own, announced with :func:`announce`).
+    """
+
+    def __init__(self, kind: str, profile_out: str | None = None, script: Path = SCRIPT) -> None:
+        cmd = [sys.executable, str(script), "--serve", kind]
         if profile_out:
             cmd += ["--profile-out", profile_out]
         self.kind = kind
@@ -421,15 +454,16 @@ def measure(
         cmd += ["--service", service]
     if profile_out:
         cmd += ["--profile-out", profile_out]
+    return last_json(cmd, args.seconds + args.warmup + 60, f"{client} client")
+
+
+def last_json(cmd: list[str], timeout: float, what: str) -> dict[str, Any]:
+    """Run a measuring subprocess; the JSON object on its last line."""
     done = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=args.seconds + args.warmup + 60,
-        stdin=subprocess.DEVNULL,
+        cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{client} client failed ({done.returncode}):\n{done.stderr}")
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -482,14 +516,10 @@ def summarize(
         "grpc_aio_client_loop": g64["loop"],
         "grpc_aio_server_loop": servers["grpc"].loop,
         "grpcio": g64.get("grpcio", ""),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
         "seconds": args.seconds,
         "warmup": args.warmup,
         "payload_bytes": args.payload,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git": git_revision(),
+        **machine(),
     }
 
 
@@ -550,9 +580,7 @@ def orchestrate(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="window per measurement")
-    parser.add_argument("--warmup", type=float, default=None, help="default: seconds/3 in 0.2..1")
+    parser = window_parser(__doc__)
     parser.add_argument("--payload", type=int, default=100, help="request bytes")
     parser.add_argument("--profile", metavar="DIR", help="cProfile callscope at 64 in flight")
     # Internal: the roles the orchestrator starts in subprocesses.
@@ -564,12 +592,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--service", default=SERVICE, help=argparse.SUPPRESS)
     parser.add_argument("--inflight", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.seconds <= 0:
-        parser.error("--seconds must be positive")
-    if args.warmup is None:
-        args.warmup = min(1.0, max(0.2, args.seconds / 3))
-    return args
+    return window_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:

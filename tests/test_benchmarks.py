@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "rpc_echo.py"
@@ -68,3 +69,24 @@ def test_governance_overhead_benchmark_prints_its_ratio_last() -> None:
     assert summary["ratio_qps_governed_vs_direct"] > 0
     assert summary["qps_governed"] > 0 and summary["qps_direct"] > 0
     assert "providers used 3" in done.stdout  # the governed client spread over all three
+
+
+def run_benchmark(script: str, *args: str) -> dict[str, Any]:
+    """Run ``benchmarks/SCRIPT`` with ``args``; its last line, the JSON summary."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_flow_overhead_benchmark_prints_its_ratios_last() -> None:
+    summary = run_benchmark("flow_overhead.py", "--seconds", "0.3", "--rounds", "1")
+    assert summary["ratio_qps_limited_vs_plain"] > 0
+    assert summary["qps_limited"] > 0 and summary["qps_plain"] > 0
+    assert summary["goodput_1x"] > 0 and summary["ratio_goodput_3x_vs_1x"] > 0
