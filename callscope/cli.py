@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "callscope.run",
     "callscope.registry_cli",
     "callscope.degrade_cli",
+    "callscope.quota_cli",
     "callscope.collector_cli",
     "callscope.spool_cli",
     "callscope.traces_cli",

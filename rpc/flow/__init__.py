@@ -12,6 +12,7 @@ from ._gate import Gate, admit_all
 from ._gradient import GradientLimit
 from ._quota_limiter import QuotaLimiter
 from ._quota_rule import QuotaRule, quota_key
+from ._quota_status import quota_status
 
 __all__ = [
     "FACTORS",
@@ -34,4 +35,5 @@ __all__ = [
     "follow_flow",
     "parse_flow",
     "quota_key",
+    "quota_status",
 ]

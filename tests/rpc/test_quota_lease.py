@@ -225,14 +225,11 @@ def test_a_registry_outage_keeps_the_last_lease_one_period_then_the_local_share(
 
 
 @pytest.mark.zookeeper
-def test_leases_over_zookeeper_split_by_demand_and_rebalance_when_one_leaves(
+def test_leases_over_zookeeper_split_by_demand_and_rebalance_on_leave_and_join(
     zookeeper_hosts: str,
 ) -> None:
-    period = 0.5
-    with two_driven(ZooKeeperBackend(zookeeper_hosts).url(), period, (300, 100)) as (
-        limiters,
-        drivers,
-    ):
+    period, url = 0.5, ZooKeeperBackend(zookeeper_hosts).url()
+    with two_driven(url, period, (300, 100)) as (limiters, drivers):
         wait_for(lambda: granted(limiters[0]) > 180 and 40 < granted(limiters[1]) < 120, 10)
         assert granted(limiters[0]) + granted(limiters[1]) <= CAP + 1e-6
         drivers[0].stop()
@@ -240,3 +237,16 @@ def test_leases_over_zookeeper_split_by_demand_and_rebalance_when_one_leaves(
         left = time.monotonic()
         wait_for(lambda: granted(limiters[1]) > 0.9 * CAP, 5)
         assert time.monotonic() - left < period
+
+        registry = connect(url)  # a newcomer: its equal share within one period
+        joiner = QuotaLimiter(registry).start("127.0.0.1:7009", ["test.Echo"])
+        driver = Driver(joiner, 300)
+        joined = time.monotonic()
+        try:
+            wait_for(lambda: granted(joiner) > 0.9 * CAP / 2, 5)
+            assert time.monotonic() - joined < period
+            assert granted(joiner) + granted(limiters[1]) <= CAP + 1e-6
+        finally:
+            driver.stop()
+            joiner.close()
+            registry.close()

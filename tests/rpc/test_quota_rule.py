@@ -3,6 +3,7 @@ beyond a few hundred milliseconds."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import pytest
 
 import rpc
+from callscope import cli
 from rpc.flow import QuotaLimiter, QuotaRule, _quota_bucket, quota_key
 from rpc.flow._lease_ledger import live_holders, release, renew, share
 from rpc.flow._quota_bucket import QuotaBucket
-from rpc.registry import MemoryRegistry
+from rpc.registry import MemoryRegistry, connect
 
 NAN, INF = float("nan"), float("inf")
 
@@ -127,10 +129,7 @@ def test_the_gate_refuses_with_resource_exhausted_and_gives_back_the_service_tok
     registry.put_config(quota_key("s"), {"qps": 1000, "methods": {"slow": 0}, "burst_s": 0.01})
     limiter = QuotaLimiter(registry).start("127.0.0.1:7000", ["s"])
     try:
-        deadline = time.monotonic() + 5
-        while limiter.snapshot()["s"]["state"] != "leased":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        eventually(lambda: limiter.snapshot()["s"]["state"] == "leased")
         limiter.admit("s", "fast", None)
         limiter.admit("other.Svc", "anything", None)  # no rule: not limited
         with pytest.raises(rpc.ResourceExhaustedError, match="quota of s/slow used up") as err:
@@ -152,22 +151,66 @@ def test_a_rule_written_later_or_changed_is_applied_live_and_removing_it_lifts_t
         for _ in range(50):
             limiter.admit("s", "m", None)  # no rule yet: unlimited
         registry.put_config(quota_key("s"), {"qps": 10, "burst_s": 0.1})
-        deadline = time.monotonic() + 5
-        while limiter.snapshot()["s"]["limits"].get("*", {}).get("granted") != 10:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        eventually(lambda: limiter.snapshot()["s"]["limits"].get("*", {}).get("granted") == 10)
         with pytest.raises(rpc.ResourceExhaustedError):
             for _ in range(3):
                 limiter.admit("s", "m", None)
         registry.put_config(quota_key("s"), {"qps": 1e6}, expected=1)
-        while limiter.snapshot()["s"]["limits"]["*"]["granted"] != 1e6:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        eventually(lambda: limiter.snapshot()["s"]["limits"]["*"]["granted"] == 1e6)
         registry.delete_config(quota_key("s"))
-        while limiter.snapshot()["s"]["state"] != "unlimited":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        eventually(lambda: limiter.snapshot()["s"]["state"] == "unlimited")
         for _ in range(500):
             limiter.admit("s", "m", None)
     finally:
         limiter.close()
+
+
+def test_a_crashed_holders_slice_is_taken_back_when_its_lease_lapses() -> None:
+    registry = MemoryRegistry()
+    registry.put_config(quota_key("s"), {"qps": 300, "period_s": 2.0})  # renewals 2 s apart
+    lapses = time.time() + 0.8  # a holder that will never renew nor hand its slice back
+    ghost = {"until": lapses, "limits": {"*": [1000.0, 200.0]}}
+    registry.put_config("leases/s/quota", {"holders": {"10.9.9.9:1": ghost}})
+    limiter = QuotaLimiter(registry).start("127.0.0.1:7000", ["s"])
+    try:
+        eventually(lambda: limiter.snapshot()["s"]["state"] == "leased")
+        assert granted_now(limiter) <= 100.0 + 1e-6  # never more than the pool has free
+        eventually(lambda: granted_now(limiter) >= 299)
+        assert time.time() - lapses < 0.15  # renewed as the ghost's lease lapsed
+    finally:
+        limiter.close()
+
+
+def granted_now(limiter: QuotaLimiter) -> float:
+    return float(limiter.snapshot()["s"]["limits"]["*"]["granted"] or 0.0)
+
+
+def test_callscope_quota_prints_the_rule_and_every_instances_slice(capsys) -> None:
+    url = "memory://quota-cli"
+    registry = connect(url)
+    registry.put_config(quota_key("q.Svc"), {"qps": 100, "methods": {"get": 10}})
+    limiters = [QuotaLimiter(registry).start(f"127.0.0.1:{7000 + i}", ["q.Svc"]) for i in (1, 2)]
+    try:
+        eventually(lambda: all(lim.snapshot()["q.Svc"]["state"] == "leased" for lim in limiters))
+        assert cli.main(["quota", "q.Svc", "--registry", url]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["rule"] == {"version": 1, "qps": 100, "methods": {"get": 10}}
+        assert sorted(shown["holders"]) == ["127.0.0.1:7001", "127.0.0.1:7002"]
+        assert shown["granted"]["*"]["cap"] == 100 and shown["granted"]["*"]["leased"] <= 100
+        assert 0 < shown["holders"]["127.0.0.1:7001"]["lapses_in_s"] <= 2.0
+        assert cli.main(["quota", "q.Svc", "--registry", url]) == 0
+        bad = '{"qps": -5}'
+        assert cli.main(["config", "put", quota_key("q.Svc"), bad, "--registry", url]) == 1
+        assert "qps must be a finite number" in capsys.readouterr().err
+    finally:
+        for limiter in limiters:
+            limiter.close()
+        registry.close()
+
+
+def eventually(predicate: Any, timeout: float = 5.0) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
