@@ -15,13 +15,16 @@ from ._validate import MAX_INSTANCES_PER_SERVICE
 
 @dataclass(frozen=True, slots=True)
 class Quotas:
-    """``sessions``, ``registrations`` (instances and consumer entries) and ``watches``
-    per credential, and the instances one service may list."""
+    """``sessions``, ``registrations`` (instances and consumer entries), ``watches`` and
+    configuration ``documents`` (count and bytes) per credential, and the instances one
+    service may list."""
 
     sessions_per_credential: int = 4096
     registrations_per_credential: int = 16_384
     watches_per_credential: int = 4096
     instances_per_service: int = MAX_INSTANCES_PER_SERVICE
+    documents_per_credential: int = 10_000
+    document_bytes_per_credential: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:

@@ -35,7 +35,8 @@ from ._model import (
 )
 from ._quotas import Quotas
 from ._sessions import Session, Sessions
-from ._state import RegistryState
+from ._shares import DocumentShares
+from ._state import RegistryState, validate_document
 from ._store import Store
 from ._validate import check_int, check_number, check_text
 
@@ -71,6 +72,9 @@ class RegistryService:
         self._store = store
         self._state = RegistryState(max_instances_per_service=self._quotas.instances_per_service)
         self._state.load(store.revision(), store.instances(), store.consumers(), store.config())
+        self._shares = DocumentShares(self._quotas)
+        for doc in self._state.config.values():
+            self._shares.restore(doc.key, _size(doc.value))
         self._sessions = Sessions(self._expired, self._quotas.sessions_per_credential)
         self._changed = asyncio.Event()
         self._watchers: Counter[str] = Counter()
@@ -241,13 +245,18 @@ class RegistryService:
 
     async def put_config(self, key: str, value: Any, expected: int | None = None) -> dict[str, Any]:
         _may(config_namespace(check_key(key)), write=True)
+        validate_document(key, value)
+        writer, size = caller.get().name, _size(value)
+        self._shares.check(writer, key, size)
         doc = self._state.put_config(key, value, expected, self._store.put_config)
+        self._shares.wrote(writer, key, size)
         self._bump()
         return doc.to_dict()
 
     async def delete_config(self, key: str, expected: int | None = None) -> None:
         _may(config_namespace(check_key(key)), write=True)
         self._state.delete_config(key, expected, lambda rev: self._store.drop_config(key, rev))
+        self._shares.forget(key)
         self._bump()
 
     async def list_config(self, prefix: str = "", after: str = "") -> dict[str, Any]:
@@ -306,3 +315,8 @@ class RegistryService:
             "services": sorted(s for s in services if who.can(instance_namespace(s), False)),
             "config": sorted(k for k in keys if who.can(config_namespace(k), False)),
         }
+
+
+def _size(value: Any) -> int:
+    """A document's size as quotas count it: its JSON text (as the store keeps it)."""
+    return len(json.dumps(value, separators=(",", ":")))

@@ -188,3 +188,21 @@ async def test_listing_documents_larger_than_a_frame_together(inproc: InProcess)
         ]
     finally:
         await asyncio.to_thread(registry.close)
+
+
+async def test_configuration_documents_count_against_their_writer(inproc: InProcess) -> None:
+    quotas = Quotas(documents_per_credential=3, document_bytes_per_credential=1000)
+    server = await inproc.start(quotas=quotas)
+    tenant, admin = inproc.raw(server, "tenant-b-token"), inproc.raw(server, "admin-token")
+    for name in ("a", "b", "c"):
+        assert await tenant.code("put_config", f"b/{name}", {"v": 1}) == "OK"
+    assert await tenant.code("put_config", "b/d", {"v": 1}) == EXHAUSTED
+    assert await tenant.code("put_config", "b/a", {"v": "x" * 500}) == "OK"  # rewrite: same count
+    assert await tenant.code("put_config", "b/b", {"v": "x" * 500}) == EXHAUSTED  # 1000 bytes
+    # Another credential is not held back by this one's share ...
+    assert await admin.code("put_config", "b/other", {"v": 1}) == "OK"
+    # ... and what it overwrites moves to its share, freeing the tenant's.
+    assert await admin.code("put_config", "b/a", {"v": 2}) == "OK"
+    assert await tenant.code("put_config", "b/d", {"v": 1}) == "OK"
+    await tenant.call("delete_config", "b/d")
+    assert await tenant.code("put_config", "b/e", {"v": "x" * 900}) == "OK"
