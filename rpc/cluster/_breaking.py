@@ -1,12 +1,15 @@
 """The cluster's side of degradation: breakers around attempts, and degraded calls.
 
-With ``breaker`` rules for a (service, method), the cluster keeps one breaker per
-provider: :func:`closed_circuits` drops the providers whose breaker refuses calls
-from the candidates (so failover picks others), :func:`guarded_attempt` takes a
-permit and records the outcome inside the attempt (a change of state is an event on
-its CLIENT span), and :class:`Degrading` answers with the rules' fallback when every
-breaker refused. :func:`degraded` runs a fallback (a breaker's, or a mask's) through
-the client chain in place of a provider, so the degraded call has its span and counts.
+With ``breaker`` rules for a (service, method), the cluster keeps a :class:`Guard`: one
+breaker per provider, and which of them are not closed (``tripped``). While none is,
+a call pays a dictionary lookup and a recorded outcome: the attempt runs through a
+chain built once, whose terminal counts the outcome in the provider's window. Once one
+trips, :func:`closed_circuits` drops the providers whose breaker refuses from the
+candidates (so failover picks others), an attempt takes a permit
+(:func:`guarded_attempt`), and :class:`Degrading` answers with the rules' fallback when
+every breaker refused. Changes of state are events on the attempt's CLIENT span.
+:func:`degraded` runs a fallback (a breaker's, or a mask's) through the client chain in
+place of a provider, so the degraded call has its span and counts.
 """
 
 from __future__ import annotations
@@ -18,47 +21,99 @@ from typing import TYPE_CHECKING, Any
 from .._directory import Provider
 from .._errors import RpcError
 from .._invocation import CallNext, Invocation
-from ..degrade import DENIED, BreakerRules, CircuitBreaker, CircuitOpenError, Fallback, answer
+from ..degrade import (
+    CLOSED,
+    DENIED,
+    WHILE_CLOSED,
+    BreakerBoard,
+    BreakerRules,
+    CircuitBreaker,
+    CircuitOpenError,
+    Fallback,
+    answer,
+)
 from ._tally import land_pending
 
 if TYPE_CHECKING:
     from ._cluster import ClusterInvoker
 
-__all__ = ["DEGRADED", "Degrading", "closed_circuits", "degraded", "guarded_attempt"]
+__all__ = [
+    "DEGRADED",
+    "Degrading",
+    "Guard",
+    "closed_circuits",
+    "degraded",
+    "guarded_attempt",
+    "recording",
+]
 
 DEGRADED = "degraded"  # the peer of a call answered by a fallback
 
 
-class Degrading:
-    """Wraps a strategy of a (service, method) with breaker rules: refused → fallback."""
+class Guard:
+    """The breakers of one (service, method) under one set of rules."""
 
-    def __init__(self, inner: Any, rules: BreakerRules) -> None:
-        self.inner = inner
+    __slots__ = ("board", "breakers", "degrading", "method", "rules", "service", "tripped")
+
+    def __init__(
+        self, board: BreakerBoard, service: str, method: str, rules: BreakerRules, strategy: Any
+    ) -> None:
+        self.board = board
+        self.service = service
+        self.method = method
         self.rules = rules
+        self.degrading = Degrading(strategy, self)  # the strategy while one is not closed
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.tripped: set[str] = set()  # providers whose breaker is not closed
+        for address in board.of(service, method):  # kept across a change of settings
+            self.breaker(address)
+
+    def breaker(self, address: str) -> CircuitBreaker:
+        breaker = self.breakers.get(address)
+        if breaker is None:
+            breaker = self.board.get(self.service, self.method, address, self.rules)
+            self.breakers[address] = breaker
+            breaker.on_change = lambda b: self._changed(address, b)
+            self._changed(address, breaker)
+        return breaker
+
+    def _changed(self, address: str, breaker: CircuitBreaker) -> None:
+        if breaker.state is CLOSED:
+            self.tripped.discard(address)
+        else:
+            self.tripped.add(address)
+
+
+class Degrading:
+    """A strategy whose refusals by the breakers (or, with ``on_error``, counted failures)
+    are answered by the rules' fallback: used while a breaker of the guard is not closed."""
+
+    def __init__(self, inner: Any, guard: Guard) -> None:
+        self.inner = inner
+        self.guard = guard
         self.settings = getattr(inner, "settings", None)
 
     async def invoke(self, inv: Invocation, cluster: ClusterInvoker) -> Any:
+        rules = self.guard.rules
         try:
             return await self.inner.invoke(inv, cluster)
         except CircuitOpenError:
             reason = "open"
         except RpcError as err:
-            if not self.rules.on_error or err.code not in self.rules.errors:
+            if not rules.on_error or err.code not in rules.errors:
                 raise
             reason = err.code
-        return await degraded(cluster, inv, self.rules.fallback, "breaker.degraded", reason=reason)
+        return await degraded(cluster, inv, rules.fallback, "breaker.degraded", reason=reason)
 
 
 def closed_circuits(
-    cluster: ClusterInvoker, inv: Invocation, providers: Sequence[Provider]
+    guard: Guard, inv: Invocation, providers: Sequence[Provider]
 ) -> Sequence[Provider]:
     """``providers`` whose breaker would admit a call; none left: :class:`CircuitOpenError`."""
-    board = cluster.breakers
-    usable = []
-    for provider in providers:
-        breaker = board.find(inv.service, inv.method, provider.address)
-        if breaker is None or breaker.allows():
-            usable.append(provider)
+    tripped = guard.tripped
+    usable = [
+        p for p in providers if p.address not in tripped or guard.breakers[p.address].allows()
+    ]
     if not usable:
         raise CircuitOpenError(
             f"every provider's circuit is open for {inv.service}/{inv.method}"
@@ -69,39 +124,51 @@ def closed_circuits(
 
 def guarded_attempt(
     cluster: ClusterInvoker,
+    guard: Guard,
     inv: Invocation,
     provider: Provider,
-    rules: BreakerRules,
     on_failure: Callable[[Invocation, Exception], None] | None,
 ) -> Awaitable[Any]:
     """One attempt under ``provider``'s breaker (refused: :class:`CircuitOpenError`)."""
-    breaker = cluster.breakers.get(inv.service, inv.method, provider.address, rules)
+    address = provider.address
+    breaker = guard.breakers.get(address) or guard.breaker(address)
+    inv.on_failure = on_failure
+    if breaker.state is CLOSED:
+        return cluster.recorded(inv)  # the outcome is counted by the chain's terminal
     before = breaker.state
     permit = breaker.acquire()
     if permit == DENIED:
         raise CircuitOpenError(
-            f"circuit {breaker.state} for {inv.service}/{inv.method} on {provider.address}"
+            f"circuit {breaker.state} for {inv.service}/{inv.method} on {address}"
         )
     if breaker.state is not before:
-        inv.add_pending_event("breaker.half_open", provider=provider.address)
-    inv.on_failure = on_failure
-    return cluster.chain(_recorded(cluster, cluster.invoker.invoke, breaker, permit))(inv)
+        inv.add_pending_event("breaker.half_open", provider=address)
+    return cluster.chain(recording(cluster, breaker, permit))(inv)
 
 
-def _recorded(
-    cluster: ClusterInvoker,
-    invoke: Callable[[Invocation], Awaitable[Any]],
-    breaker: CircuitBreaker,
-    permit: int,
+def recording(
+    cluster: ClusterInvoker, breaker: CircuitBreaker | None = None, permit: int = WHILE_CLOSED
 ) -> CallNext:
+    """The terminal of an attempt under a breaker: invoke, then count the outcome (the
+    breaker of ``inv``'s peer in its guard when none is given)."""
+    invoke = cluster.invoker.invoke
+    clock = time.monotonic  # the breakers' clock: read once at each end of the call
+
     async def terminal(inv: Invocation) -> Any:
         land_pending(inv)
-        start = time.perf_counter()
+        counted = breaker
+        if counted is None:
+            guard = cluster.guard(inv.service, inv.method)
+            counted = None if guard is None else guard.breakers.get(inv.peer)
+            if counted is None:  # the settings changed meanwhile: nothing to count in
+                return await _hooked_invoke(invoke, inv)
+        start = clock()
         try:
             result = await invoke(inv)
         except RpcError as err:
-            failed = err.code in breaker.rules.errors
-            changed = breaker.record(permit, failed, time.perf_counter() - start)
+            end = clock()
+            failed = err.code in counted.rules.errors
+            changed = counted.record(permit, failed, end - start, end)
             if changed is not None:
                 cluster.decided(inv, f"breaker.{changed}", **{"error.code": err.code})
             hook = inv.on_failure
@@ -109,14 +176,24 @@ def _recorded(
                 hook(inv, err)
             raise
         except BaseException:
-            breaker.release(permit)
+            counted.release(permit)
             raise
-        changed = breaker.record(permit, False, time.perf_counter() - start)
+        end = clock()
+        changed = counted.record(permit, False, end - start, end)
         if changed is not None:
             cluster.decided(inv, f"breaker.{changed}")
         return result
 
     return terminal
+
+
+async def _hooked_invoke(invoke: Callable[[Invocation], Awaitable[Any]], inv: Invocation) -> Any:
+    try:
+        return await invoke(inv)
+    except RpcError as err:
+        if inv.on_failure is not None:
+            inv.on_failure(inv, err)
+        raise
 
 
 def degraded(

@@ -28,7 +28,7 @@ from ..balance import WeightTable
 from ..config import LayeredConfig, Settings
 from ..degrade import BreakerBoard, BreakerRules, MaskTable
 from ..routing import RouterChain
-from ._breaking import Degrading, closed_circuits, degraded, guarded_attempt
+from ._breaking import Guard, closed_circuits, degraded, guarded_attempt, recording
 from ._budget import RetryBudget
 from ._feed import GovernanceFeed
 from ._invoker import Invoker
@@ -78,7 +78,7 @@ class ClusterInvoker:
         self._reweighed: set[str] = set()  # services whose new weights no attempt used yet
         self.breakers = BreakerBoard()  # per (service, method, provider), for rules that ask
         self.masks = MaskTable()  # governance/<service>/mask, followed by the feed
-        self._guarded: dict[tuple[str, str], BreakerRules] = {}
+        self._guarded: dict[tuple[str, str], Guard] = {}
         self.feed = GovernanceFeed(directory, registry, config, self.weights, self.counters)
         self.feed.masks = self.masks
         self.feed.on_weights = self._reweighed.add
@@ -105,6 +105,7 @@ class ClusterInvoker:
         injvm = self.injvm
         self._local = build_chain(chain, injvm.invoke) if injvm else self._remote
         self._local_hooked = build_chain(chain, _hooked(injvm.invoke)) if injvm else self._remote
+        self.recorded: CallNext = build_chain(chain, recording(self))  # under a closed breaker
 
     def _config_changed(self) -> None:
         self._strategies = {}
@@ -123,6 +124,10 @@ class ClusterInvoker:
                 return degraded(self, inv, fallback, "mask.degraded", side="consumer")
         key = (inv.service, inv.method)
         strategy = self._strategies.get(key) or self._strategy(key)
+        if self._guarded:
+            guard = self._guarded.get(key)
+            if guard is not None and (guard.tripped or guard.rules.on_error):
+                strategy = guard.degrading  # a breaker may refuse: the fallback answers
         cap = self._caps.get(inv.service)
         if cap is None:
             cap = self._caps[inv.service] = self.settings(inv.service).max_inflight or 0
@@ -154,8 +159,8 @@ class ClusterInvoker:
         settings = self.config.effective(*key)
         strategy = CLUSTERS.get(settings.cluster)(settings)
         if settings.breaker is not None:
-            rules = self._guarded[key] = BreakerRules.parse(settings.breaker)
-            strategy = Degrading(strategy, rules)
+            rules = BreakerRules.parse(settings.breaker)
+            self._guarded[key] = Guard(self.breakers, *key, rules, strategy)
         self._strategies[key] = strategy
         return strategy
 
@@ -174,8 +179,10 @@ class ClusterInvoker:
                 usable = [p for p in providers if p.address not in down]
                 if usable and len(usable) < len(providers):
                     providers = usable
-        if self._guarded and providers and (inv.service, inv.method) in self._guarded:
-            providers = closed_circuits(self, inv, providers)
+        if self._guarded and providers:
+            guard = self._guarded.get((inv.service, inv.method))
+            if guard is not None and guard.tripped:
+                providers = closed_circuits(guard, inv, providers)
         routes = self._routes.get((inv.service, inv.method))
         if routes is None:
             routes = self._route_chain(inv)
@@ -234,9 +241,9 @@ class ClusterInvoker:
         inv.peer = provider.address
         local = provider is self.in_process
         if self._guarded and not local:
-            rules = self._guarded.get((inv.service, inv.method))
-            if rules is not None:
-                call = guarded_attempt(self, inv, provider, rules, on_failure)
+            guard = self._guarded.get((inv.service, inv.method))
+            if guard is not None:
+                call = guarded_attempt(self, guard, inv, provider, on_failure)
                 return self._observe(inv, provider, call)
         if on_failure is None and inv.pending_events is None:
             call = self._local(inv) if local else self._remote(inv)
@@ -250,6 +257,10 @@ class ClusterInvoker:
         if balancer is not None and getattr(balancer, "observes", False):
             return _observed(call, balancer, provider.address)
         return call
+
+    def guard(self, service: str, method: str) -> Guard | None:
+        """The breakers of (service, method), if its settings have ``breaker`` rules."""
+        return self._guarded.get((service, method))
 
     def chain(self, terminal: CallNext) -> CallNext:
         """The client interceptor chain around ``terminal`` (a degraded call's answer)."""

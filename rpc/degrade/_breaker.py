@@ -28,6 +28,7 @@ __all__ = [
     "DENIED",
     "HALF_OPEN",
     "OPEN",
+    "WHILE_CLOSED",
     "BreakerBoard",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -36,6 +37,7 @@ __all__ = [
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 DENIED = -1
+WHILE_CLOSED = -2  # the permit of a call admitted without asking, its breaker being closed
 
 
 class CircuitOpenError(UnavailableError):
@@ -58,6 +60,7 @@ class CircuitBreaker:
         self.refused = 0
         self._changed_at = clock()
         self._admitted = self._succeeded = self._failed = 0
+        self.on_change: Callable[[CircuitBreaker], None] | None = None  # told under the lock
 
     def allows(self) -> bool:
         """Would :meth:`acquire` admit a call now? (does not take a permit)"""
@@ -90,16 +93,21 @@ class CircuitBreaker:
             self._admitted += 1
             return self.epoch
 
-    def record(self, permit: int, failed: bool, seconds: float) -> str | None:
-        """Count one finished call; the new state if this call changed it."""
+    def record(
+        self, permit: int, failed: bool, seconds: float, now: float | None = None
+    ) -> str | None:
+        """Count one finished call; the new state if this call changed it. ``permit`` is
+        what :meth:`acquire` gave, or :data:`WHILE_CLOSED` for a call admitted unasked
+        while the breaker was closed (counted only if it still is); ``now``: the
+        breaker's clock at the end of the call, when the caller read it."""
         rules = self.rules
         slow = rules.slow_ratio is not None and seconds >= rules.slow_call
         with self._lock:
-            if permit != self.epoch:
+            if permit != self.epoch and (permit != WHILE_CLOSED or self.state is not CLOSED):
                 return None  # admitted before the last change: it says nothing about now
             if self.state is CLOSED:
                 window = self._window
-                window.add(failed, slow)
+                window.add(failed, slow, now)
                 if self._trips(window):
                     self._change(OPEN, self._clock())
                     return OPEN
@@ -143,6 +151,8 @@ class CircuitBreaker:
         self._admitted = self._succeeded = self._failed = 0
         if state is CLOSED:
             self._window.reset()
+        if self.on_change is not None:
+            self.on_change(self)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -190,6 +200,11 @@ class BreakerBoard:
 
     def find(self, service: str, method: str, provider: str) -> CircuitBreaker | None:
         return self._breakers.get((service, method, provider))
+
+    def of(self, service: str, method: str) -> dict[str, CircuitBreaker]:
+        """The breakers of (service, method) by provider."""
+        with self._lock:
+            return {p: b for (s, m, p), b in self._breakers.items() if s == service and m == method}
 
     def _evict(self) -> None:
         closed = [k for k, b in self._breakers.items() if b.state is CLOSED]

@@ -33,8 +33,9 @@ class RollingWindow:
         self._epoch = int(clock() / self._width)
         self.calls = self.failures = self.slow = 0
 
-    def add(self, failed: bool, slow: bool) -> None:
-        epoch = int(self._clock() / self._width)
+    def add(self, failed: bool, slow: bool, now: float | None = None) -> None:
+        """Count one call (``now``: the clock's reading, when the caller has it)."""
+        epoch = int((self._clock() if now is None else now) / self._width)
         if epoch != self._epoch:
             self._advance(epoch)
         i = epoch % self._n

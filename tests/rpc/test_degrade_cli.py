@@ -14,7 +14,7 @@ def test_effective_shows_breaker_mask_origins_and_documents(capsys):
     cluster = {"breaker": {"probes": 2}, "methods": {"get": {"breaker": {"error_count": 3}}}}
     registry.put_config("governance/d.Svc/cluster", cluster)
     registry.put_config("governance/d.Svc/mask", {"methods": {"get": "null"}})
-    registry.put_config("governance/d.Svc/flow", {"anything": 1})  # a kind not ours: listed
+    registry.put_config("governance/d.Svc/custom", {"anything": 1})  # any kind: listed
     try:
         assert cli.main(["config", "effective", "d.Svc", "--method", "get", "--registry", url]) == 0
         shown = json.loads(capsys.readouterr().out)
@@ -22,7 +22,7 @@ def test_effective_shows_breaker_mask_origins_and_documents(capsys):
         assert shown["breaker"]["error_count"] == 3 and shown["breaker"]["probes"] == 3
         assert shown["breaker"]["fallback"] == {"action": "throw", "code": "UNAVAILABLE"}
         assert shown["mask"] == {"action": "null", "from": "governance/d.Svc/mask version 1"}
-        assert sorted(shown["documents"]) == ["cluster", "flow", "mask"]
+        assert sorted(shown["documents"]) == ["cluster", "custom", "mask"]
         assert cli.main(["config", "effective", "d.Svc", "--registry", url]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["origin"]["breaker"] == "consumer:registry d.Svc"
