@@ -48,31 +48,13 @@ from rpc_echo import (
 )
 
 import rpc
-from rpc.flow import ConcurrencyLimit
+from rpc.flow import ConcurrencyLimit, QuotaLimiter, quota_key
+from rpc.registry import MemoryRegistry
 
 SCRIPT = Path(__file__).resolve()
 INFLIGHT = 64
 KINDS = ("plain", "limited")
 WORK = "bench.Work"
-
-
-class LocalQuota:
-    """A per-service token bucket as an admission gate: the stand-in for the leased quota
-    pool (``rpc.flow``'s quota engineer) while it has not landed. Same cost shape: a
-    clock read and some arithmetic per call, no remote call."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = burst
-        self.last = time.monotonic()
-
-    def admit(self, service: str, method: str, principal: Any, /) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1:
-            raise rpc.ResourceExhaustedError(f"quota of {service} used up")
-        self.tokens -= 1
 
 
 def breaker_available() -> bool:
@@ -103,14 +85,22 @@ async def serve(kind: str, workers: int, queue: int) -> None:
         server = rpc.Server(HOST, 0)
         server.export(Echo())
         if kind == "limited":
-            server.add_gate(LocalQuota(rate=1e9, burst=1e9))
             server.limit(SERVICE, ConcurrencyLimit(max_concurrent=256, max_queue=1024))
     await server.start()
+    quota = None
+    if kind == "limited":  # the leased quota pool, from an in-process registry (never tripping)
+        registry = MemoryRegistry()
+        registry.put_config(quota_key(SERVICE), {"qps": 1e9})
+        quota = QuotaLimiter(registry).attach(server)
+        while quota.snapshot()[SERVICE]["state"] != "leased":
+            await asyncio.sleep(0.01)
     announce(server.port)
     try:
         await until_told_to_stop()
     finally:
         await server.stop(grace=1.0)
+        if quota is not None:
+            quota.close()
 
 
 # -- client roles ------------------------------------------------------------------
@@ -261,8 +251,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     started = time.monotonic()
     breaker = breaker_available()
     print(
-        f"flow_overhead: echo at {INFLIGHT} in flight, limited (quota: a local token-bucket gate"
-        f" -- the leased pool has not landed; bulkhead; consumer cap;"
+        f"flow_overhead: echo at {INFLIGHT} in flight, limited (quota: the leased pool's gate;"
+        f" bulkhead; consumer cap;"
         f" breaker: {'on' if breaker else 'rpc.degrade has not landed, off'}) vs plain;"
         f" {args.rounds} rounds of {args.seconds}s (+{args.warmup}s warm-up)",
         flush=True,
@@ -279,7 +269,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     summary.update(
         {
             "breaker": breaker,
-            "quota": "local token bucket gate",
+            "quota": "rpc.flow.QuotaLimiter (leased pool, in-process registry)",
             "rounds": args.rounds,
             "seconds": args.seconds,
             "inflight": INFLIGHT,
