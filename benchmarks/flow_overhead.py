@@ -217,7 +217,8 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
 
 def overload(args: argparse.Namespace) -> dict[str, Any]:
     capacity = args.capacity_workers * 1000 / args.work_ms
-    server = ServerProcess("work", script=SCRIPT)
+    options = ["--capacity-workers", str(args.capacity_workers), "--queue", str(args.queue)]
+    server = ServerProcess("work", script=SCRIPT, options=options)
     try:
         args.port_of_role = server.port
         results = {}

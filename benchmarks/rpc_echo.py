@@ -36,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -363,12 +363,19 @@ def run_role(args: argparse.Namespace) -> None:
 class ServerProcess:
     """A server subprocess; closing its stdin tells it to stop.
 
-    ``script`` is the benchmark whose ``--serve KIND`` role it runs (another benchmark
-    may reuse this with roles of its own, announced with :func:`announce`).
+    ``script`` is the benchmark whose ``--serve KIND`` role it runs, with ``options``
+    (another benchmark may reuse this with roles of its own, announced with
+    :func:`announce`).
     """
 
-    def __init__(self, kind: str, profile_out: str | None = None, script: Path = SCRIPT) -> None:
-        cmd = [sys.executable, str(script), "--serve", kind]
+    def __init__(
+        self,
+        kind: str,
+        profile_out: str | None = None,
+        script: Path = SCRIPT,
+        options: Sequence[str] = (),
+    ) -> None:
+        cmd = [sys.executable, str(script), "--serve", kind, *options]
         if profile_out:
             cmd += ["--profile-out", profile_out]
         self.kind = kind
