@@ -176,12 +176,12 @@ class LeaseClient:
 
     def _watch(self, service: str) -> None:
         registry = self.registry
-        calls: list[Callable[[], Callable[[], None]]] = [
-            lambda: registry.watch_config(quota_key(service), lambda d: self._on_rule(service, d)),
+        calls: list[Callable[[], Callable[[], None]]] = [  # members first: the first share
+            lambda: registry.subscribe(service, lambda i: self._on_members(service, i)),
             lambda: registry.watch_config(
                 lease_key(service), lambda d: self._on_ledger(service, d)
             ),
-            lambda: registry.subscribe(service, lambda i: self._on_members(service, i)),
+            lambda: registry.watch_config(quota_key(service), lambda d: self._on_rule(service, d)),
         ]
         for call in calls:
             try:
@@ -275,8 +275,13 @@ class LeaseClient:
         lease.failures += 1
         lease.last_error = str(err)
         period = lease.period
-        if lease.leased_at is None:
+        if lease.leased_at is None:  # never leased: the equal share of who is registered
             state = "local-share"
+            with self._lock:
+                count = max(1, len(lease.members))
+            caps = lease.rule.limits() if lease.rule is not None else {}
+            for scope, bucket in lease.buckets.items():
+                bucket.lease(0.0, 0.0, caps.get(scope, 0.0) / count)
         elif now < lease.leased_at + 2 * period:
             state = "grace"
         else:
@@ -284,7 +289,7 @@ class LeaseClient:
         lease.due = now + min(period / 4, 1.0)
         if state != lease.state:
             lease.state = state
-            self._log(lease, logging.WARNING, f"registry unreachable ({err})")
+            self._log(lease, logging.WARNING, f"cannot lease ({err})")
 
     def _release(self, lease: ServiceLease) -> None:
         key = lease_key(lease.service)

@@ -15,7 +15,7 @@ from callscope import cli
 from rpc.flow import QuotaLimiter, QuotaRule, _quota_bucket, quota_key
 from rpc.flow._lease_ledger import live_holders, release, renew, share
 from rpc.flow._quota_bucket import QuotaBucket
-from rpc.registry import MemoryRegistry, connect
+from rpc.registry import MemoryRegistry, ServiceInstance, connect
 
 NAN, INF = float("nan"), float("inf")
 
@@ -214,3 +214,27 @@ def eventually(predicate: Any, timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+class ReadOnly(MemoryRegistry):
+    """A registry this provider may read but not write (a grant of ``config: read``)."""
+
+    def put_config(self, key: str, value: Any, expected: int | None = None) -> Any:
+        if key.startswith("leases/"):
+            raise rpc.PermissionDeniedError(f"'provider' may not write 'config/{key}'")
+        return super().put_config(key, value, expected)
+
+
+def test_a_provider_that_may_not_lease_spends_the_equal_share_of_the_registered(caplog) -> None:
+    registry = ReadOnly()
+    registry.put_config(quota_key("s"), {"qps": 300})
+    for port in (7001, 7002, 7003):
+        registry.register(ServiceInstance("s", f"127.0.0.1:{port}"))
+    limiter = QuotaLimiter(registry).start("127.0.0.1:7001", ["s"])
+    try:
+        eventually(lambda: limiter.snapshot()["s"]["state"] == "local-share")
+        eventually(lambda: limiter.snapshot()["s"]["limits"]["*"]["rate"] == 100.0)
+        assert "PERMISSION_DENIED" in limiter.snapshot()["s"]["last_error"]
+        assert "cannot lease" in caplog.text
+    finally:
+        limiter.close()
