@@ -19,7 +19,7 @@ import pytest
 
 from callscope.demo.faults import FaultInbox, parse_fault
 from callscope.demo.topology import EXPECTED_EDGES, LOADGEN
-from storage import TraceQuery, open_span_store
+from storage import TraceQuery, open_analytics_store, open_span_store
 
 
 class Demo:
@@ -115,7 +115,7 @@ def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None
         demo.wait_for("progress ", timeout=600)  # Spark is up, the load runs, spans are stored
         # the dashboard answers while the demo runs: its pages, layout and callbacks
         trace_id = _a_stored_trace(workdir / "spans.db")
-        for page in ("/", "/compare", "/dependencies", "/services", "/faults",
+        for page in ("/", "/compare", "/dependencies", "/services", "/faults", "/alarms",
                      f"/trace/{trace_id}"):  # fmt: skip
             assert "callscope" in _get(url + page)
         demo.wait_for("fault      at ", timeout=120)  # the slowdown, from the command line
@@ -149,6 +149,11 @@ def test_demo_runs_the_loop_unattended_and_summarizes_it(tmp_path: Path) -> None
     # (100 -> 43 -> 24 -> 11 over three windows here; a slower box may see only the first)
     assert weights[slow] < 100 and weights[slow] == min(weights.values()), summary
     assert summary["slow_instance"] == "payment#2"
+    # the demo's alarm rules: the slowed payment service's p99 raised an alarm, stored
+    assert summary["alarms"] >= 1, summary
+    with open_analytics_store(f"sqlite://{workdir / 'spans.db'}", read_only=True) as analytics:
+        raised = analytics.alarms(0, 2**62, service="payment", limit=100).alarms
+    assert any(a.rule == "slow-service" and a.state == "firing" for a in raised), raised
     assert summary["payment_calls_before"] > 50 and summary["payment_calls_after"] > 50, summary
     assert 0.2 < summary["slow_share_before"] < 0.5, summary  # round robin: a third
     assert summary["slow_share_after"] < 0.75 * summary["slow_share_before"], summary

@@ -197,6 +197,7 @@ def _closing_hint(store_url: str, kept: bool) -> None:
         print(f"\nthe spans are in {store_url}; browse them with")
         print(f"  {command} traces --store {store_url} --service {LOADGEN}")
         print(f"  {command} services --store {store_url}")
+        print(f"  {command} alarms --store {store_url}")
         print(f"  {command} dashboard --store {store_url}")
     else:
         print(f"\nthe demo's files are removed; `{command} demo --keep` keeps them to browse "

@@ -8,6 +8,10 @@ analytics (the dashboard's dependencies and services pages). Its instance-level 
 each provider instance's calls, errors and p95 (:class:`pipeline.InstanceHealth`), and
 :func:`pipeline.feed_back` decides and publishes ``governance/<service>/weights`` -- the
 consumers' balancers apply it at their next call. The demo computes no weight itself.
+
+Both jobs also evaluate the demo's alarm rules (:data:`DEMO_ALARMS`, written to the
+work directory and passed as ``--alarms``; the registry's ``governance/_global/alarms``
+adds to them), so the slowed instance raises alarms on the dashboard's Alarms page.
 """
 
 from __future__ import annotations
@@ -25,9 +29,24 @@ from typing import Any
 
 from .topology import SERVICES
 
-__all__ = ["feedback_available", "read_status", "weight_job_status"]
+__all__ = ["DEMO_ALARMS", "feedback_available", "read_status", "weight_job_status"]
 
 STATUS_FILE = "feedback.json"
+ALARMS_FILE = "alarms.json"
+DEMO_ALARMS = {
+    "rules": {
+        "slow-service": {"metric": "p99_ms", "op": ">", "threshold": 150, "period": 2,
+                         "count": 1, "silence": 3, "min_calls": 5,
+                         "message": "{name}: p99 {value} ms over {threshold} ms"},
+        "slow-instance": {"metric": "p99_ms", "op": ">", "threshold": 150, "scope": "instance",
+                          "silence": 3, "min_calls": 5,
+                          "message": "{name}: p99 {value} ms over {threshold} ms"},
+        "failing-service": {"metric": "error_rate", "op": ">", "threshold": 5, "period": 2,
+                            "count": 2, "min_calls": 5,
+                            "message": "{name}: {value}% of calls failed"},
+    }
+}  # fmt: skip
+"""The demo's alarm rules (the instance rule needs the streaming job's per-instance windows)."""
 DEFAULT_WINDOW_S = 10
 LAG_S = 3.0
 """How long after a window closes its spans are taken as filed (spool flush, collector)."""
@@ -64,6 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--registry", required=True)
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW_S)
+    p.add_argument("--alarms", type=Path, default=None)
     p.set_defaults(handler=run_feedback)
 
 
@@ -82,7 +102,7 @@ def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
 
 
 def run_feedback(args: argparse.Namespace) -> int:
-    from pipeline import feed_back, run_batch, spark_session
+    from pipeline import AlarmJob, feed_back, load_rules, run_batch, spark_session
     from rpc.registry import connect
     from storage import open_analytics_store, open_span_store
 
@@ -98,6 +118,7 @@ def run_feedback(args: argparse.Namespace) -> int:
               "spark.sql.shuffle.partitions": "2"},
     )  # fmt: skip
     registry = connect(args.registry)
+    alarms = AlarmJob(load_rules(args.alarms) if args.alarms else [], registry)
     window_us = args.window * 1_000_000
     done_until = (int(time.time() * 1_000_000) // window_us) * window_us  # whole windows only
     status["state"] = "warming up"
@@ -119,7 +140,7 @@ def run_feedback(args: argparse.Namespace) -> int:
                 start = max(done_until, closed - window_us)  # behind: skip to the newest
                 try:
                     result = run_batch(spark, args.store, start, closed, stores=[args.store],
-                                       window_s=args.window)  # fmt: skip
+                                       window_s=args.window, alarms=alarms)  # fmt: skip
                 except Exception:
                     if stop.is_set():  # SIGTERM reached the JVM too: its jobs were cancelled
                         break
@@ -136,6 +157,7 @@ def run_feedback(args: argparse.Namespace) -> int:
                     for d in changed:
                         print(f"demo-feedback: {service} {d.instance} {d.previous} -> "
                               f"{d.weight}: {d.reason}", flush=True)  # fmt: skip
+                status["alarms"] = status.get("alarms", 0) + len(result.alarms)
                 status["last_window_s"] = round(result.seconds, 1)
                 _write_status(run_dir, status)
     finally:
@@ -178,14 +200,18 @@ class FeedbackJob:
         self.streaming = kafka_topic is not None
         self.window_s = window_s
         self._run_dir = workdir / "run"
+        rules = workdir / ALARMS_FILE
+        workdir.mkdir(parents=True, exist_ok=True)
+        rules.write_text(json.dumps(DEMO_ALARMS, indent=1))
         if kafka_topic is not None:
             self.argv = ["pipeline", "stream", "--source", f"kafka://{kafka_topic}",
                          "--window", str(window_s), "--checkpoint", str(workdir / "stream"),
-                         "--master", "local[1]",
-                         "--store", store_url, "--registry", registry_url]  # fmt: skip
+                         "--master", "local[1]", "--store", store_url,
+                         "--registry", registry_url, "--alarms", str(rules)]  # fmt: skip
         else:
             self.argv = ["demo-feedback", "--store", store_url, "--registry", registry_url,
-                         "--workdir", str(workdir), "--window", str(window_s)]  # fmt: skip
+                         "--workdir", str(workdir), "--window", str(window_s),
+                         "--alarms", str(rules)]  # fmt: skip
 
     def describe(self) -> str:
         if self.streaming:

@@ -44,6 +44,7 @@ def summarize(supervisor: Supervisor) -> dict[str, Any]:
         "weight_job": _weight_job(supervisor),
         "pipeline_windows": run.feedback.get("windows", 0),
         "pipeline_edges": run.feedback.get("edges", []),
+        "alarms": run.feedback.get("alarms", 0),
         "feedback_error": run.feedback_error,
         "faults": [{"at_s": round(at, 1), "fault": f.describe()} for at, f in run.applied],
         "balancer": supervisor.options.balancer,
