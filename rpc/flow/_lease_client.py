@@ -143,8 +143,10 @@ class LeaseClient:
         lease = self.leases[service]
         with self._lock:
             lease.members = {i.address for i in instances}
-            lease.seen |= lease.members
-            gone = lease.departed & set(live_holders(lease.ledger, time.time()))
+            holders = set(live_holders(lease.ledger, time.time()))
+            # bounded: a departed instance is remembered while its slice is in the ledger
+            lease.seen = (lease.seen | lease.members) & (lease.members | holders)
+            gone = lease.departed & holders
             if gone:  # a holder left: its slice is free now, not when it expires
                 lease.due = 0.0
                 self._wake.set()
