@@ -192,7 +192,13 @@ class Concurrency:
         if self.inflight >= self.ceiling:
             self.shed += 1
             raise Shed(f"provider has {self.inflight} calls in flight (limit {self.ceiling})")
-        running = head.enter() if head is not None else True
+        if head is None:
+            running = True
+        elif head.running < head.limit.max_concurrent and not head.queued:
+            head.running += 1  # the common case, without a call (Bulkhead.enter's first step)
+            running = True
+        else:
+            running = head.enter()
         self.inflight += 1
         return running
 
@@ -202,7 +208,10 @@ class Concurrency:
         self.inflight -= 1
         if head is not None:
             if held:
-                head.leave()
+                if head._waiters:
+                    head.leave()
+                else:  # nobody waits for the slot (Bulkhead.leave's last step)
+                    head.running -= 1
             elif held is False:
                 head.unqueue()
 
