@@ -94,6 +94,18 @@ async def test_a_mask_reaches_consumer_and_provider_within_a_second_and_lifts(
             lambda: outcome(lambda: direct.generic("reg.Echo", "echo", 6)), "6"
         )
         assert lifted < 1.0 and lifted_provider < 1.0
+
+        # Breaker rules ride governance/<service>/cluster, pushed live too.
+        rules = {"error_count": 5, "error_ratio": None, "fallback": "null"}
+        await asyncio.to_thread(
+            writer.put_config, "governance/reg.Echo/cluster", {"breaker": rules}
+        )
+        start = time.monotonic()
+        while following.config.effective("reg.Echo", "echo").breaker != rules:
+            assert time.monotonic() - start < 1.5, "the breaker rules did not arrive"
+            await asyncio.sleep(0.02)
+        assert await consumer.echo(7) == 7
+        assert following.cluster.guard("reg.Echo", "echo") is not None
     finally:
         await following.close()
         await direct.close()
