@@ -185,12 +185,12 @@ async def test_failed_probes_open_it_again(make_server, make_client):
     flaky = Flaky("one")
     server = await make_server(flaky)
     client = make_client([server.address])
-    client.configure("t.Flaky", breaker={"min_calls": 1, "open_for": 0.2, "probes": 1})
+    client.configure("t.Flaky", breaker={"min_calls": 1, "open_for": 0.5, "probes": 1})
     proxy = client.proxy("t.Flaky")
     flaky.failing = True
     with pytest.raises(rpc.BusyError):
         await proxy.get()
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.55)
     with pytest.raises(rpc.BusyError):
         await proxy.get()  # the one probe, failed
     with pytest.raises(rpc.UnavailableError, match=r"degraded \(circuit open\)"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_a_sync_function_falls_back_to_a_function_while_open_then_recovers():
     def cached(item: str) -> str:
         return f"cached {item}"
 
-    @rpc.degrade.guarded(name="t.price", fallback=cached, min_calls=2, open_for=0.2, probes=1)
+    @rpc.degrade.guarded(name="t.price", fallback=cached, min_calls=2, open_for=0.5, probes=1)
     def price(item: str) -> str:
         calls.append(item)
         if not healthy:
@@ -34,9 +35,7 @@ def test_a_sync_function_falls_back_to_a_function_while_open_then_recovers():
     assert state_of("t.price") == OPEN
     assert price("b") == "cached b" and calls == ["a", "a"]
     healthy = True
-    import time
-
-    time.sleep(0.25)
+    time.sleep(0.55)
     assert price("c") == "fresh c" and state_of("t.price") == "closed"
 
 
