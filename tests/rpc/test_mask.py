@@ -1,6 +1,7 @@
-"""Mask degradation through a real embedded registry process: a mask written to the registry
-reaches a consumer (before any network) and a provider process within one second, and is
-lifted the same way; a mask no consumer could use is refused with BAD_REQUEST."""
+"""Mask degradation through a real registry (an embedded registry process, and ZooKeeper): a
+mask written to the registry reaches a consumer (before any network) and a provider process
+within one second, and is lifted the same way; a mask no consumer could use is refused with
+BAD_REQUEST."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 import rpc
 from rpc.registry import RegistryDirectory, connect
-from tests.registry.conftest import EmbeddedBackend, Process
+from tests.registry.conftest import ZK, EmbeddedBackend, Process, ZooKeeperBackend
 
 MASK = "governance/reg.Echo/mask"
 
@@ -27,10 +28,19 @@ def registry_url(tmp_path: Path) -> Iterator[str]:
     backend.stop()
 
 
+@pytest.fixture(params=["embedded", ZK])
+def any_registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "embedded":
+        yield request.getfixturevalue("registry_url")
+    else:
+        yield ZooKeeperBackend(request.getfixturevalue("zookeeper_hosts")).url()
+
+
 @pytest.fixture
-def provider(registry_url: str) -> Iterator[str]:
+def provider(any_registry_url: str) -> Iterator[str]:
     """A provider process of ``reg.Echo`` published in the registry (so it follows masks)."""
-    process = Process([sys.executable, "-m", "tests.registry.provider", registry_url], ready=":")
+    argv = [sys.executable, "-m", "tests.registry.provider", any_registry_url]
+    process = Process(argv, ready=":")
     yield process.line
     process.kill()
 
@@ -52,10 +62,10 @@ async def until(check: Callable[[], Any], expected: str, within: float = 1.0) ->
 
 
 async def test_a_mask_reaches_consumer_and_provider_within_a_second_and_lifts(
-    registry_url, provider
+    any_registry_url, provider
 ):
-    writer = await asyncio.to_thread(connect, registry_url)
-    reader = await asyncio.to_thread(connect, registry_url)
+    writer = await asyncio.to_thread(connect, any_registry_url)
+    reader = await asyncio.to_thread(connect, any_registry_url)
     seen: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = []
 
     async def spy(inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
