@@ -15,6 +15,7 @@ from callscope_contract import KpiSample
 from pipeline import (
     ALARMS_KEY,
     AlarmEvaluator,
+    AlarmJob,
     AlarmRule,
     Observation,
     PipelineError,
@@ -23,7 +24,7 @@ from pipeline import (
     parse_rules,
     registry_rules,
 )
-from storage import FIRING, RESOLVED
+from storage import FIRING, RESOLVED, open_analytics_store
 
 W_S = 10
 W_US = W_S * 1_000_000
@@ -189,3 +190,39 @@ def test_rules_from_a_file_and_from_the_registry(tmp_path: Path) -> None:
         assert registry_rules(registry) == [rule]
     finally:
         registry.close()
+
+
+def test_the_job_keeps_the_last_good_registry_rules_and_resumes_from_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = f"sqlite://{tmp_path / 'a.db'}"
+    registry = rpc.registry.connect("memory://alarm-job")
+    rules = {"rules": {"slow": {"metric": "p99_ms", "op": ">", "threshold": 200, "silence": 3}}}
+    registry.put_config(ALARMS_KEY, rules)
+
+    def window(i: int, p99: float) -> list[KpiSample]:
+        return [KpiSample(service="orders", instance="a:1", method="*", role="provider",
+                          window_start_us=BASE + i * W_US, window_s=W_S, count=50,
+                          latency_ms={"p99": p99})]  # fmt: skip
+
+    try:
+        job = AlarmJob(registry=registry)
+        assert [a.state for a in job.on_windows(window(0, 300), [store], resume=True)] == [FIRING]
+        registry.put_config(ALARMS_KEY, {"rules": {"slow": {"metric": "nope"}}})
+        with caplog.at_level(logging.ERROR, "callscope.pipeline.alarms"):
+            assert job.on_windows(window(1, 300), [store], resume=True) == []  # silenced
+        assert "BAD_ALARM_RULE" in caplog.text and [r.name for r in job.rules()] == ["slow"]
+        registry.put_config(ALARMS_KEY, rules)
+        # a restarted job reads the stored alarm: still silenced in window 2, then resolves
+        again = AlarmJob(registry=registry)
+        assert again.on_windows(window(2, 300), [store], resume=True) == []
+        assert [a.state for a in again.on_windows(window(3, 90), [store])] == [RESOLVED]
+        with open_analytics_store(store) as analytics:
+            stored = analytics.alarms(BASE, BASE + 10 * W_US, service="orders").alarms
+        assert [(a.state, a.window_start_us) for a in stored] == [
+            (RESOLVED, BASE + 3 * W_US), (FIRING, BASE)]  # fmt: skip
+    finally:
+        registry.close()
+    with pytest.raises(PipelineError) as caught:
+        AlarmJob([slow(), slow()])
+    assert caught.value.code == "BAD_ALARM_RULE"
