@@ -3,8 +3,9 @@
 Per watched service, a background thread (never the provider's event loop):
 
 * watches ``governance/<service>/quota`` (the rule, pushed live) and the lease ledger
-  ``leases/<service>/quota``, and subscribes to the service's registrations (who is
-  alive: a departed instance's slice is reclaimed by the next writer);
+  ``leases/<service>/quota``, and looks up the service's registrations at each renewal
+  (who is alive: a departed instance's slice is reclaimed by the next writer; a lookup,
+  not a subscription, so a provider is not listed as a consumer of its own service);
 * every period T (the rule's ``period_s``), reads the ledger, computes its slice from
   its recent demand (:func:`~._lease_ledger.renew`) and writes it back with the version
   it read -- one registry round trip per instance per period, none per call;
@@ -139,17 +140,12 @@ class LeaseClient:
                 lease.due = min(lease.due, lease.leased_at + EARLY_GAP * lease.period)
                 self._wake.set()
 
-    def _on_members(self, service: str, instances: list[ServiceInstance]) -> None:
-        lease = self.leases[service]
+    def _members(self, lease: ServiceLease, instances: list[ServiceInstance]) -> None:
         with self._lock:
             lease.members = {i.address for i in instances}
             holders = set(live_holders(lease.ledger, time.time()))
             # bounded: a departed instance is remembered while its slice is in the ledger
             lease.seen = (lease.seen | lease.members) & (lease.members | holders)
-            gone = lease.departed & holders
-            if gone:  # a holder left: its slice is free now, not when it expires
-                lease.due = 0.0
-                self._wake.set()
 
     def _off_balance(self, lease: ServiceLease) -> bool:
         """Would a renewal now move one of my slices by more than the slack?"""
@@ -178,8 +174,7 @@ class LeaseClient:
 
     def _watch(self, service: str) -> None:
         registry = self.registry
-        calls: list[Callable[[], Callable[[], None]]] = [  # members first: the first share
-            lambda: registry.subscribe(service, lambda i: self._on_members(service, i)),
+        calls: list[Callable[[], Callable[[], None]]] = [
             lambda: registry.watch_config(
                 lease_key(service), lambda d: self._on_ledger(service, d)
             ),
@@ -217,6 +212,7 @@ class LeaseClient:
         self._measure(lease, now)
         caps = rule.limits()
         try:
+            self._members(lease, self.registry.lookup(lease.service))
             grants, holders = self._exchange(lease, caps)
         except RpcError as err:
             self._failed(lease, err, now)
