@@ -12,7 +12,7 @@ import html as escaping
 
 from dash import dcc, html
 
-from storage import Trace, span_tree
+from storage import Trace, WeightChange, span_tree
 
 from ._colors import ERROR_COLOR, GOVERNANCE_COLOR, PATH_COLOR, service_color
 from ._waterfall import Waterfall, is_governance_event
@@ -49,9 +49,19 @@ def waterfall_legend(drawn: Waterfall) -> list[html.Span]:
     return services + marks
 
 
-def governance_events(trace: Trace) -> html.Div:
+def _why(changes: list[WeightChange]) -> html.Div:
+    text = "; ".join(f"{c.instance} \u2192 {c.weight}: {c.reason}" for c in changes)
+    return html.Div(f"why: {text}", className="weight-why")
+
+
+def governance_events(
+    trace: Trace, reasons: dict[tuple[str, int], list[WeightChange]] | None = None
+) -> html.Div:
     """The governance decisions recorded on this trace's spans (retries, failovers,
-    failsafe, limits, breakers...), in time order: why this call took the path it did."""
+    failsafe, limits, breakers...), in time order: why this call took the path it did.
+    ``reasons``: the pipeline's weight changes behind a ``weights.applied`` event, by
+    (span id, event time), shown under it."""
+    reasons = reasons or {}
     found = [
         (event.time_us, node.span, event)
         for node in span_tree(trace)
@@ -66,7 +76,9 @@ def governance_events(trace: Trace) -> html.Div:
             html.Td(f"+{(time_us - trace.start_us) / 1000:.3f} ms"),
             html.Td(f"{span.service}: {span.name}"),
             html.Td(event.name, className="governance"),
-            html.Td(", ".join(f"{k}={v}" for k, v in event.attributes.items())),
+            html.Td([", ".join(f"{k}={v}" for k, v in event.attributes.items()),
+                     *([_why(reasons[(span.span_id, time_us)])]
+                       if (span.span_id, time_us) in reasons else [])]),
         ])
         for time_us, span, event in found
     ]  # fmt: skip

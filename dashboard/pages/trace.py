@@ -21,6 +21,7 @@ from .._sources import Sources
 from .._span_detail import span_detail
 from .._waterfall import TOP_PX, waterfall
 from .._waterfall_html import governance_events, waterfall_labels, waterfall_legend
+from .._weight_reasons import weight_reasons
 
 __all__ = ["NAME", "PATH_TEMPLATE", "layout", "load_trace", "register"]
 
@@ -126,7 +127,8 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
     @app.callback(Output("trace-governance", "children"), Input("trace-id", "data"))
     def decisions(trace_id: str) -> Any:
         try:
-            return governance_events(load_trace(sources, trace_id))
+            trace = load_trace(sources, trace_id)
+            return governance_events(trace, weight_reasons(sources, trace))
         except EXPECTED:
             return ""  # render already says why there is no trace
 
