@@ -154,11 +154,14 @@ def recording(
     invoke = cluster.invoker.invoke
     clock = time.monotonic  # the breakers' clock: read once at each end of the call
 
+    guards = cluster.guards
+
     async def terminal(inv: Invocation) -> Any:
-        land_pending(inv)
+        if inv.pending_events is not None:
+            land_pending(inv)
         counted = breaker
         if counted is None:
-            guard = cluster.guard(inv.service, inv.method)
+            guard = guards().get((inv.service, inv.method))
             counted = None if guard is None else guard.breakers.get(inv.peer)
             if counted is None:  # the settings changed meanwhile: nothing to count in
                 return await _hooked_invoke(invoke, inv)

@@ -262,6 +262,10 @@ class ClusterInvoker:
         """The breakers of (service, method), if its settings have ``breaker`` rules."""
         return self._guarded.get((service, method))
 
+    def guards(self) -> dict[tuple[str, str], Guard]:
+        """Every (service, method) with ``breaker`` rules, and its breakers (as of now)."""
+        return self._guarded
+
     def chain(self, terminal: CallNext) -> CallNext:
         """The client interceptor chain around ``terminal`` (a degraded call's answer)."""
         return build_chain(self._interceptors, terminal)

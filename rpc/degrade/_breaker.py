@@ -102,6 +102,18 @@ class CircuitBreaker:
         breaker's clock at the end of the call, when the caller read it."""
         rules = self.rules
         slow = rules.slow_ratio is not None and seconds >= rules.slow_call
+        if self.state is CLOSED and (permit == WHILE_CLOSED or permit == self.epoch):
+            # The common case, without the lock (counts are best-effort across threads;
+            # a change of state is decided under it).
+            window = self._window
+            window.add(failed, slow, now)
+            if not self._trips(window):
+                return None
+            with self._lock:
+                if self.state is not CLOSED:
+                    return None
+                self._change(OPEN, self._clock())
+                return OPEN
         with self._lock:
             if permit != self.epoch and (permit != WHILE_CLOSED or self.state is not CLOSED):
                 return None  # admitted before the last change: it says nothing about now
