@@ -91,7 +91,10 @@ class AsyncClient:
     room, host...) describe this consumer to routing rules (``consumer.zone``).
     ``config_file`` (JSON or TOML, ``{service or "*": settings}``) is this
     consumer's file layer, under what code sets. ``invoker`` replaces the socket:
-    pass :class:`rpc.cluster.MockInvoker` to test without a network.
+    pass :class:`rpc.cluster.MockInvoker` to test without a network. ``connections``
+    (1..64, default 1) is how many multiplexed links to keep to each provider, used
+    in turn (to spread over a provider's ``--workers`` processes, or past one link's
+    write buffer).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class AsyncClient:
         registry: Any = None,
         labels: Mapping[str, Any] | None = None,
         config_file: str | Path | None = None,
+        connections: int = 1,
     ) -> None:
         self.directory = _as_directory(providers)
         self.codec = get_codec(codec)
@@ -134,6 +138,7 @@ class AsyncClient:
             heartbeat=heartbeat,
             connect_timeout=connect_timeout,
             backoff=backoff,
+            connections=connections,
         )
         self.cluster = ClusterInvoker(
             self.directory,

@@ -1,6 +1,7 @@
 """The socket invoker: one attempt as a request frame on the provider's multiplexed link.
 
-It keeps one :class:`~rpc._channel.Channel` per provider address, the encoded
+It keeps one :class:`~rpc._channel.Channel` per provider address (``connections``
+of them, used in turn, when asked for more), the encoded
 request headers (a call's identity repeats, so its header bytes are cached), and
 one timer for every pending deadline.
 """
@@ -50,8 +51,14 @@ class SocketInvoker:
         heartbeat: Heartbeat | None = None,
         connect_timeout: float = 3.0,
         backoff: Backoff | None = None,
+        connections: int = 1,
     ) -> None:
+        if isinstance(connections, bool) or not isinstance(connections, int):
+            raise ValueError(f"connections must be an integer in 1..64, not {connections!r}")
+        if not 1 <= connections <= 64:
+            raise ValueError(f"connections must be an integer in 1..64, not {connections!r}")
         self.codec = codec
+        self.connections = connections
         self._channel_options: dict[str, Any] = {
             "ssl": ssl,
             "token": token,
@@ -61,7 +68,9 @@ class SocketInvoker:
             "connect_timeout": connect_timeout,
             "backoff": backoff,
         }
-        self.channels: dict[str, Channel] = {}
+        self.channels: dict[str, Channel] = {}  # the first link to each provider
+        self._pools: dict[str, list[Channel]] = {}  # all its links, when connections > 1
+        self._turn = 0
         self._troubled: set[str] = set()  # links that failed or drain: checked by unavailable()
         self._headers: dict[tuple[Any, ...], bytes] = {}  # encoded request headers, bounded
         self._deadlines: Deadlines | None = None
@@ -91,9 +100,25 @@ class SocketInvoker:
             )
         return channel
 
+    def _pooled(self, address: str) -> Channel:
+        """The next of the ``connections`` links to ``address``, in turn."""
+        pool = self._pools.get(address)
+        if pool is None:
+            first = self.channels.get(address) or self._channel(address)
+            more = [
+                Channel(address, on_trouble=self._troubled.add, **self._channel_options)
+                for _ in range(self.connections - 1)
+            ]
+            pool = self._pools[address] = [first, *more]
+        self._turn += 1
+        return pool[self._turn % len(pool)]
+
     async def invoke(self, inv: Invocation) -> Any:
         peer = inv.peer
-        channel = self.channels.get(peer) or self._channel(peer)
+        if self.connections == 1:
+            channel = self.channels.get(peer) or self._channel(peer)
+        else:
+            channel = self._pooled(peer)
         conn = channel.conn
         if conn is None or conn.closed or conn.draining:
             conn = await channel.connection()
@@ -171,7 +196,9 @@ class SocketInvoker:
         if self._deadlines is not None:
             self._deadlines.close()
         self._decoder.close()
-        channels, self.channels = list(self.channels.values()), {}
+        pooled = [channel for pool in self._pools.values() for channel in pool]
+        channels = list({id(c): c for c in [*self.channels.values(), *pooled]}.values())
+        self.channels, self._pools = {}, {}
         for channel in channels:
             channel.close()
         await asyncio.gather(*(channel.wait_closed() for channel in channels))

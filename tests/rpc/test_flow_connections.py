@@ -94,3 +94,17 @@ def test_connection_caps_are_validated():
         rpc.Server(max_connections=0)
     with pytest.raises(ValueError, match="max_connections_per_address"):
         rpc.Server(max_connections_per_address=True)
+
+
+async def test_a_consumer_keeps_the_connections_per_provider_it_was_given(make_server, make_client):
+    server = await make_server(Echo())
+    client = make_client([server.address], connections=3)
+    echo = client.proxy("test.Echo", timeout=5)
+    assert await asyncio.gather(*(echo.echo(i) for i in range(30))) == list(range(30))
+    assert len(server._connections) == 3  # one pool of three links, used in turn
+    assert await asyncio.gather(*(echo.echo(i) for i in range(30))) == list(range(30))
+    assert len(server._connections) == 3  # ... and no more
+    await client.close()
+    await _until(lambda: not server._connections)
+    with pytest.raises(ValueError, match="connections"):
+        rpc.AsyncClient([server.address], connections=0)
