@@ -60,10 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     st = jobs.add_parser(
         "stream",
-        help="per-window provider health from Kafka, fed back as routing weights",
-        description="Structured Streaming over the spans topic: per tumbling window and "
-        "(RPC service, instance), calls, errors and latency are written to every --store as "
-        "KPI rollups and, with --registry, turned into governance/<service>/weights. "
+        help="per-window dependency edges and provider health from Kafka, fed back as "
+        "routing weights",
+        description="Structured Streaming over the spans topic: per tumbling window, the "
+        "dependency edges (as the batch job computes them) and, per (RPC service, instance), "
+        "calls, errors and latency are written to every --store and, with --registry, turned "
+        "into governance/<service>/weights. "
         "Checkpointed: a restart neither loses nor double-counts a window.",
     )
     st.add_argument("--source", required=True, help="kafka://HOST:PORT[/TOPIC]")
@@ -79,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--alarms", default=None, metavar="FILE",
                     help="alarm rules (JSON); with --registry, its "
                     "governance/_global/alarms too")  # fmt: skip
+    st.add_argument("--partitions", type=_partition_count, default=None, metavar="N",
+                    help="partitions of the window state and of each window's joins (default "
+                    "8; a checkpoint keeps the number it was created with)")  # fmt: skip
     st.add_argument("--available-now", action="store_true",
                     help="process what the topic holds, then stop")  # fmt: skip
     st.set_defaults(handler=stream)
@@ -159,7 +164,7 @@ def stream(args: argparse.Namespace) -> int:
         print(f"callscope pipeline: {err.code}: {err.message}", file=sys.stderr)
         return 2
     spark = spark_session(args.master, app_name="callscope-pipeline-stream",
-                          jars=kafka_source_jars())  # fmt: skip
+                          jars=kafka_source_jars(), conf=_partitions(args.partitions))  # fmt: skip
     say(f"Spark UI: {spark.sparkContext.uiWebUrl}")
     try:
         query = run_stream(spark, args.source, args.checkpoint, stores=stores,
@@ -187,6 +192,17 @@ def _alarm_job(path: str | None, registry: object = None) -> AlarmJob | None:
     if path is None and registry is None:
         return None
     return AlarmJob(load_rules(path) if path else [], registry)
+
+
+def _partition_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 10_000:
+        raise argparse.ArgumentTypeError(f"within 1..10000, not {text}")
+    return count
+
+
+def _partitions(count: int | None) -> dict[str, str]:
+    return {} if count is None else {"spark.sql.shuffle.partitions": str(count)}
 
 
 def _printer():  # type: ignore[no-untyped-def]

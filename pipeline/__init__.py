@@ -2,7 +2,9 @@
 
 :func:`run_batch` computes, per window, the dependency graph (service, instance and
 method level), the top callers of each service and the latency of each service and
-method, and writes them through each store's ``AnalyticsStore``.
+method, and writes them through each store's ``AnalyticsStore``; :func:`run_stream` does
+the same for the edges per tumbling window of a Kafka topic, with each provider
+instance's health (:func:`instance_health`) fed back as routing weights.
 :func:`compute_weights` turns one window's per-instance health into routing weights
 (pure; its rules are in ``pipeline/_weights.py``) and :func:`feed_back` publishes them as
 the ``governance/<service>/weights`` document. Alarm rules (:class:`AlarmRule`, from a
@@ -26,7 +28,8 @@ from ._errors import PipelineError
 from ._feedback import WEIGHTS_SOURCE, feed_back, weights_document
 from ._read import read_spans
 from ._session import DEFAULT_MASTER, KAFKA_PACKAGE, spark_session
-from ._stream import instance_health, run_stream
+from ._stream import run_stream
+from ._stream_windows import instance_health
 from ._weights import NEUTRAL, InstanceHealth, WeightDecision, WeightPolicy, compute_weights
 from ._window import Window, window
 

@@ -1,16 +1,16 @@
-"""The streaming job: per tumbling window, each provider instance's health, fed back.
+"""The streaming job: per tumbling window, the dependency edges and each provider
+instance's health, fed back.
 
-Structured Streaming over the spans topic (Spark's own Kafka source): SERVER spans by
-event time (``start_us``), a watermark for late spans, tumbling windows (60 s by
-default, down to 5 s for tests). A window is emitted once, when the watermark passes
-its end (append mode); the checkpoint keeps offsets and window state, so a restarted
-job neither loses a window nor counts one twice (a re-executed micro-batch writes the
-same keys again, which overwrite). Per closed window and (RPC service, instance): calls,
-errors, p50/p95/p99 -- written as KPI rollups to every store and, with a registry, turned
-into routing weights (:func:`feed_back`, on the p95).
-
-Edges are the batch job's for now: pairing CLIENT and SERVER spans in a stream needs a
-stream-stream join, left for the next step.
+Structured Streaming over the spans topic (Spark's own Kafka source): spans by event time
+(``start_us``), a watermark for late spans, tumbling windows (60 s by default, down to 5 s
+for tests). Each trace's spans are held per window and emitted once, when the watermark
+passes the window's end (append mode; ``pipeline/_stream_windows.py``); the checkpoint
+keeps offsets and window state, so a restarted job neither loses a window nor counts one
+twice (a re-executed micro-batch writes the same keys again, which overwrite). Per closed
+window: the batch job's dependency edges (service, instance and method level) and, per
+(RPC service, instance), calls, errors, p50/p95/p99 -- written to every store (edges and
+KPI rollups) and, with a registry, turned into routing weights (:func:`feed_back`, on
+the p95).
 """
 
 from __future__ import annotations
@@ -22,48 +22,20 @@ from typing import TYPE_CHECKING, Any
 from callscope_contract import SPANS_TOPIC, KpiSample, span_schema
 from storage import open_analytics_store
 
-from ._aggregates import PERCENTILE_ACCURACY
 from ._alarm_job import AlarmJob
 from ._batch import PIPELINE_APP
 from ._errors import PipelineError
 from ._feedback import feed_back
+from ._stream_windows import closed_windows, window_traces
 from ._weights import InstanceHealth, WeightPolicy
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-__all__ = ["instance_health", "run_stream"]
+__all__ = ["run_stream"]
 
 MIN_WINDOW_S = 5
-HEALTH_COLUMNS = ("service", "instance", "calls", "errors", "p50_ms", "p95_ms", "p99_ms")
-
-
-def instance_health(spans: DataFrame, window_s: int, watermark_s: int) -> DataFrame:
-    """Closed windows' health per (RPC service, instance), from a stream of spans."""
-    from pyspark.sql import functions as F
-
-    ms = F.col("duration_us") / 1000.0
-    q = F.percentile_approx(ms, [0.5, 0.95, 0.99], PERCENTILE_ACCURACY)
-    served = spans.where(F.col("kind") == "SERVER").select(
-        (F.col("start_us") / 1_000_000).cast("timestamp").alias("event_time"),
-        F.substring_index("name", "/", 1).alias("service"),
-        F.coalesce("instance", F.lit("")).alias("instance"),
-        "duration_us",
-        (F.col("status") == "ERROR").cast("long").alias("error"),
-    )
-    return (
-        served.withWatermark("event_time", f"{watermark_s} seconds")
-        .groupBy(F.window("event_time", f"{window_s} seconds"), "service", "instance")
-        .agg(
-            F.count(F.lit(1)).alias("calls"),
-            F.sum("error").alias("errors"),
-            q[0].alias("p50_ms"),
-            q[1].alias("p95_ms"),
-            q[2].alias("p99_ms"),
-        )
-        .select(F.unix_micros(F.col("window.start")).alias("window_start_us"), *HEALTH_COLUMNS)
-    )
 
 
 def run_stream(
@@ -105,10 +77,10 @@ def run_stream(
     )
     spans = raw.select(F.from_json(F.col("value").cast("string"), span_schema()).alias("s"))
     spans = spans.select("s.*").where(F.col("start_us").isNotNull())
-    health = instance_health(spans, window_s, watermark_s)
+    traces = window_traces(spans, window_s, watermark_s)
     sink = _WindowSink(list(stores), registry, window_s, policy, report, alarms)
     writer = (
-        health.writeStream.outputMode("append")
+        traces.writeStream.outputMode("append")
         .option("checkpointLocation", checkpoint)
         .foreachBatch(sink)
     )
@@ -133,14 +105,17 @@ class _WindowSink:
         self.policy, self.report, self.alarms = policy, report, alarms
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        rows = [row.asDict() for row in batch.collect()]
-        if not rows:
+        closed = closed_windows(batch, self.window_s)
+        rows = closed.health
+        if not closed.windows:
             return
         samples = [self._sample(r) for r in rows]
         for url in self.stores:
             with open_analytics_store(url) as store:
                 store.write_kpis(samples)
-        self.report(f"batch {batch_id}: {len(rows)} instance windows closed")
+                store.write_dependencies(closed.edges)
+        self.report(f"batch {batch_id}: {len(rows)} instance windows closed, "
+                    f"{len(closed.edges)} edges")  # fmt: skip
         if self.alarms is not None:
             self.alarms.on_windows(samples, self.stores, self.report, resume=True)
         if self.registry is None:

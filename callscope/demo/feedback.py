@@ -206,7 +206,7 @@ class FeedbackJob:
         if kafka_topic is not None:
             self.argv = ["pipeline", "stream", "--source", f"kafka://{kafka_topic}",
                          "--window", str(window_s), "--checkpoint", str(workdir / "stream"),
-                         "--master", "local[1]", "--store", store_url,
+                         "--master", "local[1]", "--partitions", "2", "--store", store_url,
                          "--registry", registry_url, "--alarms", str(rules)]  # fmt: skip
         else:
             self.argv = ["demo-feedback", "--store", store_url, "--registry", registry_url,

@@ -121,8 +121,8 @@ def run_closed_loop(
         stream = children.start("stream", [
             "pipeline", "stream", "--source", f"kafka://{kafka_bootstrap}/{topic}",
             "--window", str(window_s), "--checkpoint", str(workdir / "checkpoint"),
-            "--master", "local[2]", "--store", f"sqlite://{workdir / 'analytics.db'}",
-            "--registry", registry_url,
+            "--master", "local[2]", "--partitions", "2",
+            "--store", f"sqlite://{workdir / 'analytics.db'}", "--registry", registry_url,
         ], {**env, environment.CALLSCOPE_SERVICE_NAME: "pipeline"})  # fmt: skip
         provider_env = {**env, environment.CALLSCOPE_SERVICE_NAME: "loop-provider"}
         for n in range(1, PROVIDERS + 1):

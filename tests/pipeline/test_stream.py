@@ -48,6 +48,15 @@ def send(bootstrap: str, topic: str, spans: list[SpanRecord]) -> None:
     producer.close()
 
 
+def new_topic(bootstrap: str, name: str) -> str:
+    """A topic of this test's own (two partitions), named ``callscope.spans.NAME-<random>``."""
+    topic = f"callscope.spans.{name}-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    admin.close()
+    return topic
+
+
 def counts(url: str) -> dict[tuple[int, str], tuple[int, int]]:
     with open_analytics_store(url) as analytics:
         samples = analytics.kpis(SERVICE, BASE, BASE + 100 * W_US)
@@ -57,10 +66,7 @@ def counts(url: str) -> dict[tuple[int, str], tuple[int, int]]:
 def test_windows_close_once_across_a_restart_and_the_slow_provider_loses_weight(
     spark: Any, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    topic = f"callscope.spans.stream-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, 2, 1)])
-    admin.close()
+    topic = new_topic(kafka_bootstrap, "stream")
     store = f"sqlite://{tmp_path / 'analytics.db'}"
     registry = rpc.registry.connect(f"memory://stream-{uuid.uuid4().hex[:6]}")
     source = f"kafka://{kafka_bootstrap}/{topic}"
