@@ -1,7 +1,8 @@
 """Provider lifecycle: publish a started server's services, and leave in the right order.
 
 Published services follow their mask documents (``governance/<service>/mask``,
-``rpc.degrade``): a masked call is answered by its fallback on this server too.
+``rpc.degrade``): a masked call is answered by its fallback on this server too. They
+also lease their slice of ``governance/<service>/quota`` (``rpc.flow.QuotaLimiter``).
 Graceful shutdown unregisters first (consumers stop choosing this provider),
 waits ``settle`` seconds for the news to reach them, then drains the server.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from .._server import Server
 from ..degrade import MaskWatch, follow_masks
-from ..flow import FlowWatch, follow_flow
+from ..flow import FlowWatch, QuotaLimiter, follow_flow
 from ._api import Registry
 from ._model import ServiceInstance
 
@@ -30,12 +31,14 @@ class Publication:
         instances: list[ServiceInstance],
         masks: MaskWatch | None = None,
         flow: FlowWatch | None = None,
+        quota: QuotaLimiter | None = None,
     ):
         self.server = server
         self.registry = registry
         self.instances = instances
         self.masks = masks
         self.flow = flow
+        self.quota = quota
 
     async def stop(self, grace: float = 10.0, settle: float = 0.2) -> None:
         """Unregister every instance, wait ``settle`` s, then drain and stop the server."""
@@ -48,6 +51,8 @@ class Publication:
         if settle > 0:
             await asyncio.sleep(settle)
         await self.server.stop(grace)
+        if self.quota is not None:  # drained: hand the quota slice back to the pool
+            await asyncio.to_thread(self.quota.close)
 
 
 async def publish(
@@ -59,6 +64,7 @@ async def publish(
     metadata: Mapping[str, Any] | None = None,
     masks: bool = True,
     flow: bool = True,
+    quota: bool = True,
 ) -> Publication:
     """Register every service exported by the started ``server``.
 
@@ -67,6 +73,9 @@ async def publish(
     placement labels (zone, rack, room...) next to the host name. ``masks``: follow
     each service's mask document and apply it here. ``flow``: likewise its flow document
     (``governance/<service>/flow``: the service's concurrency limits, ``rpc.flow``).
+    ``quota``: gate the server with a :class:`~rpc.flow.QuotaLimiter` leasing its slice of
+    each service's cluster-wide quota (``governance/<service>/quota``) while one is set
+    (unless the server has a quota gate of its own).
     """
     if server.loop is None:
         raise RuntimeError("start the server before publishing it")
@@ -81,4 +90,9 @@ async def publish(
         await asyncio.to_thread(registry.register, instance)
     watch = await follow_masks(server, registry) if masks else None
     limits = await follow_flow(server, registry) if flow else None
-    return Publication(server, registry, instances, watch, limits)
+    limiter = None
+    if quota and not any(isinstance(gate, QuotaLimiter) for gate in server.gates):
+        limiter = QuotaLimiter(registry)
+        server.add_gate(limiter)
+        limiter.start(address, [spec.name for spec in server.services()])
+    return Publication(server, registry, instances, watch, limits, limiter)

@@ -143,6 +143,24 @@ async def test_an_attached_limiter_refuses_the_excess_over_sockets_and_counts_it
         await asyncio.to_thread(limiter.close)
 
 
+async def test_published_providers_follow_a_quota_written_later_and_hand_it_back(
+    make_server: Any, make_client: Any
+) -> None:
+    registry = MemoryRegistry()
+    server = await make_server(Echo())
+    publication = await publish(server, registry)
+    assert publication.quota is not None and publication.quota in server.gates
+    echo = make_client([server.address]).proxy("test.Echo", timeout=5)
+    assert await asyncio.gather(*(echo.echo(1) for _ in range(20))) == [1] * 20  # no rule yet
+    registry.put_config(quota_key("test.Echo"), {"qps": 2, "burst_s": 0.1})
+    await asyncio.to_thread(wait_for, lambda: granted(publication.quota) == 2, 5)
+    outcomes = await asyncio.gather(*(echo.echo(1) for _ in range(20)), return_exceptions=True)
+    assert sum(isinstance(o, rpc.ResourceExhaustedError) for o in outcomes) >= 18
+    await publication.stop(grace=1.0, settle=0.0)
+    ledger = registry.get_config("leases/test.Echo/quota")
+    assert ledger is not None and ledger.value == {"holders": {}}
+
+
 class Driver:
     """Calls ``limiter.admit`` ``rate`` times a second in a thread; admitted times kept."""
 
