@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from callscope_contract import KpiSample
-from storage import Alarm, CallerStat, DependencyEdge, open_analytics_store
+from storage import (
+    Alarm,
+    CallerStat,
+    CriticalShare,
+    DependencyEdge,
+    DependencyPath,
+    open_analytics_store,
+)
 
 from ._aggregates import LEVELS, dependency_edges, latency_rollups, top_callers
 from ._calls import calls as calls_of
 from ._errors import PipelineError
+from ._paths import trace_results
 from ._read import read_spans
 from ._window import TimeLike, Window, window
 
@@ -48,6 +56,8 @@ class BatchResult:
     callers: list[CallerStat] = field(default_factory=list)
     latency: list[KpiSample] = field(default_factory=list)
     alarms: list[Alarm] = field(default_factory=list)
+    paths: list[DependencyPath] = field(default_factory=list)
+    critical: list[CriticalShare] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -55,7 +65,8 @@ class BatchResult:
         levels = ", ".join(f"{n} {lvl}" for lvl, n in by_level.items())
         return (
             f"{self.spans} spans, {self.calls} calls -> edges: {levels}; "
-            f"{len(self.callers)} top callers; {len(self.latency)} latency rollups "
+            f"{len(self.callers)} top callers; {len(self.latency)} latency rollups; "
+            f"{len(self.paths)} call paths; {len(self.critical)} critical-path shares "
             f"in {self.seconds:.1f} s"
         )
 
@@ -105,6 +116,8 @@ def run_batch(
         report("latency per service and method")
         rows = latency_rollups(spans, window_us).collect()
         result.latency = [_rollup(row.asDict(), window_s) for row in rows]
+        report("call paths and critical-path shares")
+        result.paths, result.critical = trace_results(spans, window_s)
     finally:
         calls.unpersist()
         spans.unpersist()
@@ -114,6 +127,8 @@ def run_batch(
             analytics.write_dependencies(result.edges)
             analytics.write_top_callers(result.callers)
             analytics.write_kpis(result.latency)
+            analytics.write_paths(result.paths)
+            analytics.write_critical_shares(result.critical)
             analytics.refresh()
     if alarms is not None:
         result.alarms = alarms.on_windows(result.latency, stores, report)

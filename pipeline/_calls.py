@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["CALL_COLUMNS", "calls"]
+__all__ = ["CALL_COLUMNS", "SPAN_COLUMNS", "calls"]
+
+SPAN_COLUMNS = (
+    "trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance",
+    "peer_service", "peer_instance", "start_us", "duration_us", "status",
+)  # fmt: skip
+"""What the calls (and the trace-level results) need of a span."""
 
 CALL_COLUMNS = (
     "caller", "caller_instance", "callee", "callee_instance", "method",

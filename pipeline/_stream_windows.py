@@ -23,18 +23,13 @@ from storage import DependencyEdge
 
 from ._aggregates import _latency, _window, dependency_edges
 from ._batch import _edge
+from ._calls import SPAN_COLUMNS
 from ._calls import calls as calls_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 __all__ = ["ClosedWindows", "closed_windows", "instance_health", "window_traces"]
-
-SPAN_COLUMNS = (
-    "trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance",
-    "peer_service", "peer_instance", "start_us", "duration_us", "status",
-)  # fmt: skip
-"""What the calls and the health need of a span (all the stream keeps)."""
 
 
 def window_traces(spans: DataFrame, window_s: int, watermark_s: int) -> DataFrame:

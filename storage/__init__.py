@@ -32,6 +32,7 @@ from ._model import (
     WeightChange,
     span_tags,
 )
+from ._paths import CriticalShare, DependencyPath
 from ._tracediff import DiffNode, compare_traces
 from ._traceview import PathSegment, SpanNode, critical_path, span_tree, summary_line, tree_lines
 
@@ -46,7 +47,9 @@ __all__ = [
     "AnalyticsTable",
     "BadQuery",
     "CallerStat",
+    "CriticalShare",
     "DependencyEdge",
+    "DependencyPath",
     "DiffNode",
     "NoStore",
     "PathSegment",

@@ -18,6 +18,7 @@ from callscope_contract import KpiSample
 from ._alarms import AlarmStoreMixin
 from ._api import AnalyticsTable
 from ._model import CallerStat, DependencyEdge, WeightChange
+from ._paths import PathStoreMixin
 
 __all__ = ["AnalyticsStore"]
 
@@ -41,9 +42,9 @@ def _kpi_key(s: KpiSample) -> str:
     return "|".join(map(str, parts))
 
 
-class AnalyticsStore(AlarmStoreMixin):
+class AnalyticsStore(AlarmStoreMixin, PathStoreMixin):
     """Typed reads and writes over one backend's :class:`AnalyticsTable` (alarms: see
-    ``storage/_alarms.py``)."""
+    ``storage/_alarms.py``; call paths and critical-path shares: ``storage/_paths.py``)."""
 
     def __init__(self, table: AnalyticsTable) -> None:
         self.table = table

@@ -17,7 +17,7 @@ import pytest
 from pipeline import PERCENTILE_ACCURACY, PipelineError, run_batch
 from storage import open_analytics_store, open_span_store
 
-from .traces import TRUE_EDGES, W_US, generate, group, plain_calls
+from .traces import TRUE_EDGES, W_US, generate, group, plain_calls, plain_critical, plain_paths
 
 WINDOW_S = W_US // 1_000_000
 BASE = 1_764_150_000_000_000 - 1_764_150_000_000_000 % W_US
@@ -162,3 +162,40 @@ def test_bad_options_are_refused(spark: Any, source: str, option: str, value: An
     with pytest.raises(PipelineError) as caught:
         run_batch(spark, source, BASE, BASE + W_US, **{option: value})
     assert caught.value.code == "BAD_OPTION"
+
+
+def test_indirect_dependencies_by_path_equal_the_plain_computation(result: Any) -> None:
+    truth = plain_paths(SPANS)
+    got = {(p.window_start_us, p.services): [p.calls, p.errors] for p in result.paths}
+    assert got == truth
+    assert {p.services for p in result.paths} >= {("gateway", "orders", "billing"),
+                                                  ("gateway", "orders", "mysql")}  # fmt: skip
+
+
+def test_critical_path_shares_equal_the_plain_computation(result: Any) -> None:
+    truth = plain_critical(SPANS)
+    window_us: dict[int, int] = Counter()
+    for (window, _), (micros, _) in truth.items():
+        window_us[window] += micros
+    got = {(s.window_start_us, s.service): s for s in result.critical}
+    assert set(got) == {k for k in truth if k[1]}
+    for (window, service), share in got.items():
+        micros, on_path = truth[(window, service)]
+        assert share.critical_ms == pytest.approx(micros / 1000, abs=1e-3)
+        assert share.share == pytest.approx(micros / window_us[window], abs=1e-6)
+        assert (share.traces, share.window_traces) == (on_path, truth[(window, "")][1])
+    for window in window_us:
+        assert sum(s.share for s in result.critical if s.window_start_us == window) == (
+            pytest.approx(1.0, abs=1e-4)
+        )
+
+
+def test_paths_and_shares_are_stored_in_every_backend(result: Any, stores: list[str]) -> None:
+    for url in stores:
+        with open_analytics_store(url) as analytics:
+            paths = analytics.paths(BASE, BASE + 2 * W_US)
+            shares = analytics.critical_shares(BASE, BASE + 2 * W_US)
+            from_gateway = analytics.paths(BASE, BASE + 2 * W_US, origin="gateway")
+        assert sorted(paths, key=str) == sorted(result.paths, key=str), url
+        assert sorted(shares, key=str) == sorted(result.critical, key=str), url
+        assert from_gateway and all(p.services[0] == "gateway" for p in from_gateway)

@@ -127,3 +127,80 @@ def group(calls: list[tuple], level: str) -> dict[tuple, list[tuple]]:
     for c in calls:
         groups[(c[5], *LEVEL_KEYS[level](c))].append(c)
     return groups
+
+
+def _by_trace(spans: Iterable[SpanRecord]) -> list[tuple[list[SpanRecord], dict]]:
+    """Each trace's spans, with each span's children (by ``parent_span_id``)."""
+    traces: dict[str, list[SpanRecord]] = defaultdict(list)
+    for s in spans:
+        traces[s.trace_id].append(s)
+    out = []
+    for trace in traces.values():
+        kids: dict[str, list[SpanRecord]] = defaultdict(list)
+        for s in trace:
+            kids[s.parent_span_id].append(s)
+        out.append((trace, kids))
+    return out
+
+
+def plain_paths(spans: Iterable[SpanRecord]) -> dict[tuple, list[int]]:
+    """{(window, services): [calls, errors]} of the calls three services deep or more,
+    walking each trace down from its roots (the job walks up from each call)."""
+    out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for trace, kids in _by_trace(spans):
+        ids = {s.span_id for s in trace}
+        for root in (s for s in trace if s.parent_span_id not in ids):
+            outside = root.kind == "SERVER" and root.peer_service
+            _down(root, (root.peer_service,) if outside else (), kids, out)
+    return dict(out)
+
+
+def _down(span: SpanRecord, path: tuple, kids: dict, out: dict) -> None:
+    if span.kind == "SERVER" or not path:
+        path = (*path, span.service)
+    if span.kind == "CLIENT":
+        servers = [k for k in kids[span.span_id] if k.kind == "SERVER"]
+        full = (*path, servers[0].service if servers else span.peer_service)
+        if len(full) >= 3:
+            counted = out[(span.start_us - span.start_us % W_US, full)]
+            counted[0] += 1
+            counted[1] += span.status == "ERROR"
+    for kid in kids[span.span_id]:
+        _down(kid, path, kids, out)
+
+
+def plain_critical(spans: Iterable[SpanRecord]) -> dict[tuple, list[int]]:
+    """{(window, service): [critical µs, traces on whose critical path it is]}, and
+    {(window, ""): [0, traces]}: Jaeger's rule, recursively (the job runs the iterative
+    ``storage.critical_path``)."""
+    out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for trace, kids in _by_trace(spans):
+        ids = {s.span_id for s in trace}
+        root = min((s for s in trace if s.parent_span_id not in ids),
+                   key=lambda s: (s.start_us, s.span_id))  # fmt: skip
+        spent: dict[str, int] = defaultdict(int)
+        _on_critical_path(root, root.start_us + root.duration_us, kids, spent)
+        window = root.start_us - root.start_us % W_US
+        out[(window, "")][1] += 1
+        for service, micros in spent.items():
+            if micros > 0:
+                out[(window, service)][0] += micros
+                out[(window, service)][1] += 1
+    return dict(out)
+
+
+def _on_critical_path(span: SpanRecord, end: int, kids: dict, spent: dict[str, int]) -> None:
+    """From ``end`` back: the last child to finish, then each child finished by the time
+    the one after it started; the gaps are ``span``'s own."""
+    cursor, first = end, True
+    for child in sorted(kids[span.span_id], key=lambda k: -(k.start_us + k.duration_us)):
+        child_end = child.start_us + child.duration_us
+        if child.start_us >= cursor or child_end <= span.start_us:
+            continue
+        if not first and child_end > cursor:
+            continue
+        clipped = min(child_end, cursor)
+        spent[span.service] += cursor - clipped
+        _on_critical_path(child, clipped, kids, spent)
+        cursor, first = max(child.start_us, span.start_us), False
+    spent[span.service] += max(0, cursor - span.start_us)
