@@ -20,7 +20,6 @@ from .conftest import Echo
 from .flow_provider import SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = TierRules({"process_cpu": (25.0, 60.0), "loop_lag_ms": (500.0, 2000.0)}, {"critical": 1})
 
 
 def test_tiers_follow_the_average_with_hysteresis():
@@ -143,14 +142,14 @@ async def _tier_becomes(work, wanted: set[str], seconds: float) -> dict:
 
 async def test_tiers_switch_as_cpu_load_is_applied_and_released(make_client):
     """Real load: two hashing threads in the provider process (its own CPU, so the other
-    tenants of a shared box do not decide the outcome), bounded to 8 s."""
+    tenants of a shared box do not decide the outcome), bounded to 10 s."""
     rules = {"thresholds": {"process_cpu": [25, 60]}, "limits": {"critical": 4}}
     with provider({"tiers": rules, "interval": 0.25, "window": 4}) as address:
         work = make_client([address]).proxy(SERVICE, timeout=10)
         await asyncio.sleep(1.5)  # idle readings first
         assert (await work.state())["tier"] == "normal"
-        await work.burn(8.0, 2)
-        loaded = await _tier_becomes(work, {"warning", "critical"}, 7.0)
+        await work.burn(10.0, 2)
+        loaded = await _tier_becomes(work, {"warning", "critical"}, 9.0)
         assert loaded["averages"]["process_cpu"] >= 25 * 0.9
-        released = await _tier_becomes(work, {"normal"}, 15.0)  # the burn ends within 8 s
+        released = await _tier_becomes(work, {"normal"}, 20.0)  # the burn ends within 10 s
         assert released["tiers"][0] in ("warning", "critical") and released["tiers"][-1] == "normal"
