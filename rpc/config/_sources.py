@@ -49,9 +49,9 @@ def validate_governance(key: str, value: Any) -> None:
 
             parse_mask(value)
         elif kind == "flow":
-            from ..flow import parse_flow
+            from ..flow import validate_flow
 
-            parse_flow(value)
+            validate_flow(parts[1], value)
         elif kind == "quota":
             from ..flow import QuotaRule
 

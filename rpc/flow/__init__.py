@@ -7,7 +7,16 @@ masks) → server chain → handler; see docs/architecture.md, "Flow control".
 from ._concurrency import NO_DEFAULT, Bulkhead, Concurrency, ConcurrencyLimit, Shed
 from ._connections import ConnectionLimits
 from ._dynamic import FACTORS, TIERS, DynamicFlow, TierRules
-from ._follow import FlowWatch, flow_key, follow_flow, parse_flow
+from ._follow import (
+    GLOBAL_FLOW,
+    FlowWatch,
+    ServerFlow,
+    flow_key,
+    follow_flow,
+    parse_flow,
+    parse_server_flow,
+    validate_flow,
+)
 from ._gate import Gate, admit_all
 from ._gradient import GradientLimit
 from ._quota_limiter import QuotaLimiter
@@ -16,6 +25,7 @@ from ._quota_status import quota_status
 
 __all__ = [
     "FACTORS",
+    "GLOBAL_FLOW",
     "NO_DEFAULT",
     "TIERS",
     "Bulkhead",
@@ -28,12 +38,15 @@ __all__ = [
     "GradientLimit",
     "QuotaLimiter",
     "QuotaRule",
+    "ServerFlow",
     "Shed",
     "TierRules",
     "admit_all",
     "flow_key",
     "follow_flow",
     "parse_flow",
+    "parse_server_flow",
     "quota_key",
     "quota_status",
+    "validate_flow",
 ]
