@@ -48,15 +48,19 @@ async def test_a_service_runs_its_limit_queues_the_next_and_sheds_the_rest(
 async def test_queued_calls_past_their_deadline_free_their_place(make_server, make_client):
     server = await make_server(concurrency=ConcurrencyLimit(max_concurrent=1, max_queue=3))
     echo = make_client([server.address]).proxy("test.Echo")
-    blocker = asyncio.ensure_future(echo.sleep(0.5))
+    blocker = asyncio.ensure_future(echo.sleep(1.5))
     await _until(lambda: server.inflight == 1)
     short = make_client([server.address]).proxy("test.Echo", timeout=0.05)
+    head = server.concurrency.bulkheads["test.Echo"]
     for _ in range(3):  # three rounds: each fills the queue, each expires and frees it
         results = await asyncio.gather(*(short.echo(i) for i in range(3)), return_exceptions=True)
         assert all(isinstance(r, rpc.TimeoutError) for r in results), results
-    head = server.concurrency.bulkheads["test.Echo"]
+        # The client gave up at its deadline; the provider's own (from arrival) comes a
+        # moment later and frees the places.
+        await _until(lambda: head.queued == 0)
+        assert server.inflight == 1
     assert head.queued == 0 and head.shed == 0
-    assert await blocker == 0.5
+    assert await blocker == 1.5
     await _until(lambda: server.inflight == 0)
     assert await echo.echo("after") == "after"
 
