@@ -5,7 +5,10 @@ to instances and methods, and each edge's numbers and traces.
 instance, method; ``service`` keeps the edges into or out of that service; ``window``
 keeps the results of one window length: the streaming job's short windows or the batch
 job's long ones). One read of the
-analytics store's edges for the range; click a node to focus on its service.
+analytics store's edges for the range; click a node to focus on its service. Below the
+graph, the batch job's trace-level results for the same range and window: the call paths
+(indirect dependencies, three services or more; with ``service``, those through it) and
+each service's share of the traces' critical paths.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .._graph import graph_figure, merge_edges
 from .._problem import EXPECTED, problem
 from .._sources import Sources
 
-__all__ = ["NAME", "PATH", "edges_view", "layout", "register"]
+__all__ = ["NAME", "PATH", "edges_view", "layout", "paths_view", "register"]
 
 PATH = "/dependencies"
 NAME = "Dependencies"
@@ -41,6 +44,21 @@ _COLUMNS = [
     {"field": "p99_ms", "headerName": "p99 (ms)", "type": "numericColumn"},
     {"field": "traces", "cellRenderer": "markdown", "linkTarget": "_self"},
 ]  # fmt: skip
+
+
+_PATH_COLUMNS: list[dict[str, Any]] = [
+    {"field": "path", "flex": 4},
+    {"field": "calls", "type": "numericColumn", "sort": "desc"},
+    {"field": "errors", "type": "numericColumn"},
+]
+_CRITICAL_COLUMNS: list[dict[str, Any]] = [
+    {"field": "service", "flex": 2},
+    {"field": "share", "headerName": "share of critical paths", "type": "numericColumn",
+     "sort": "desc", "valueFormatter": {"function": "d3.format('.1%')(params.value)"}},
+    {"field": "critical_ms", "headerName": "critical time (ms)", "type": "numericColumn"},
+    {"field": "traces", "headerName": "traces on it", "type": "numericColumn"},
+]  # fmt: skip
+MAX_PATHS = 100
 
 
 def _params(query: dict[str, Any] | str) -> dict[str, str]:
@@ -87,6 +105,40 @@ def edges_view(sources: Sources, query_string: str, now_s: float | None = None) 
         for e in edges
     ]  # fmt: skip
     return {"figure": graph_figure(edges), "rows": rows, "windows": windows, "params": params}
+
+
+def paths_view(sources: Sources, query_string: str, now_s: float | None = None) -> dict:
+    """The call paths and critical-path shares for a query string, summed over its windows."""
+    params = _params(query_string)
+    end_us = int((time.time() if now_s is None else now_s) * 1e6) + 1
+    start_us = end_us - LOOKBACKS[params["lookback"]] * 1_000_000
+    chosen, service = _window_s(params["window"]), params["service"]
+
+    def read(a: Any) -> tuple[list, list]:
+        return a.paths(start_us, end_us), a.critical_shares(start_us, end_us)
+
+    paths, shares = sources.analytics(read)
+    paths = [p for p in paths if chosen is None or p.window_s == chosen]
+    shares = [s for s in shares if chosen is None or s.window_s == chosen]
+    by_path: dict[str, tuple[int, int]] = {}
+    for p in paths:
+        if not service or service in p.services:
+            calls, errors = by_path.get(p.text, (0, 0))
+            by_path[p.text] = (calls + p.calls, errors + p.errors)
+    ranked = sorted(by_path.items(), key=lambda item: (-item[1][0], item[0]))
+    path_rows = [{"path": text, "calls": c, "errors": e} for text, (c, e) in ranked]
+    by_service: dict[str, tuple[float, int]] = {}
+    for sh in shares:
+        ms, traces = by_service.get(sh.service, (0.0, 0))
+        by_service[sh.service] = (ms + sh.critical_ms, traces + sh.traces)
+    everything = sum(ms for ms, _ in by_service.values())
+    ordered = sorted(by_service.items(), key=lambda item: (-item[1][0], item[0]))
+    critical_rows = [
+        {"service": name, "critical_ms": round(ms, 3), "traces": traces,
+         "share": round(ms / everything, 4) if everything else 0.0}
+        for name, (ms, traces) in ordered if not service or name == service
+    ]  # fmt: skip
+    return {"paths": path_rows[:MAX_PATHS], "critical": critical_rows}
 
 
 def layout(**url: Any) -> html.Div:
@@ -152,6 +204,10 @@ def layout(**url: Any) -> html.Div:
                     "domLayout": "autoHeight",
                 },
             ),
+            html.H3("Call paths (indirect dependencies)"),
+            _grid("deps-paths", _PATH_COLUMNS),
+            html.H3("Critical-path share per service"),
+            _grid("deps-critical", _CRITICAL_COLUMNS),
         ],
         className="page dependencies",
     )
@@ -184,6 +240,18 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         return view["figure"], rows, caption, "", options
 
     @app.callback(
+        Output("deps-paths", "rowData"),
+        Output("deps-critical", "rowData"),
+        Input("deps-params", "data"),
+    )
+    def trace_results(query_string: str | None) -> tuple[Any, ...]:
+        try:
+            view = paths_view(sources, query_string or "")
+        except EXPECTED:
+            return [], []  # the graph's callback says what is wrong
+        return view["paths"], view["critical"]
+
+    @app.callback(
         Output("deps-nav", "href"),
         Input("deps-lookback", "value"),
         Input("deps-level", "value"),
@@ -204,7 +272,7 @@ def register(app: Dash, sources: Sources) -> SimpleNamespace:
         wanted = _query_string(_params(params))
         return no_update if wanted == current else f"{PATH}{wanted}"
 
-    return SimpleNamespace(show=show, navigate=navigate)
+    return SimpleNamespace(show=show, navigate=navigate, trace_results=trace_results)
 
 
 def _nothing(params: dict[str, str]) -> html.P:
@@ -213,3 +281,11 @@ def _nothing(params: dict[str, str]) -> html.P:
         f"No {params['level']} edges{where} in the last {params['lookback']}: the pipeline's "
         "dependency job writes them (callscope pipeline)."
     )
+
+
+def _grid(grid_id: str, columns: list[dict[str, Any]]) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=grid_id, columnDefs=columns, rowData=[], columnSize="responsiveSizeToFit",
+        className="ag-theme-quartz",
+        dashGridOptions={"pagination": True, "paginationPageSize": 10, "domLayout": "autoHeight"},
+    )  # fmt: skip

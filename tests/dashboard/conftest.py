@@ -17,7 +17,9 @@ from dashboard import create_app, start
 from storage import (
     Alarm,
     CallerStat,
+    CriticalShare,
     DependencyEdge,
+    DependencyPath,
     WeightChange,
     open_analytics_store,
     open_span_store,
@@ -67,7 +69,7 @@ EDGES = [
 
 def _seed_analytics(url: str, now_us: int) -> None:
     window_us = 60_000_000
-    edges, callers, kpis = [], [], []
+    edges, callers, kpis, paths, shares = [], [], [], [], []
     for w in range(3):
         start = now_us - (w + 2) * window_us
         for caller, callee, calls, errors in EDGES:
@@ -78,6 +80,10 @@ def _seed_analytics(url: str, now_us: int) -> None:
             edges.append(DependencyEdge(caller, callee, start, 60.0, calls // 3, errors // 3,
                                         p99_ms=21.0, caller_instance=f"{caller}-1",
                                         callee_instance=f"{callee}-1"))  # fmt: skip
+        paths.append(DependencyPath(("gateway", "orders", "payments"), start, 60.0, 100, w))
+        paths.append(DependencyPath(("gateway", "orders", "stock"), start, 60.0, 50))
+        shares.append(CriticalShare("payments", start, 60.0, 600.0, 0.6, 90, 100))
+        shares.append(CriticalShare("orders", start, 60.0, 400.0, 0.4, 100, 100))
         callers.append(CallerStat("orders", "gateway", start, 60.0, 300, 3, 4.0, 20.0 + w))
         callers.append(CallerStat("orders", "batch-job", start, 60.0, 50, 0, 9.0, 40.0))
         for role in ("provider", "process"):
@@ -97,6 +103,8 @@ def _seed_analytics(url: str, now_us: int) -> None:
     with open_analytics_store(url) as analytics:
         analytics.write_alarms(alarms)
         analytics.write_dependencies(edges)
+        analytics.write_paths(paths)
+        analytics.write_critical_shares(shares)
         analytics.write_top_callers(callers)
         analytics.write_kpis(kpis)
         analytics.write_weights(weights)

@@ -119,7 +119,11 @@ def test_the_dependency_graph_shows_the_topology_and_its_numbers(
     labels = sorted(t for t in texts("#deps-graph .annotation-text") if "calls" in t)
     assert labels[-1] == "900 calls · 1.0% err · p99 22.0 ms"
     assert sorted(texts("#deps-graph .textpoint")) == ["gateway", "orders", "payments", "stock"]
-    wait_for(lambda: count(browser, ROWS) == 3, what="the three edges in the table")
+    wait_for(lambda: count(browser, f"#deps-table {ROWS}") == 3,
+             what="the three edges in the table")  # fmt: skip
+    wait_for(lambda: count(browser, f"#deps-paths {ROWS}") == 2, what="the two call paths")
+    assert "gateway > orders > payments" in browser.find_element(By.ID, "deps-paths").text
+    wait_for(lambda: count(browser, f"#deps-critical {ROWS}") == 2, what="two critical shares")
     screenshot(browser, artifacts, "dependencies")
 
 

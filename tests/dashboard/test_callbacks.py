@@ -216,6 +216,23 @@ def test_the_graph_drills_down_to_instances_and_methods(pages: SimpleNamespace) 
     assert href == "/dependencies?lookback=1h&level=service&service=orders"
 
 
+def test_the_dependencies_page_lists_call_paths_and_critical_path_shares(
+    pages: SimpleNamespace,
+) -> None:
+    paths, critical = pages.deps.trace_results("?lookback=1h")
+    assert paths == [
+        {"path": "gateway > orders > payments", "calls": 300, "errors": 3},
+        {"path": "gateway > orders > stock", "calls": 150, "errors": 0},
+    ]  # three windows summed
+    assert critical == [
+        {"service": "payments", "critical_ms": 1800.0, "traces": 270, "share": 0.6},
+        {"service": "orders", "critical_ms": 1200.0, "traces": 300, "share": 0.4},
+    ]
+    paths, critical = pages.deps.trace_results("?lookback=1h&service=stock")
+    assert [p["path"] for p in paths] == ["gateway > orders > stock"] and critical == []
+    assert pages.deps.trace_results("?lookback=1h&window=3600") == ([], [])
+
+
 def test_the_services_page_ranks_callers_and_charts_kpis(pages: SimpleNamespace) -> None:
     callers, methods, slowest, weights, title, qps, errors, latency, process, message = (
         pages.services.show("?service=orders&lookback=1h")
