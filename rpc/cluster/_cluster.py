@@ -37,6 +37,7 @@ from ._tally import DECISIONS, land_pending
 __all__ = ["CLUSTERS", "ClusterInvoker", "in_doubt"]
 
 CLUSTERS = extension_point("clusters")
+REJECTED = "rejected"  # the peer of a call the consumer's own cap refused
 log = logging.getLogger("callscope.rpc")
 FailureHook = Callable[[Invocation, Exception], None]
 
@@ -139,12 +140,22 @@ class ClusterInvoker:
         """The consumer's cap on a service's calls in flight (setting ``max_inflight``)."""
         service = inv.service
         inflight = self._inflight[service]
-        if inflight >= cap:
-            self.decided(inv, "flow.rejected", limit=cap, side="consumer")
-            raise ResourceExhaustedError(
+        if inflight >= cap:  # refused through the client chain (peer "rejected"), so
+            # the refusal has a CLIENT span with its event, and a KPI sample with its counter
+            inv.peer = REJECTED
+            inv.on_failure = None
+            inv.add_pending_event("flow.rejected", limit=cap, side="consumer")
+            self.counters[(service, "flow.rejected")] += 1
+            error = ResourceExhaustedError(
                 f"this consumer already has {inflight} calls of {service!r} in flight"
                 f" (setting max_inflight = {cap})"
             )
+
+            async def refuse(inv: Invocation) -> Any:
+                land_pending(inv)
+                raise error
+
+            return await self.chain(refuse)(inv)
         self._inflight[service] = inflight + 1
         try:
             return await strategy.invoke(inv, self)

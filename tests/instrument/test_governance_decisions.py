@@ -104,3 +104,36 @@ async def test_a_providers_admission_refusals_are_counted_in_its_kpi_sample(
     (sample,) = [k for k in memory.kpis() if k.role == "provider" and k.method == "sleep"]
     assert sample.instance == server.address
     assert sample.counters == {"governance.flow.rejected": 2}
+
+
+async def test_a_consumers_cap_refusal_has_a_client_span_and_a_kpi_counter(
+    tracing: Instrumentation, memory: MemoryExporter, make_server: Any, make_client: Any
+) -> None:
+    import asyncio
+
+    from rpc.cluster import DECISIONS
+
+    DECISIONS.take([("test.Echo", "rejected", "echo")])  # counts earlier tests left behind
+    server = await make_server()
+    client = make_client([server.address], interceptors=[tracing.client_interceptor])
+    client.configure("test.Echo", max_inflight=1)
+    echo = client.proxy("test.Echo", timeout=5)
+    slow = asyncio.ensure_future(echo.sleep(0.3))
+    while server.inflight < 1:
+        await asyncio.sleep(0.01)
+    try:
+        await echo.echo(1)
+    except rpc.ResourceExhaustedError as err:
+        assert "max_inflight = 1" in err.message
+    else:
+        raise AssertionError("the cap let a second call through")
+    await slow
+    tracing.force_flush()
+    (refused,) = [s for s in memory.spans() if s.kind == "CLIENT" and s.peer_instance == "rejected"]
+    assert refused.error_code == "RESOURCE_EXHAUSTED"
+    assert [(e.name, e.attributes) for e in refused.events] == [
+        ("flow.rejected", {"limit": 1, "side": "consumer"})
+    ]
+    assert tracing.pipeline.emit_kpis_now()
+    (sample,) = [k for k in memory.kpis() if k.role == "consumer" and k.instance == "rejected"]
+    assert sample.counters == {"governance.flow.rejected": 1}
