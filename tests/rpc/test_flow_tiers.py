@@ -153,3 +153,15 @@ async def test_tiers_switch_as_cpu_load_is_applied_and_released(make_client):
         assert loaded["averages"]["process_cpu"] >= 25 * 0.9
         released = await _tier_becomes(work, {"normal"}, 20.0)  # the burn ends within 10 s
         assert released["tiers"][0] in ("warning", "critical") and released["tiers"][-1] == "normal"
+
+
+async def test_the_gradient_limit_drives_the_services_bulkhead(make_server, make_client):
+    server = await make_server(Echo())
+    limit = GradientLimit("test.Echo", initial=10, update_every=0.05).attach(server)
+    head = server.concurrency.bulkhead("test.Echo")
+    assert head.limit.max_concurrent == 10
+    echo = make_client([server.address]).proxy("test.Echo", timeout=10)
+    for _ in range(4):  # 10 in flight at a time: the limit is in use, so it is judged
+        await asyncio.gather(*(echo.sleep(0.06) for _ in range(10)))
+    assert limit.updates >= 2 and limit.limit != 10.0
+    assert head.limit.max_concurrent == int(limit.limit)  # each update reached the bulkhead
