@@ -42,6 +42,7 @@ from rpc_echo import (
     loop_name,
     machine,
     percentile,
+    server_cpu_per_call,
     until_told_to_stop,
     window_args,
     window_parser,
@@ -191,12 +192,15 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
         for round_ in range(1, args.rounds + 1):
             for kind in KINDS:
                 args.port_of_role = servers[kind].port
+                cpu0 = servers[kind].cpu_seconds()
                 res = run_client(args, "--client", kind)
+                res["server_cpu_us_per_call"] = server_cpu_per_call(servers[kind], cpu0, res, args)
                 runs[kind].append(res)
                 print(
                     f"  round {round_} {kind:<8} {res['qps']:>8.0f} qps  p50 {res['p50_ms']:6.3f}"
-                    f" ms  p99 {res['p99_ms']:6.3f} ms  client CPU/call"
-                    f" {res['client_cpu_us_per_call']:5.1f} us",
+                    f" ms  p99 {res['p99_ms']:6.3f} ms  CPU/call client"
+                    f" {res['client_cpu_us_per_call']:5.1f} server"
+                    f" {res['server_cpu_us_per_call']:5.1f} us",
                     flush=True,
                 )
     finally:
@@ -211,6 +215,10 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
         "qps_plain": round(median("plain", "qps"), 1),
         "p99_ms_limited": round(median("limited", "p99_ms"), 3),
         "p99_ms_plain": round(median("plain", "p99_ms"), 3),
+        "client_cpu_us_per_call_limited": round(median("limited", "client_cpu_us_per_call"), 1),
+        "client_cpu_us_per_call_plain": round(median("plain", "client_cpu_us_per_call"), 1),
+        "server_cpu_us_per_call_limited": round(median("limited", "server_cpu_us_per_call"), 1),
+        "server_cpu_us_per_call_plain": round(median("plain", "server_cpu_us_per_call"), 1),
         "ratio_qps_limited_vs_plain": round(median("limited", "qps") / median("plain", "qps"), 3),
     }
 

@@ -432,6 +432,16 @@ class ServerProcess:
             proc.stdout.close()
 
 
+def server_cpu_per_call(
+    server: ServerProcess, cpu0: float | None, res: dict[str, Any], args: argparse.Namespace
+) -> float:
+    """The server's CPU µs per call of a measurement that began at ``cpu0`` (its CPU then)."""
+    cpu1 = server.cpu_seconds()
+    # The server works through warm-up and window; scale the window's calls up.
+    calls = res["calls"] * (args.warmup + args.seconds) / args.seconds
+    return (cpu1 - cpu0) / calls * 1e6 if cpu0 is not None and cpu1 is not None and calls else 0.0
+
+
 def measure(
     client: str,
     port: int,
@@ -558,14 +568,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         for label, client, server, service, inflight in PLAN:
             cpu0 = servers[server].cpu_seconds()
             res = measure(client, servers[server].port, service, inflight, args)
-            cpu1 = servers[server].cpu_seconds()
-            # The server works through warm-up and window; scale the window's calls up.
-            calls = res["calls"] * (args.warmup + args.seconds) / args.seconds
-            res["server_cpu_us_per_call"] = (
-                (cpu1 - cpu0) / calls * 1e6
-                if cpu0 is not None and cpu1 is not None and calls
-                else 0.0
-            )
+            res["server_cpu_us_per_call"] = server_cpu_per_call(servers[server], cpu0, res, args)
             results[(client, service, inflight)] = res
             print(
                 f"  {label:<38} {res['qps']:>8.0f} qps  p50 {res['p50_ms']:6.3f} ms  "

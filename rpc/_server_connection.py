@@ -46,7 +46,7 @@ from ._frame import (
 from ._intake import ON_LOOP
 from ._invocation import Invocation
 from .flow._concurrency import NO_DEFAULT, Shed
-from .flow._gate import admit_all
+from .flow._gate import gate_failed
 
 if TYPE_CHECKING:
     from ._server import Server
@@ -212,13 +212,17 @@ class ServerConnection(Connection):
                 raise UnavailableError("provider is shutting down")
             if server._authorizer is not None:
                 self._authorize(parsed[0], parsed[1])  # type: ignore[index]
-            try:  # admission: gates (quotas, tiers, masks), then the bulkhead's room
-                if server.gates:
-                    admit_all(server.gates, parsed[0], parsed[1], self.principal)  # type: ignore[index]
+            gate = None
+            try:  # admission: gates (quotas, tiers...) in order, then the bulkhead's room
+                for gate in server.gates:  # (admit_all, inlined: this runs for every call)
+                    gate.admit(parsed[0], parsed[1], self.principal)  # type: ignore[index]
                 held = server.concurrency.admit(parsed[6])  # type: ignore[index]
             except RpcError:
                 server.rejected(parsed[0], parsed[1])  # type: ignore[index]
                 raise
+            except Exception as exc:  # a broken gate refuses the call; the link stays
+                server.rejected(parsed[0], parsed[1])  # type: ignore[index]
+                raise gate_failed(gate, exc) from None
         except RpcError as err:
             if not oneway:
                 if err.__class__ is Shed and err.value is not NO_DEFAULT:  # type: ignore[attr-defined]

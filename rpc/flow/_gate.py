@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .._errors import InternalError, RpcError
 
-__all__ = ["Gate", "admit_all"]
+__all__ = ["Gate", "admit_all", "gate_failed"]
 
 log = logging.getLogger("callscope.rpc")
 
@@ -35,7 +35,10 @@ def admit_all(gates: Sequence[Gate], service: str, method: str, principal: Any) 
         except RpcError:
             raise
         except Exception as exc:
-            log.exception("callscope: admission gate %r raised; refusing the call", gate)
-            raise InternalError(
-                f"admission gate {type(gate).__name__} failed: {type(exc).__name__}"
-            ) from None
+            raise gate_failed(gate, exc) from None
+
+
+def gate_failed(gate: object, exc: BaseException) -> InternalError:
+    """The refusal for a gate that raised something other than an RpcError (logged)."""
+    log.error("callscope: admission gate %r raised; refusing the call", gate, exc_info=exc)
+    return InternalError(f"admission gate {type(gate).__name__} failed: {type(exc).__name__}")
