@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["flush_before_termination", "restore_termination", "signals_held"]
+__all__ = [
+    "flush_before_termination",
+    "leave_signals_to_the_main_thread",
+    "restore_termination",
+    "signals_held",
+]
 
 log = logging.getLogger("callscope.instrument")
 
@@ -57,6 +62,18 @@ def signals_held(signums: tuple[int, ...] = HELD) -> Iterator[list[int]]:
             signal.signal(signum, before)
         for signum in held:
             signal.raise_signal(signum)
+
+
+def leave_signals_to_the_main_thread() -> None:
+    """Block the terminating signals (and SIGINT) in the calling background thread.
+
+    The kernel may deliver a process's signal to any thread that does not block it. Python
+    runs the handler on the main thread all the same, but a main thread asleep in
+    ``time.sleep`` is not woken: the flush-then-die handler waited out the sleep (60 s in
+    a test) when the export thread took the signal. Threads started from here inherit it.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {*TERMINATING, signal.SIGINT})
 
 
 def _on_main_thread() -> bool:

@@ -24,6 +24,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from callscope_contract import KPIS_TOPIC, SPANS_TOPIC
 
+from ._exit import leave_signals_to_the_main_thread
 from ._exporters import Exporter, Record
 from ._kpi import KpiRecorder, ProcessStats
 from ._native import hotpath
@@ -173,6 +174,7 @@ class ExportPipeline:
 
     # -- the export thread ------------------------------------------------------
     def _run(self) -> None:
+        leave_signals_to_the_main_thread()
         otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         while not self._stopping:
             self._wake.wait(self.flush_interval_s)

@@ -184,3 +184,21 @@ def test_a_program_that_ignores_signals_still_flushes_when_stopped(
     spans, kpis = read_spool(tmp_path)
     assert [s.name for s in spans] == ["work"]
     assert [(k.app, k.role) for k in kpis] == [("stopped", "process")]  # the last window
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_the_export_thread_leaves_terminating_signals_to_the_main_thread(tmp_path: Path) -> None:
+    """A signal the kernel hands to the export thread would not wake a main thread asleep in
+    ``time.sleep``: the flush-then-die handler would wait out the sleep."""
+    script = EXPORTER + textwrap.dedent("""
+        import threading
+        exporting = next(t for t in threading.enumerate() if t.name == "callscope-export")
+        time.sleep(0.5)  # past the first step of its loop
+        with open(f"/proc/self/task/{exporting.native_id}/status") as status:
+            print(next(line.split()[1] for line in status if line.startswith("SigBlk:")))
+        inst.shutdown()
+    """)
+    with running(_python(script, str(tmp_path))) as proc:
+        blocked = int(first_line(proc), 16)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        assert blocked & 1 << (signum - 1), f"{signum.name} not blocked: mask {blocked:#x}"
