@@ -32,7 +32,7 @@ TOP_PX = 30  # the x axis (ms) sits above the rows
 BOTTOM_PX = 10
 _GOVERNANCE_WORDS = (
     "retry", "failover", "failback", "failcache", "failsafe", "failfast", "fork", "budget",
-    "breaker", "circuit", "limit",
+    "breaker", "circuit", "limit", "flow", "quota", "tier",
     "throttl", "reject", "busy", "degrad", "mask", "fallback", "weight", "isolat", "route",
 )  # fmt: skip
 

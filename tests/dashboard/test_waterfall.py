@@ -32,7 +32,9 @@ def test_rows_line_up_with_bars_and_fold_under_their_parent() -> None:
 
 def test_governance_events_are_told_from_other_events() -> None:
     for name in ("retry", "failover.retry", "failsafe.ignore", "failcache.enqueue",
-                 "breaker.open", "limit.rejected", "weight.changed"):  # fmt: skip
+                 "breaker.open", "limit.rejected", "weight.changed", "weights.applied",
+                 "flow.rejected", "flow.tier", "quota.rejected", "mask.degraded",
+                 "breaker.degraded", "breaker.half_open", "route.filtered"):  # fmt: skip
         assert is_governance_event(name), name
     for name in ("exception", "message", "cache.miss"):
         assert not is_governance_event(name), name
