@@ -164,6 +164,18 @@ class Server:
             if stopper is not None:
                 self._stoppers.append(stopper)
 
+    def add_limiter(self, name: str, **options: Any) -> Any:
+        """Build the limiter registered as ``name`` (``rpc.flow.LIMITERS``: ``tiers``,
+        ``gradient``, or a plug-in) with ``options`` and put it on this server."""
+        from .flow._limiters import LIMITERS
+
+        limiter = LIMITERS.get(name)(**options)
+        if callable(getattr(limiter, "attach", None)):
+            limiter.attach(self)
+        else:
+            self.add_gate(limiter)
+        return limiter
+
     def add_gate(self, gate: Gate) -> None:
         """Append an admission gate (run after authorization, before a slot is taken)."""
         if not callable(getattr(gate, "admit", None)):

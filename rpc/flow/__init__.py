@@ -19,6 +19,7 @@ from ._follow import (
 )
 from ._gate import Gate, admit_all
 from ._gradient import GradientLimit
+from ._limiters import LIMITERS
 from ._quota_limiter import QuotaLimiter
 from ._quota_rule import QuotaRule, quota_key
 from ._quota_status import quota_status
@@ -26,6 +27,7 @@ from ._quota_status import quota_status
 __all__ = [
     "FACTORS",
     "GLOBAL_FLOW",
+    "LIMITERS",
     "NO_DEFAULT",
     "TIERS",
     "Bulkhead",

@@ -90,3 +90,30 @@ async def test_gates_guard_in_process_calls_too():
 def test_add_gate_refuses_an_object_without_admit():
     with pytest.raises(TypeError, match="admit"):
         rpc.Server().add_gate(object())  # type: ignore[arg-type]
+
+
+async def test_limiters_are_found_by_name(make_server, make_client):
+    @rpc.extension("limiters", "test-deny-whoami")
+    class DenyWhoami:
+        def admit(self, service: str, method: str, principal: Any, /) -> None:
+            if method == "whoami":
+                raise rpc.BusyError("not now")
+
+    try:
+        server = await make_server(Echo())
+        tiers = server.add_limiter(
+            "tiers", thresholds={"cpu": [50, 90]}, limits={"critical": 1}, interval=60
+        )
+        assert isinstance(tiers, rpc.flow.DynamicFlow) and tiers in server.gates
+        server.add_limiter("gradient", service="test.Echo", initial=5)
+        assert server.concurrency.bulkhead("test.Echo").limit.max_concurrent == 5
+        deny = server.add_limiter("test-deny-whoami")
+        assert deny in server.gates
+        echo = make_client([server.address]).proxy("test.Echo", timeout=5)
+        assert await echo.echo(1) == 1
+        with pytest.raises(rpc.BusyError, match="not now"):
+            await echo.whoami()
+        with pytest.raises(rpc.ExtensionError, match=r"no limiter named 'nope'.*gradient"):
+            server.add_limiter("nope")
+    finally:
+        rpc.flow.LIMITERS.unregister("test-deny-whoami")
