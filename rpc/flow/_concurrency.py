@@ -14,6 +14,7 @@ running slot (to the next waiter, if any) or its queue place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -128,7 +129,8 @@ class Bulkhead:
             if waiter.done() and not waiter.cancelled():
                 self.leave()  # the slot was handed to us as we were cancelled: pass it on
             else:
-                self._waiters.remove(waiter)
+                with contextlib.suppress(ValueError):  # leave() may have dropped it already
+                    self._waiters.remove(waiter)
                 self.queued -= 1
             raise
 

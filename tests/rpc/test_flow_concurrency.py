@@ -157,3 +157,21 @@ async def test_a_consumer_caps_its_own_calls_in_flight_per_service(make_server, 
 def test_the_consumer_cap_is_validated():
     with pytest.raises(rpc.BadRequestError, match="max_inflight"):
         rpc.config.Settings().merged({"max_inflight": 0})
+
+
+async def test_a_waiter_cancelled_as_a_slot_frees_gives_its_place_back_once():
+    from rpc.flow import Bulkhead
+
+    head = Bulkhead("s", ConcurrencyLimit(max_concurrent=1, max_queue=2))
+    assert head.enter() is True
+    assert head.enter() is False and head.enter() is False
+    first = asyncio.ensure_future(head.wait())
+    second = asyncio.ensure_future(head.wait())
+    await asyncio.sleep(0)
+    first.cancel()  # its waiter is cancelled; the task has not yet seen it ...
+    head.leave()  # ... when the running call ends: the slot skips it, goes to `second`
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert first.cancelled() and second.done() and not second.cancelled()
+    assert (head.running, head.queued) == (1, 0)
+    head.leave()
+    assert (head.running, head.queued) == (0, 0)
