@@ -11,8 +11,7 @@ calls derived and counted per service edge and window, no percentiles), over the
 records already in memory. The ratio is Spark's time over plain Python's: Spark pays a JVM,
 JSON parsing and shuffles, and wins only when the spans outgrow one process.
 The last line is JSON: ``spans``, ``batch_seconds``, ``spans_per_s``, ``python_seconds``,
-``ratio_batch_to_python``, ``edges``; ``freshness_s`` is null until the streaming job
-writes edges.
+``ratio_batch_to_python``, ``edges``.
 
     python benchmarks/pipeline.py --spans 200000 --loop      # + the closed loop, real Kafka
 
@@ -20,8 +19,9 @@ writes edges.
 processes behind a consumer, the streaming job in 5 s windows on Kafka from ``callscope
 stack``, one provider slowed by 200 ms, then recovered) and reports
 ``loop_windows_to_shift`` (the windows after the slowdown until its share of the calls
-fell to 30% of what it was), ``loop_shift_s`` and ``loop_recover_s``; without it they
-are null.
+fell to 30% of what it was), ``loop_shift_s``, ``loop_recover_s`` and the streaming
+job's ``freshness_s`` (a window's first span until its edges are readable in the store,
+median; with ``freshness_window_s`` windows); without it they are null.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.loop:
         loop = closed_loop()
         summary.update(loop_windows_to_shift=loop.windows_to_shift, loop_shift_s=loop.shift_s,
-                       loop_recover_s=loop.recover_s)  # fmt: skip
+                       loop_recover_s=loop.recover_s, freshness_s=loop.freshness_s,
+                       freshness_window_s=loop.window_s)  # fmt: skip
     print(json.dumps(summary))
     return summary
 

@@ -34,3 +34,5 @@ def test_a_slowed_provider_loses_its_share_within_two_windows_and_wins_it_back(
     # what moved the traffic: the pipeline's documents, down and back up
     slow = [doc["weights"].get(result.slow_address, 100) for doc in result.weights]
     assert min(slow) <= 30 and slow[-1] > min(slow), summary
+    # and the same job's edges were readable within a few windows of their first span
+    assert result.freshness_s is not None and 0 < result.freshness_s < 60, summary

@@ -13,7 +13,9 @@ applies them.
 Measured (:class:`LoopResult`): the slow provider's share of the calls before, under the
 weights of the first window that cut it to at most :data:`SHIFT_RATIO` of that share, and
 after recovery; ``windows_to_shift``: how many windows after the slowdown began that
-window was (1: the first whole slow window); the seconds each took by the wall clock.
+window was (1: the first whole slow window); the seconds each took by the wall clock;
+``freshness_s``: from the start of a window (its oldest span) until its dependency edges
+were readable in the job's store (the median over the run's windows).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class LoopResult:
     windows_to_shift: int | None = None
     shift_s: float | None = None  # slowdown → weights in force that shifted it
     recover_s: float | None = None  # recovery → share back
+    freshness_s: float | None = None  # median: a window's first span → its edges readable
     slow_address: str = ""
     weights: list[dict[str, Any]] = field(default_factory=list)  # each document seen
 
@@ -137,12 +140,13 @@ def run_closed_loop(
                        "--workdir", str(workdir), "--qps", f"{qps:g}"],
                        {**env, environment.CALLSCOPE_SERVICE_NAME: "loop-consumer"})  # fmt: skip
         calls = _Calls(workdir / "run" / CALLS_FILE)
-        watch = _WeightsWatch(registry_url, result)
+        watch = _WeightsWatch(registry_url, result, f"sqlite://{workdir / 'analytics.db'}")
         try:
             _measure(children, stream, calls, watch, workdir, result, delay_ms, max_windows,
                      report)  # fmt: skip
         finally:
             watch.close()
+        result.freshness_s = watch.freshness_s()
     finally:
         children.stop_all(grace_s=15)
         _delete_topics(kafka_bootstrap, [topic, f"{run}.kpis"])
@@ -210,16 +214,44 @@ def _measure(children: Children, stream: Any, calls: _Calls, watch: _WeightsWatc
 
 
 class _WeightsWatch:
-    """Each version of the weights document, with when it was seen and what it says."""
+    """Each version of the weights document, with when it was seen and what it says; and
+    when each window's edges were first readable in the job's store."""
 
-    def __init__(self, registry_url: str, result: LoopResult) -> None:
+    def __init__(self, registry_url: str, result: LoopResult, store_url: str) -> None:
         from rpc.registry import connect
 
         self._registry = connect(registry_url)
         self._result = result
         self.version = 0
+        self._store_url = store_url
+        self._since_us = (int(time.time()) // result.window_s + 1) * result.window_s * 10**6
+        self._edges_seen: dict[int, float] = {}  # window start (µs) → first seen (s)
+        self._edges_polled = 0.0
 
     def poll(self) -> None:
+        self._poll_edges()
+        self._poll_weights()
+
+    def _poll_edges(self) -> None:
+        from storage import StorageError, open_analytics_store
+
+        now = time.time()
+        if now - self._edges_polled < 1.0:
+            return
+        self._edges_polled = now
+        try:
+            with open_analytics_store(self._store_url, read_only=True) as analytics:
+                edges = analytics.dependencies(self._since_us, int(now * 1e6))
+        except StorageError:
+            return  # not created yet
+        for edge in edges:
+            self._edges_seen.setdefault(edge.window_start_us, now)
+
+    def freshness_s(self) -> float | None:
+        ages = sorted(seen - start / 1e6 for start, seen in self._edges_seen.items())
+        return round(ages[len(ages) // 2], 1) if ages else None
+
+    def _poll_weights(self) -> None:
         found = self._registry.get_config(weights_key(SERVICE))
         if found is None or found.version == self.version:
             return

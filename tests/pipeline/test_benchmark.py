@@ -24,4 +24,4 @@ def test_the_benchmark_prints_a_json_summary_last(
     summary = json.loads(lines[-1])
     assert summary["spans"] >= 500 and summary["edges"] > 0
     assert summary["batch_seconds"] > 0 and summary["ratio_batch_to_python"] > 0
-    assert summary["freshness_s"] is None  # until the streaming job exists
+    assert summary["freshness_s"] is None and summary["loop_windows_to_shift"] is None  # no --loop
