@@ -59,3 +59,11 @@ def test_a_stream_with_too_short_a_window_is_refused(
             "--checkpoint", str(tmp_path)]  # fmt: skip
     assert main(args) == 2
     assert "BAD_OPTION" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("count", ["0", "10001", "two"])
+def test_a_stream_s_partitions_are_checked(count: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["pipeline", "stream", "--source", "kafka://127.0.0.1:9/t", "--partitions", count]
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2 and "--partitions" in capsys.readouterr().err
