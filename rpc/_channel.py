@@ -68,10 +68,12 @@ class ClientConnection(Connection):
         heartbeat: Heartbeat,
         address: str,
         on_draining: Callable[[str], None] | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(limits=limits, heartbeat=heartbeat)
         self.address = address
         self._on_draining = on_draining
+        self._on_refused = on_refused
         self.pending: dict[int, asyncio.Future[Response]] = {}
         self.draining = False
         self.refusal = ""  # why the provider refused this link (connection control)
@@ -142,6 +144,8 @@ class ClientConnection(Connection):
         elif kind == "refused":  # beyond the provider's connection caps: it closes the link
             self.refusal = str(hdr.get("message", ""))[:300] or "no reason given"
             self.draining = True
+            if self._on_refused is not None:
+                self._on_refused(self.refusal)
             if self._on_draining is not None:
                 self._on_draining(self.address)
             log.warning(
@@ -193,6 +197,7 @@ class Channel:
         self._closing: ClientConnection | None = None  # closed by close(), not yet gone
         self._connecting: asyncio.Future[ClientConnection] | None = None
         self._failures = 0
+        self._refusals = 0
         self._retry_at = 0.0
         self._last_error: RpcError | None = None
 
@@ -238,6 +243,7 @@ class Channel:
                         heartbeat=self._heartbeat,
                         address=self.address,
                         on_draining=self._on_trouble,
+                        on_refused=self._refused,
                     ),
                     self.host,
                     self.port,
@@ -276,8 +282,19 @@ class Channel:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = None
+        if self.conn is None or not self.conn.refusal:
+            self._refusals = 0
         self.conn = conn
         return conn
+
+    def _refused(self, reason: str) -> None:
+        """The provider refused the link (connection control): back off as from a failed
+        connect, so a capped provider is not dialled again on every call."""
+        self._refusals += 1  # in a row: the delay grows as for failed connects
+        self._retry_at = asyncio.get_running_loop().time() + self._backoff.delay(self._refusals)
+        self._last_error = UnavailableError(
+            f"provider {self.address} refused the connection: {reason}"
+        )
 
     def close(self) -> None:
         if self._connecting is not None:

@@ -59,7 +59,7 @@ async def test_links_beyond_the_per_address_cap_are_told_why_and_closed(make_ser
     # ... and served once a link from there closes; the held links were never touched.
     held[0][1].close()
     await _until(lambda: server.connection_limits.total == 2)
-    for _ in range(100):
+    for _ in range(200):  # (the client backs off after a refusal: 0.05-0.15 s, then more)
         try:
             assert await echo.echo(2) == 2
             break
@@ -108,3 +108,23 @@ async def test_a_consumer_keeps_the_connections_per_provider_it_was_given(make_s
     await _until(lambda: not server._connections)
     with pytest.raises(ValueError, match="connections"):
         rpc.AsyncClient([server.address], connections=0)
+
+
+async def test_a_refused_consumer_backs_off_instead_of_dialling_on_every_call(
+    make_server, make_client
+):
+    server = await make_server(Echo(), max_connections=1)
+    held = await _link(server.port)
+    await _until(lambda: server.connection_limits.total == 1)
+    echo = make_client([server.address]).proxy("test.Echo", timeout=5)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 1.0
+    calls = 0
+    while loop.time() < end:  # a call every 10 ms for a second
+        calls += 1
+        with pytest.raises(rpc.UnavailableError, match="refused the connection"):
+            await echo.echo(calls)
+        await asyncio.sleep(0.01)
+    assert calls > 20
+    assert server.connection_limits.refused <= 8  # 0.1, 0.2, 0.4 ... s apart, not one a call
+    held[1].close()
