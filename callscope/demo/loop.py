@@ -11,11 +11,12 @@ streaming job computes each window's health, the weights follow, the consumer's 
 applies them.
 
 Measured (:class:`LoopResult`): the slow provider's share of the calls before, under the
-weights of the first window that cut it to at most :data:`SHIFT_RATIO` of that share, and
-after recovery; ``windows_to_shift``: how many windows after the slowdown began that
-window was (1: the first whole slow window); the seconds each took by the wall clock;
-``freshness_s``: from the start of a window (its oldest span) until its dependency edges
-were readable in the job's store (the median over the run's windows).
+weights that first cut it to at most :data:`SHIFT_RATIO` of that share, and after
+recovery; ``windows_to_shift``: which window after the slowdown began decided the slow
+provider's weight in force then (1: the first whole slow window; read from its entry's
+``updated_us``, the end of the window the job decided it on); the seconds each took by
+the wall clock; ``freshness_s``: from the start of a window (its oldest span) until its
+dependency edges were readable in the job's store (the median over the run's windows).
 """
 
 from __future__ import annotations
@@ -160,8 +161,13 @@ def _measure(children: Children, stream: Any, calls: _Calls, watch: _WeightsWatc
     slow = result.slow_address
     # steady traffic, and the streaming job keeping up with it (it closes windows)
     load_began = time.time()
-    _wait(children, lambda: stream.tail(400).count("instance windows closed") >= 2
-          and time.time() - load_began >= 3 * w, "the stream's first windows")  # fmt: skip
+
+    def keeping_up() -> bool:  # three windows of load, the newest's edges two windows old
+        watch.poll()
+        newest, now = watch.newest_window_s(), time.time()
+        return newest is not None and now >= load_began + 3 * w and newest + w >= now - 2 * w
+
+    _wait(children, keeping_up, "the stream keeping up with the load")
     t0 = _next_window_start(w)
     _sleep_until(t0)
     result.share_before, n = calls.share(slow, t0 - 2 * w, t0)
@@ -185,7 +191,8 @@ def _measure(children: Children, stream: Any, calls: _Calls, watch: _WeightsWatc
             seen["share"] = round(share, 4)
             if n >= 10 and share <= SHIFT_RATIO * result.share_before:
                 result.share_shifted = share
-                result.windows_to_shift = max(1, round((seen["computed_at_us"] / 1e6 - t0) / w))
+                decided_s = seen["updated_us"].get(slow, seen["computed_at_us"]) / 1e6
+                result.windows_to_shift = max(1, round((decided_s - t0) / w))
                 result.shift_s = round(seen["seen_s"] - t0, 1)
                 break
         time.sleep(0.25)
@@ -247,6 +254,10 @@ class _WeightsWatch:
         for edge in edges:
             self._edges_seen.setdefault(edge.window_start_us, now)
 
+    def newest_window_s(self) -> float | None:
+        """The start of the newest window whose edges are in the store (s), if any."""
+        return max(self._edges_seen) / 1e6 if self._edges_seen else None
+
     def freshness_s(self) -> float | None:
         ages = sorted(seen - start / 1e6 for start, seen in self._edges_seen.items())
         return round(ages[len(ages) // 2], 1) if ages else None
@@ -261,6 +272,8 @@ class _WeightsWatch:
             "version": found.version, "seen_s": time.time(),
             "computed_at_us": doc.get("computed_at_us", 0),
             "weights": {a: e["weight"] for a, e in doc.get("weights", {}).items()},
+            # the end of the window whose data set each instance's weight
+            "updated_us": {a: e.get("updated_us", 0) for a, e in doc.get("weights", {}).items()},
         })  # fmt: skip
 
     def close(self) -> None:
