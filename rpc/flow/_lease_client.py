@@ -2,15 +2,20 @@
 
 Per watched service, a background thread (never the provider's event loop):
 
-* watches ``governance/<service>/quota`` (the rule, pushed live) and the lease ledger
-  ``leases/<service>/quota``, and looks up the service's registrations at each renewal
+* watches ``governance/<service>/quota`` (the rule, pushed live) and the signal
+  ``leases/<service>/quota-signal``; looks up the service's registrations at each renewal
   (who is alive: a departed instance's slice is reclaimed by the next writer; a lookup,
   not a subscription, so a provider is not listed as a consumer of its own service);
-* every period T (the rule's ``period_s``), reads the ledger, computes its slice from
-  its recent demand (:func:`~._lease_ledger.renew`) and writes it back with the version
-  it read -- one registry round trip per instance per period, none per call;
-* renews early when the ledger shows its slice is far from its fair share (someone
-  joined, left, or changed demand): rebalancing takes a push and a write, not a period;
+* once a period T (the rule's ``period_s``, each holder at its own phase of it), reads
+  the ledger ``leases/<service>/quota``, computes its slice from its recent demand
+  (:func:`~._lease_ledger.renew`) and writes it back with the version it read -- one
+  read and one write per instance per period, none per call;
+* an instance that holds less than its fair share (a newcomer, say) or leaves with a
+  slice of more than 5% of the cap writes the signal; the others renew early on its
+  push (not sooner than T/4 after their last renewal), so the pool shifts within a
+  period. Smaller moves wait for the periodic renewals: with many instances a signal
+  for each would cost every holder a renewal. The ledger itself is not watched: every
+  write of it would be fetched by every holder (n squared reads per period);
 * when the registry is unreachable, its bucket keeps the last lease until the end of
   the next period, then falls back on its own to ``cap / holders`` (the equal local
   share over the last known number of holders); the thread keeps retrying.
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import RpcError
-from ._lease_ledger import fair_grants, lease_key, live_holders, release, renew
+from ._lease_ledger import Renewal, lease_key, live_holders, release, renew, signal_key
 from ._quota_bucket import QuotaBucket
 from ._quota_rule import QuotaRule, quota_key
 
@@ -47,7 +52,7 @@ CAS_ATTEMPTS = 8
 EARLY_GAP = 0.25
 """An early renewal waits at least this fraction of T after the last one (no write storm)."""
 REBALANCE_SLACK = 0.05
-"""A slice this far (fraction of the cap) from its fair share is renewed early."""
+"""A slice this far (fraction of the cap) below its fair share signals the others."""
 HISTORY = 32
 Apply = Callable[[str, "ServiceLease"], None]
 
@@ -69,7 +74,9 @@ class ServiceLease:
     last_error: str = ""
     due: float = 0.0
     marks: tuple[float, dict[str, int]] = (0.0, {})  # when demand was last measured, arrivals
-    ledger: Any = None  # the last ledger value pushed
+    ledger: Any = None  # the last ledger value read or written
+    signalled: float = float("-inf")  # when I last asked the others to renew (monotonic)
+    signals: int = 0  # signals heard from the others
     members: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
@@ -132,13 +139,17 @@ class LeaseClient:
         self._apply(service, lease)
         self._wake.set()
 
-    def _on_ledger(self, service: str, doc: ConfigDocument | None) -> None:
+    def _on_signal(self, service: str, doc: ConfigDocument | None) -> None:
+        """Someone joined, left or is short of its share: renew soon (not before T/4 after
+        my last renewal), so the pool shifts within a period."""
         lease = self.leases[service]
+        by = doc.value.get("by") if doc is not None and isinstance(doc.value, dict) else None
         with self._lock:
-            lease.ledger = doc.value if doc is not None else None
-            if lease.rule is not None and lease.leased_at is not None and self._off_balance(lease):
-                lease.due = min(lease.due, lease.leased_at + EARLY_GAP * lease.period)
-                self._wake.set()
+            if by in (None, self.me) or lease.rule is None or lease.leased_at is None:
+                return
+            lease.signals += 1  # a renewal under way re-reads this when it reschedules
+            lease.due = min(lease.due, lease.leased_at + EARLY_GAP * lease.period)
+        self._wake.set()
 
     def _members(self, lease: ServiceLease, instances: list[ServiceInstance]) -> None:
         with self._lock:
@@ -146,18 +157,6 @@ class LeaseClient:
             holders = set(live_holders(lease.ledger, time.time()))
             # bounded: a departed instance is remembered while its slice is in the ledger
             lease.seen = (lease.seen | lease.members) & (lease.members | holders)
-
-    def _off_balance(self, lease: ServiceLease) -> bool:
-        """Would a renewal now move one of my slices by more than the slack?"""
-        assert lease.rule is not None
-        caps = lease.rule.limits()
-        wants = fair_grants(
-            lease.ledger, self.me, caps, lease.demands, time.time(), lease.departed, lease.members
-        )
-        return any(
-            abs(want - lease.grants.get(scope, 0.0)) > REBALANCE_SLACK * caps[scope]
-            for scope, want in wants.items()
-        )
 
     # -- the thread -----------------------------------------------------------
     def _run(self) -> None:
@@ -176,7 +175,7 @@ class LeaseClient:
         registry = self.registry
         calls: list[Callable[[], Callable[[], None]]] = [
             lambda: registry.watch_config(
-                lease_key(service), lambda d: self._on_ledger(service, d)
+                signal_key(service), lambda d: self._on_signal(service, d)
             ),
             lambda: registry.watch_config(quota_key(service), lambda d: self._on_rule(service, d)),
         ]
@@ -211,24 +210,55 @@ class LeaseClient:
             return
         self._measure(lease, now)
         caps = rule.limits()
+        heard = lease.signals
         try:
             self._members(lease, self.registry.lookup(lease.service))
-            grants, holders = self._exchange(lease, caps)
+            renewal, started = self._exchange(lease, caps)
         except RpcError as err:
             self._failed(lease, err, now)
             return
-        now = time.monotonic()
+        grants, holders = renewal.grants, renewal.holders
+        # Good until the ledger says it lapses (counted from before the write, never later);
+        # then the equal share, over every holder or registered instance known.
+        with self._lock:
+            share_of = max(1, holders, len(lease.members))
         for scope, bucket in lease.buckets.items():
             cap = caps.get(scope, 0.0)
-            bucket.lease(grants.get(scope, 0.0), now + 2 * period, cap / max(1, holders))
+            bucket.lease(grants.get(scope, 0.0), started + 2 * period, cap / share_of)
+        now = time.monotonic()
         changed = lease.state != "leased" or any(
             abs(grants[s] - lease.grants.get(s, 0.0)) > 0.1 * max(caps[s], 1e-9) for s in caps
         )
-        lease.grants, lease.holders, lease.leased_at = grants, holders, now
+        lease.grants, lease.holders, lease.leased_at = grants, holders, started
         lease.state, lease.renewals, lease.failures = "leased", lease.renewals + 1, 0
-        lease.due = min(now + period * random.uniform(0.9, 1.0), self._next_expiry(lease, now))
+        lease.due = min(self._next_slot(lease, now), self._next_expiry(lease, now))
+        short = any(gap > REBALANCE_SLACK * caps[s] for s, gap in renewal.short.items())
+        with self._lock:
+            # short: the others hold my share, come back once they shrank; or a signal
+            # came while this renewal read a ledger that may predate it
+            if short or lease.signals != heard:
+                lease.due = min(lease.due, now + EARLY_GAP * period)
+        freed = any(f > REBALANCE_SLACK * caps[s] for s, f in renewal.freed.items())
+        if freed:  # I dropped a departed or lapsed holder's slice: let the others share it
+            self._signal(lease, "freed")
+        elif short and now - lease.signalled >= period:  # at most once a period
+            lease.signalled = now
+            self._signal(lease, "joined" if renewal.joined else "short")
         if changed:
             self._log(lease, logging.INFO, "leased")
+
+    def _next_slot(self, lease: ServiceLease, now: float) -> float:
+        """My next renewal (monotonic), 0.4..1.4 periods away: holders take turns, each at
+        its own phase of the wall-clock period (by its rank among the holders), so their
+        compare-and-set writes of the one ledger rarely collide."""
+        period, wall = lease.period, time.time()
+        names = sorted(live_holders(lease.ledger, wall))
+        rank = names.index(self.me) if self.me in names else random.randrange(max(1, len(names)))
+        phase = period * rank / max(1, len(names))
+        slot = wall - wall % period + phase  # this period's turn
+        while slot < wall + 0.4 * period:  # 0.4..1.4 periods: the lease lasts 2
+            slot += period
+        return now + slot - wall
 
     def _next_expiry(self, lease: ServiceLease, now: float) -> float:
         """When another holder's slice lapses (monotonic): a crashed holder's slice is
@@ -238,45 +268,50 @@ class LeaseClient:
                 if name != self.me]  # fmt: skip
         return now + min(ends) - wall + 0.01 if ends else float("inf")
 
-    def _exchange(
-        self, lease: ServiceLease, caps: dict[str, float]
-    ) -> tuple[dict[str, float], int]:
-        """Read the ledger, take my slice, write it back; retried when another writer won."""
+    def _exchange(self, lease: ServiceLease, caps: dict[str, float]) -> tuple[Renewal, float]:
+        """Read the ledger, take my slice, write it back; retried when another writer won.
+        Returns the renewal and when (monotonic) the slice was computed."""
         key = lease_key(lease.service)
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
             doc = self.registry.get_config(key)
             with self._lock:
+                lease.ledger = doc.value if doc is not None else None  # who holds, if I fail
                 departed, members = lease.departed, set(lease.members)
-            value, grants, holders = renew(
+            started, wall = time.monotonic(), time.time()
+            renewal = renew(
                 doc.value if doc is not None else None,
                 self.me,
                 caps,
                 lease.demands,
-                time.time(),
+                wall,
                 2 * lease.period,
                 departed,
                 members,
             )
             try:
-                written = self.registry.put_config(key, value, expected=doc.version if doc else 0)
+                written = self.registry.put_config(
+                    key, renewal.value, expected=doc.version if doc else 0
+                )
             except RpcError as err:
-                if err.code == "CONFLICT":
-                    time.sleep(random.uniform(0, 0.01))
+                if err.code == "CONFLICT":  # back off by a few of our own round trips
+                    took = time.monotonic() - started
+                    time.sleep(min(random.uniform(0, took * 2**attempt), lease.period / 8))
                     continue
                 raise
             with self._lock:
                 lease.ledger = written.value
-            return grants, holders
+            return renewal, started
         raise RpcError(f"lease ledger of {lease.service} kept changing", code="CONFLICT")
 
     def _failed(self, lease: ServiceLease, err: RpcError, now: float) -> None:
         lease.failures += 1
         lease.last_error = str(err)
         period = lease.period
-        if lease.leased_at is None:  # never leased: the equal share of who is registered
+        if lease.leased_at is None:  # never leased: the equal share of everyone known
             state = "local-share"
             with self._lock:
-                count = max(1, len(lease.members))
+                holders = set(live_holders(lease.ledger, time.time())) | {self.me}
+                count = max(len(holders), len(lease.members))
             caps = lease.rule.limits() if lease.rule is not None else {}
             for scope, bucket in lease.buckets.items():
                 bucket.lease(0.0, 0.0, caps.get(scope, 0.0) / count)
@@ -284,10 +319,21 @@ class LeaseClient:
             state = "grace"
         else:
             state = "local-share"
-        lease.due = now + min(period / 4, 1.0)
+        if err.code == "CONFLICT":  # a busy ledger: try again soon, at a random moment
+            lease.due = now + random.uniform(0.05, 0.25) * period
+        else:
+            lease.due = now + min(period / 4, 1.0)
         if state != lease.state:
             lease.state = state
             self._log(lease, logging.WARNING, f"cannot lease ({err})")
+
+    def _signal(self, lease: ServiceLease, why: str) -> None:
+        """Tell the other holders to renew now (a plain write: it never conflicts)."""
+        value = {"by": self.me, "why": why, "at": round(time.time(), 3)}
+        try:
+            self.registry.put_config(signal_key(lease.service), value)
+        except RpcError as err:
+            log.debug("quota %s: signal not sent: %s", lease.service, err)
 
     def _release(self, lease: ServiceLease) -> None:
         key = lease_key(lease.service)
@@ -299,6 +345,9 @@ class LeaseClient:
                     break
                 try:
                     self.registry.put_config(key, value, expected=doc.version)
+                    caps = lease.rule.limits() if lease.rule is not None else {}
+                    if any(g > REBALANCE_SLACK * caps.get(s, 0.0) for s, g in lease.grants.items()):
+                        self._signal(lease, "left")  # a slice worth moving at once
                     break
                 except RpcError as err:
                     if err.code != "CONFLICT":

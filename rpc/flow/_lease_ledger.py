@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["fair_grants", "lease_key", "live_holders", "release", "renew", "share"]
+__all__ = ["Renewal", "lease_key", "live_holders", "release", "renew", "share", "signal_key"]
 
 Slice = tuple[float, float]  # demand (calls/s), grant (calls/s)
 
@@ -29,6 +29,12 @@ Slice = tuple[float, float]  # demand (calls/s), grant (calls/s)
 def lease_key(service: str) -> str:
     """The registry key of ``service``'s lease ledger."""
     return f"leases/{service}/quota"
+
+
+def signal_key(service: str) -> str:
+    """The registry key holders watch to renew at once: written (no compare-and-set) by
+    an instance that joined, left, or holds less than its fair share."""
+    return f"leases/{service}/quota-signal"
 
 
 def _finite(value: Any) -> bool:
@@ -71,12 +77,30 @@ def share(cap: float, demand: float | None, others: Collection[Slice], newcomers
     yet), counts as wanting an equal share. The grant never exceeds
     what the others leave free, so the pool is never over-committed.
     """
+    target, free, _ = _fair(cap, demand, others, newcomers)
+    return max(0.0, min(target, free))
+
+
+def _fair(
+    cap: float, demand: float | None, others: Collection[Slice], newcomers: int
+) -> tuple[float, float, float]:
+    """(my fair share, what the others leave free, the demand I count as mine)."""
     count = len(others) + newcomers + 1
     mine = cap / count if demand is None else demand
     total = mine + sum(d for d, _ in others) + newcomers * cap / count
     target = mine + (cap - total) / count if total <= cap else cap * mine / total
-    free = cap - sum(g for _, g in others)
-    return max(0.0, min(target, free))
+    return target, cap - sum(g for _, g in others), mine
+
+
+class Renewal(NamedTuple):
+    """What one renewal wrote and what it means for the renewing instance."""
+
+    value: dict[str, Any]  # the new ledger
+    grants: dict[str, float]  # my slice per scope
+    holders: int  # live holders, me included
+    short: dict[str, float]  # per scope, how far my slice is below my fair share
+    joined: bool  # I held no slice before this renewal
+    freed: dict[str, float]  # per scope, the slices of the holders this renewal dropped
 
 
 def renew(
@@ -88,49 +112,29 @@ def renew(
     term: float,
     departed: Collection[str] = (),
     members: Collection[str] = (),
-) -> tuple[dict[str, Any], dict[str, float], int]:
-    """The ledger with ``me``'s slices renewed: ``(new value, my grants, live holders)``.
+) -> Renewal:
+    """The ledger with ``me``'s slices renewed.
 
     ``members`` (the instances the registry lists) that hold no slice yet count as
     wanting an equal share, so the first to renew does not take the whole pool.
     """
     holders = live_holders(value, now, departed)
-    holders.pop(me, None)
-    grants = _grants(holders, me, caps, demands, members)
-    mine = {scope: [round(demands.get(scope) or 0.0, 3), grants[scope]] for scope in caps}
+    joined = holders.pop(me, None) is None
+    dropped = live_holders(value, float("-inf")).items()  # every well-formed entry
+    gone = [slices for name, (_, slices) in dropped if name not in holders and name != me]
+    newcomers = len(set(members) - set(holders) - {me})
+    grants, short, mine = {}, {}, {}
+    for scope, cap in caps.items():
+        others = [slices[scope] for _, slices in holders.values() if scope in slices]
+        target, free, wanted = _fair(cap, demands.get(scope), others, newcomers)
+        grants[scope] = max(0.0, min(target, free))
+        short[scope] = max(0.0, target - grants[scope])
+        # a newcomer's stand-in demand is written too, so the others make room for it
+        mine[scope] = [round(wanted, 3), grants[scope]]
     entries = _entries(holders)
     entries[me] = {"until": round(now + term, 3), "limits": mine}
-    return {"holders": entries}, grants, len(entries)
-
-
-def fair_grants(
-    value: Any,
-    me: str,
-    caps: Mapping[str, float],
-    demands: Mapping[str, float | None],
-    now: float,
-    departed: Collection[str] = (),
-    members: Collection[str] = (),
-) -> dict[str, float]:
-    """What :func:`renew` would grant ``me`` against the ledger ``value`` (no new value)."""
-    holders = live_holders(value, now, departed)
-    holders.pop(me, None)
-    return _grants(holders, me, caps, demands, members)
-
-
-def _grants(
-    others_held: Mapping[str, tuple[float, dict[str, Slice]]],
-    me: str,
-    caps: Mapping[str, float],
-    demands: Mapping[str, float | None],
-    members: Collection[str],
-) -> dict[str, float]:
-    newcomers = len(set(members) - set(others_held) - {me})
-    grants = {}
-    for scope, cap in caps.items():
-        others = [slices[scope] for _, slices in others_held.values() if scope in slices]
-        grants[scope] = share(cap, demands.get(scope), others, newcomers)
-    return grants
+    freed = {scope: sum(g.get(scope, (0.0, 0.0))[1] for g in gone) for scope in caps}
+    return Renewal({"holders": entries}, grants, len(entries), short, joined, freed)
 
 
 def release(value: Any, me: str, now: float) -> dict[str, Any] | None:

@@ -259,8 +259,9 @@ def test_leases_over_zookeeper_split_by_demand_and_rebalance_on_leave_and_join(
         registry = connect(url)  # a newcomer: its equal share within one period
         joiner = QuotaLimiter(registry).start("127.0.0.1:7009", ["test.Echo"])
         driver = Driver(joiner, 300)
-        joined = time.monotonic()
-        try:
+        try:  # from its first slice (taken from what is free: nothing) to its share
+            wait_for(lambda: joiner.snapshot()["test.Echo"]["state"] == "leased", 5)
+            joined = time.monotonic()
             wait_for(lambda: granted(joiner) > 0.9 * CAP / 2, 5)
             assert time.monotonic() - joined < period
             assert granted(joiner) + granted(limiters[1]) <= CAP + 1e-6

@@ -69,8 +69,8 @@ def test_shares_follow_demand_under_contention_and_spread_the_surplus_otherwise(
     assert share(300, None, [(100, 0.0), (100, 0.0)]) == pytest.approx(100)  # no history: 300/3
     assert share(300, 500, [(100, 300.0)]) == 0.0  # nothing free until the other shrinks
     # alone in the ledger, but the registry lists two more: a third, not the whole pool
-    _, grants, _ = renew(None, "a:1", {"*": 300.0}, {"*": None}, 0.0, 2.0, members={"b:1", "c:1"})
-    assert grants["*"] == pytest.approx(100)
+    renewal = renew(None, "a:1", {"*": 300.0}, {"*": None}, 0.0, 2.0, members={"b:1", "c:1"})
+    assert renewal.grants["*"] == pytest.approx(100) and renewal.joined
 
 
 def test_sequential_renewals_never_overcommit_and_converge_to_demand() -> None:
@@ -79,7 +79,7 @@ def test_sequential_renewals_never_overcommit_and_converge_to_demand() -> None:
     demands = {f"10.0.0.{i}:7000": rng.uniform(0, 900) for i in range(5)}
     for _ in range(40):
         for me in rng.sample(sorted(demands), len(demands)):
-            ledger, _, holders = renew(ledger, me, {"*": cap}, {"*": demands[me]}, now, 2.0)
+            ledger, _, holders, *_ = renew(ledger, me, {"*": cap}, {"*": demands[me]}, now, 2.0)
             total = sum(s["*"][1] for _, s in live_holders(ledger, now).values())
             assert total <= cap + 1e-6
         now += 1.0
@@ -102,8 +102,13 @@ def test_expired_departed_and_malformed_holders_are_dropped() -> None:
         }
     }
     assert set(live_holders(value, 100.0, departed={"c:1"})) == {"a:1"}
-    _, grants, holders = renew(value, "me:1", {"*": 100.0}, {"*": 10.0}, 100.0, 2.0, {"c:1"})
-    assert holders == 2 and grants["*"] == pytest.approx(50.0)
+    renewal = renew(value, "me:1", {"*": 100.0}, {"*": 10.0}, 100.0, 2.0, {"c:1"})
+    assert renewal.holders == 2 and renewal.grants["*"] == pytest.approx(50.0)
+    assert renewal.joined and renewal.short["*"] == 0.0
+    assert renewal.freed["*"] == pytest.approx(100.0)  # b (expired) and c (departed) dropped
+    value["holders"]["a:1"]["limits"]["*"] = [10, 90.0]  # a holds more than its share
+    renewal = renew(value, "me:1", {"*": 100.0}, {"*": 10.0}, 100.0, 2.0, {"c:1"})
+    assert renewal.grants["*"] == pytest.approx(10.0) and renewal.short["*"] == pytest.approx(40)
     assert release(value, "a:1", 100.0) == {"holders": {"c:1": value["holders"]["c:1"]}}
     assert release(value, "zz:1", 100.0) is None
 
