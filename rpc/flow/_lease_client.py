@@ -162,7 +162,7 @@ class LeaseClient:
     def _run(self) -> None:
         for service in self.leases:
             self._watch(service)
-        while not self._closed:
+        while self.leases and not self._closed:
             now = time.monotonic()
             for lease in self.leases.values():
                 if lease.due <= now and not self._closed:

@@ -244,3 +244,11 @@ def test_a_provider_that_may_not_lease_spends_the_equal_share_of_the_registered(
         assert "cannot lease" in shot["history"][-1]["note"]  # and logged
     finally:
         limiter.close()
+
+
+def test_a_limiter_for_no_service_admits_everything_and_closes() -> None:
+    limiter = QuotaLimiter(MemoryRegistry()).start("127.0.0.1:7000", [])
+    limiter.admit("any.Svc", "m", None)
+    assert limiter.snapshot() == {}
+    limiter.close()
+    assert limiter._client is not None and not limiter._client._thread.is_alive()
