@@ -12,11 +12,13 @@ For each provider instance of a service, the window's ``calls``, ``errors`` and 
    siblings' yardstick).
 2. **Target**, against the sibling median (the median over the instances with enough
    calls, so one bad instance cannot move its own yardstick far):
-   ``latency factor = min(1, (median latency * (1 + latency_tolerance) / latency) **
-   latency_exponent)``, ``success factor = min(1, ((success rate + error_tolerance) /
-   median success rate) ** error_exponent)``, ``target = 100 * latency factor * success
-   factor``. An instance within the tolerances of its siblings, or better, gets 100; it
-   is never boosted above the others.
+   ``latency factor = min(1, (allowed latency / latency) ** latency_exponent)`` with
+   ``allowed latency = median + max(median * latency_tolerance, latency_slack_ms)`` (the
+   slack: a millisecond of jitter on a busy machine is no difference at 2 ms),
+   ``success factor = min(1, ((success rate + error_tolerance) / median success rate) **
+   error_exponent)``, ``target = 100 * latency factor * success factor``. An instance
+   within the tolerances of its siblings, or better, gets 100; it is never boosted above
+   the others.
 3. **Floor.** The target is at least ``floor``, so a slowed instance still receives a
    trickle of calls: when it recovers, the next windows see it, and it climbs back.
    (Choose ``floor`` so that its share of a window's calls reaches ``probe_calls``, or a
@@ -78,6 +80,7 @@ class WeightPolicy:
     min_calls: int = 20
     probe_calls: int = 5
     latency_tolerance: float = 0.2
+    latency_slack_ms: float = 1.0
     error_tolerance: float = 0.01
     latency_exponent: float = 1.0
     error_exponent: float = 8.0
@@ -89,7 +92,7 @@ class WeightPolicy:
     def __post_init__(self) -> None:
         numbers = (
             self.latency_exponent, self.error_exponent, self.alpha_down, self.alpha_up,
-            self.latency_tolerance, self.error_tolerance,
+            self.latency_tolerance, self.error_tolerance, self.latency_slack_ms,
         )  # fmt: skip
         if not all(math.isfinite(n) and n >= 0 for n in numbers):
             raise PipelineError("BAD_OPTION", "weight policy: numbers must be finite and >= 0")
@@ -137,7 +140,9 @@ def compute_weights(
         if h.calls < enough:
             decisions.append(_keep(h, current, f"thin data: {h.calls} calls < {enough}"))
             continue
-        allowed_ms = median_latency * (1 + policy.latency_tolerance)
+        allowed_ms = median_latency + max(
+            median_latency * policy.latency_tolerance, policy.latency_slack_ms
+        )
         latency = min(1.0, _ratio(allowed_ms, h.latency_ms)) ** policy.latency_exponent
         success = min(1.0, _ratio(h.success + policy.error_tolerance, median_success))
         success **= policy.error_exponent

@@ -112,6 +112,7 @@ def test_the_function_is_pure() -> None:
         lambda: WeightPolicy(probe_calls=0),
         lambda: WeightPolicy(min_calls=10, probe_calls=11),
         lambda: WeightPolicy(latency_exponent=math.nan),
+        lambda: WeightPolicy(latency_slack_ms=-1.0),
     ],
 )
 def test_numbers_are_checked_at_the_edge(bad) -> None:  # type: ignore[no-untyped-def]
@@ -131,3 +132,12 @@ def test_a_demoted_instance_is_judged_on_the_floor_s_trickle() -> None:
     assert not {d.instance: d for d in compute_weights(still_slow, {})}[C].changed
     too_few = [healthy(A), healthy(B), healthy(C, calls=4)]
     assert not {d.instance: d for d in compute_weights(too_few, {C: 10})}[C].changed
+
+
+def test_a_millisecond_of_jitter_at_tiny_latencies_is_no_difference() -> None:
+    # 2.9 ms against siblings at 2 ms: beyond 20% but within the 1 ms slack.
+    decisions = compute_weights([healthy(A, 2.0), healthy(B, 2.0), healthy(C, 2.9)], {})
+    assert all(not d.changed for d in decisions)
+    strict = WeightPolicy(latency_slack_ms=0.0)
+    assert {d.instance: d.weight for d in compute_weights(
+        [healthy(A, 2.0), healthy(B, 2.0), healthy(C, 2.9)], {}, strict)}[C] < 100  # fmt: skip
