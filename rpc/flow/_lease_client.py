@@ -3,9 +3,9 @@
 Per watched service, a background thread (never the provider's event loop):
 
 * watches ``governance/<service>/quota`` (the rule, pushed live) and the signal
-  ``leases/<service>/quota-signal``; looks up the service's registrations at each renewal
-  (who is alive: a departed instance's slice is reclaimed by the next writer; a lookup,
-  not a subscription, so a provider is not listed as a consumer of its own service);
+  ``leases/<service>/quota-signal``; looks up the service's registrations every few
+  periods (who is alive: a departed instance's slice is reclaimed by the next writer; a
+  lookup, not a subscription, so a provider is not listed as its own consumer);
 * once a period T (the rule's ``period_s``, each holder at its own phase of it), reads
   the ledger ``leases/<service>/quota``, computes its slice from its recent demand
   (:func:`~._lease_ledger.renew`) and writes it back with the version it read -- one
@@ -54,6 +54,10 @@ EARLY_GAP = 0.25
 REBALANCE_SLACK = 0.05
 """A slice this far (fraction of the cap) below its fair share signals the others."""
 HISTORY = 32
+LOOKUP_EVERY = 5
+"""Periods between reads of the registrations: a lapse (2 T) or a leaver's own release
+finds departures sooner; the list only reserves room for newcomers and sizes the local
+share, and reading it costs the registry n lookups (on ZooKeeper, n reads each)."""
 Apply = Callable[[str, "ServiceLease"], None]
 
 
@@ -77,6 +81,7 @@ class ServiceLease:
     ledger: Any = None  # the last ledger value read or written
     signalled: float = float("-inf")  # when I last asked the others to renew (monotonic)
     signals: int = 0  # signals heard from the others
+    looked_up: float = float("-inf")  # when the registrations were last read (monotonic)
     members: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
@@ -149,6 +154,8 @@ class LeaseClient:
                 return
             lease.signals += 1  # a renewal under way re-reads this when it reschedules
             lease.due = min(lease.due, lease.leased_at + EARLY_GAP * lease.period)
+            if doc is not None and doc.value.get("why") in ("left", "freed"):
+                lease.looked_up = float("-inf")  # the registrations changed: read them again
         self._wake.set()
 
     def _members(self, lease: ServiceLease, instances: list[ServiceInstance]) -> None:
@@ -212,7 +219,9 @@ class LeaseClient:
         caps = rule.limits()
         heard = lease.signals
         try:
-            self._members(lease, self.registry.lookup(lease.service))
+            if now - lease.looked_up >= LOOKUP_EVERY * period:
+                self._members(lease, self.registry.lookup(lease.service))
+                lease.looked_up = now
             renewal, started = self._exchange(lease, caps)
         except RpcError as err:
             self._failed(lease, err, now)
@@ -241,6 +250,9 @@ class LeaseClient:
         freed = any(f > REBALANCE_SLACK * caps[s] for s, f in renewal.freed.items())
         if freed:  # I dropped a departed or lapsed holder's slice: let the others share it
             self._signal(lease, "freed")
+            with self._lock:  # and read the registrations again, soon (it may still be listed)
+                lease.looked_up = float("-inf")
+                lease.due = min(lease.due, now + EARLY_GAP * period)
         elif short and now - lease.signalled >= period:  # at most once a period
             lease.signalled = now
             self._signal(lease, "joined" if renewal.joined else "short")
