@@ -176,7 +176,11 @@ def test_a_program_that_ignores_signals_still_flushes_when_stopped(
                "--spool-dir", str(tmp_path), "--", *_python(script)]  # fmt: skip
     env = {**os.environ, "CALLSCOPE_LIBRARIES": "none", "CALLSCOPE_KPI_INTERVAL_S": "600"}
     env.pop("CALLSCOPE_KAFKA_BOOTSTRAP", None)
-    with running(command, env=env) as proc:
+    # The program starts with the signal at its default whatever this run inherited (under
+    # nohup SIGHUP is ignored, and an ignored signal is left alone: the program sleeps on)
+    with running(
+        command, env=env, preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL)
+    ) as proc:
         assert first_line(proc) == "ready"
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
