@@ -35,10 +35,21 @@ def granted(limiter: QuotaLimiter, scope: str = "*") -> float:
     return limits[scope]["granted"] or 0.0 if scope in limits else 0.0
 
 
-async def offer(proxy: Any, rate: float, seconds: float, admitted: list[float]) -> int:
+class Offered:
+    """What :func:`offer` saw: admitted calls' times, refusals, and the worst lag of its
+    clock (a late tick sends its calls in a burst, which a bucket of 0.1 s refuses)."""
+
+    def __init__(self) -> None:
+        self.admitted: list[float] = []
+        self.refused = 0
+        self.worst_lag = 0.0
+
+
+async def offer(proxy: Any, rate: float, seconds: float, seen: Offered) -> None:
     """Call ``proxy.echo`` ``rate`` times a second for ``seconds``; successes' times go to
-    ``admitted``; returns the refusals (RESOURCE_EXHAUSTED, anything else fails the test)."""
+    ``seen.admitted``, refusals (RESOURCE_EXHAUSTED; anything else fails) to its count."""
     loop = asyncio.get_running_loop()
+    admitted = seen.admitted
     refused = 0
 
     async def one() -> None:
@@ -57,9 +68,32 @@ async def offer(proxy: Any, rate: float, seconds: float, admitted: list[float]) 
             owed -= 1
             tasks.append(asyncio.ensure_future(one()))
         tick += 0.01
+        seen.worst_lag = max(seen.worst_lag, loop.time() - tick)
         await asyncio.sleep(max(0.0, tick - loop.time()))
     await asyncio.gather(*tasks)
-    return refused
+    seen.refused += refused
+
+
+async def steady_rate(
+    proxies: list[Any], rates: tuple[float, ...], seconds: float, warmup: float
+) -> tuple[float, Offered]:
+    """The cluster's admitted rate after ``warmup`` while ``proxies`` are offered ``rates``.
+
+    The offering client shares this process with three servers: on a loaded box its clock
+    may stall, and a stalled tick's burst is refused by design (``burst_s`` 0.1). Such a
+    run is measured again, up to three times; a limiter that admits the wrong rate fails
+    every one (over the cap it fails at once: a stall cannot add admissions).
+    """
+    for _ in range(3):
+        seen = Offered()
+        start = time.monotonic()
+        await asyncio.gather(
+            *(offer(p, r, seconds, seen) for p, r in zip(proxies, rates, strict=True))
+        )
+        rate = rate_between(seen.admitted, start + warmup, start + seconds)
+        if rate > 1.1 * CAP or rate >= 0.9 * CAP or seen.worst_lag < 0.1:
+            break
+    return rate, seen
 
 
 def rate_between(times: list[float], start: float, end: float) -> float:
@@ -89,13 +123,11 @@ async def test_three_instances_keep_the_cluster_rate_and_rebalance_when_one_stop
             wait_for, lambda: sum(granted(lim) for lim in limiters) > 0.9 * CAP, 10
         )
         # 3 x 200 calls/s offered against a cluster-wide 300/s, unevenly to start with.
-        admitted: list[float] = []
-        start = time.monotonic()
-        loads = [offer(p, r, 4.0, admitted) for p, r in zip(proxies, (300, 200, 100), strict=True)]
-        refused = sum(await asyncio.gather(*loads))
-        cluster = rate_between(admitted, start + 1.0, start + 4.0)  # after a warm-up second
-        assert abs(cluster - CAP) <= 0.1 * CAP, (cluster, [lim.snapshot() for lim in limiters])
-        assert refused > 0.3 * 600 * 4  # the excess was refused, not queued
+        cluster, seen = await steady_rate(proxies, (300, 200, 100), 4.0, warmup=1.0)
+        assert abs(cluster - CAP) <= 0.1 * CAP, (
+            cluster, seen.worst_lag, [lim.snapshot() for lim in limiters]
+        )  # fmt: skip
+        assert seen.refused > 0.3 * 600 * 4  # the excess was refused, not queued
         shares = [granted(lim) for lim in limiters]
         assert shares[0] > shares[1] > shares[2], shares  # in proportion to demand
 
@@ -108,10 +140,8 @@ async def test_three_instances_keep_the_cluster_rate_and_rebalance_when_one_stop
         )
         took = time.monotonic() - left
         assert took < period, (took, limiters[1].snapshot())
-        after: list[float] = []
-        start = time.monotonic()
-        await asyncio.gather(*(offer(p, 300, 2.0, after) for p in proxies[1:]))
-        assert abs(rate_between(after, start + 0.5, start + 2.0) - CAP) <= 0.1 * CAP
+        after, seen = await steady_rate(proxies[1:], (300, 300), 2.0, warmup=0.5)
+        assert abs(after - CAP) <= 0.1 * CAP, (after, seen.worst_lag)
     finally:
         for publication in publications[1:]:
             await publication.stop(grace=1.0, settle=0.0)
