@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from dash import html
+from dash import dcc, html
 
-__all__ = ["field", "query_text"]
+__all__ = ["field", "query_text", "service_and_lookback"]
 
 
 def query_text(query: Mapping[str, Any] | str) -> dict[str, str]:
@@ -20,3 +20,19 @@ def query_text(query: Mapping[str, Any] | str) -> dict[str, str]:
 
 def field(label: str, control: Any) -> html.Label:
     return html.Label([html.Span(label), control], className="field")
+
+
+def service_and_lookback(
+    prefix: str, params: Mapping[str, str], lookbacks: Mapping[str, int], placeholder: str
+) -> html.Div:
+    """The form of the pages read by service over a recent span of time: inputs
+    ``<prefix>-service`` and ``<prefix>-lookback``."""
+    return html.Div(
+        [
+            field("service", dcc.Input(id=f"{prefix}-service", value=params["service"],
+                                       type="text", placeholder=placeholder, debounce=True)),
+            field("lookback", dcc.Dropdown(id=f"{prefix}-lookback", options=list(lookbacks),
+                                           value=params["lookback"], clearable=False)),
+        ],
+        className="search-form",
+    )  # fmt: skip

@@ -17,7 +17,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from storage import FIRING, AlarmPage
 
-from .._form import field, query_text
+from .._form import query_text, service_and_lookback
 from .._problem import EXPECTED, problem
 from .._search import format_utc
 from .._sources import Sources
@@ -95,30 +95,7 @@ def layout(**url: Any) -> html.Div:
         [
             dcc.Location(id="alarms-nav", refresh="callback-nav"),
             dcc.Store(id="alarms-params", data="?" + urlencode(params)),
-            html.Div(
-                [
-                    field(
-                        "service",
-                        dcc.Input(
-                            id="alarms-service",
-                            value=params["service"],
-                            type="text",
-                            placeholder="any service",
-                            debounce=True,
-                        ),
-                    ),
-                    field(
-                        "lookback",
-                        dcc.Dropdown(
-                            id="alarms-lookback",
-                            options=list(LOOKBACKS),
-                            value=params["lookback"],
-                            clearable=False,
-                        ),
-                    ),
-                ],
-                className="search-form",
-            ),
+            service_and_lookback("alarms", params, LOOKBACKS, "any service"),
             html.Div(id="alarms-message"),
             html.P(id="alarms-summary"),
             html.Div(id="alarms-table"),

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from .._form import field, query_text
+from .._form import query_text, service_and_lookback
 from .._kpi_charts import kpi_figures
 from .._problem import EXPECTED, problem
 from .._search import format_utc
@@ -102,30 +102,7 @@ def layout(**url: Any) -> html.Div:
         [
             dcc.Location(id="services-nav", refresh="callback-nav"),
             dcc.Store(id="services-params", data="?" + urlencode(params)),
-            html.Div(
-                [
-                    field(
-                        "service",
-                        dcc.Input(
-                            id="services-service",
-                            value=params["service"],
-                            type="text",
-                            placeholder="orders.OrderService",
-                            debounce=True,
-                        ),
-                    ),
-                    field(
-                        "lookback",
-                        dcc.Dropdown(
-                            id="services-lookback",
-                            options=list(LOOKBACKS),
-                            value=params["lookback"],
-                            clearable=False,
-                        ),
-                    ),
-                ],
-                className="search-form",
-            ),
+            service_and_lookback("services", params, LOOKBACKS, "orders.OrderService"),
             html.Div(id="services-message"),
             html.Div(
                 [

@@ -22,6 +22,7 @@ from typing import Any
 
 from .._errors import BadRequestError, RpcError
 from .._invocation import CallNext, Invocation
+from .._pushed import on_valid
 from ._fallback import answer
 from ._rules import Fallback
 
@@ -100,15 +101,7 @@ class MaskTable:
     def listener(self, service: str) -> Callable[[Any], None]:
         """A ``registry.watch_config`` listener that keeps ``service``'s mask here."""
 
-        def pushed(document: Any) -> None:
-            try:
-                rule = parse_mask(None if document is None else document.value)
-            except RpcError as err:  # refused before storing: only an older writer
-                log.warning("callscope: ignoring %s: %s", mask_key(service), err)
-                return
-            self.set(service, rule)
-
-        return pushed
+        return on_valid(mask_key(service), parse_mask, lambda rule: self.set(service, rule))
 
     def rules(self) -> dict[str, MaskRule]:
         return dict(self._rules)

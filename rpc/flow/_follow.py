@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import BadRequestError, RpcError
+from .._pushed import on_valid
 from ._concurrency import ConcurrencyLimit
 from ._connections import ConnectionLimits
 from ._dynamic import DynamicFlow, TierRules
@@ -113,28 +114,17 @@ async def follow_flow(server: Any, registry: Any) -> FlowWatch:
     watch = FlowWatch((limits.max_total, limits.max_per_address))
 
     def listener(service: str) -> Callable[[Any], None]:
-        def pushed(document: Any) -> None:
-            try:
-                limit = parse_flow(None if document is None else document.value)
-            except RpcError as err:  # refused before storing: only an older writer
-                log.warning("callscope: ignoring %s: %s", flow_key(service), err)
-                return
+        def apply(limit: ConcurrencyLimit | None) -> None:
+            server.limit(service, limit)
+            watch.applied += 1
 
-            def apply() -> None:
-                server.limit(service, limit)
-                watch.applied += 1
+        # bulkheads live on the server's loop
+        return on_valid(flow_key(service), parse_flow,
+                        lambda limit: loop.call_soon_threadsafe(apply, limit))  # fmt: skip
 
-            loop.call_soon_threadsafe(apply)  # bulkheads live on the server's loop
-
-        return pushed
-
-    def pushed_server(document: Any) -> None:
-        try:
-            rules = parse_server_flow(None if document is None else document.value)
-        except RpcError as err:
-            log.warning("callscope: ignoring %s: %s", GLOBAL_FLOW, err)
-            return
-        loop.call_soon_threadsafe(apply_server, rules)
+    pushed_server = on_valid(
+        GLOBAL_FLOW, parse_server_flow, lambda rules: loop.call_soon_threadsafe(apply_server, rules)
+    )
 
     def apply_server(rules: ServerFlow) -> None:
         limits = server.connection_limits
