@@ -107,3 +107,13 @@ def test_the_inbox_takes_each_request_once_checked_and_bounded(tmp_path) -> None
     with open(inbox.path, "a") as raw:
         raw.write("x" * (FaultInbox.MAX_TAKE * 2) + "\n")
     assert "skipped" in inbox.take()[1][0]  # a flood is read a bounded take at a time
+
+
+def test_the_inbox_refuses_posts_past_its_size(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(FaultInbox, "MAX_BYTES", 4096)
+    inbox = FaultInbox(tmp_path)
+    with pytest.raises(ValueError, match="start a new demo"):
+        for _ in range(200):  # about 40 bytes each: more than 4 KiB in all
+            inbox.post(parse_fault("heal", "payment#1"))
+    assert 4000 < inbox.path.stat().st_size <= 4096
+    assert len(inbox.take()[0]) > 90  # every request taken in is there to apply

@@ -109,12 +109,15 @@ class FaultInbox:
     :meth:`post` appends ``{"kind": ..., "spec": "payment#2=200ms"}``; the supervisor's
     :meth:`take` reads the lines added since, each checked as the command line checks
     it. A take reads at most ``MAX_TAKE`` bytes and a line is at most ``MAX_LINE``: a
-    flood waits for later takes, an overlong or bad line is skipped with its reason.
+    flood waits for later takes, an overlong or bad line is skipped with its reason. The
+    file holds at most ``MAX_BYTES`` (some 16,000 requests, more than a person clicks in a
+    run): past it :meth:`post` refuses, so a client looping on the page cannot fill the disk.
     """
 
     NAME = "requests.jsonl"
     MAX_LINE = 1024
     MAX_TAKE = 64 * 1024
+    MAX_BYTES = 1024 * 1024
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.NAME
@@ -123,6 +126,11 @@ class FaultInbox:
     def post(self, fault: Fault) -> None:
         line = json.dumps({"kind": fault.kind, "spec": fault.spec()}) + "\n"
         with open(self.path, "a", encoding="utf-8") as out:  # one write: lines stay whole
+            if out.tell() + len(line) > self.MAX_BYTES:
+                raise ValueError(
+                    f"this run has taken {self.MAX_BYTES} bytes of fault requests already; "
+                    "start a new demo to ask for more"
+                )
             out.write(line)
 
     def take(self) -> tuple[list[Fault], list[str]]:
