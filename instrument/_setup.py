@@ -15,12 +15,14 @@ from collections.abc import Callable
 from opentelemetry import trace
 
 import rpc
+from rpc.degrade import add_local_event_sink
 
 from ._exit import flush_before_termination, restore_termination, signals_held
 from ._exporters import Exporter, SpoolExporter, get_exporter
 from ._interceptors import ClientTracing, ServerTracing
 from ._kpi import KpiRecorder, ProcessStats
 from ._libraries import instrument_libraries
+from ._local_events import on_local_event
 from ._logs import disable_log_correlation, enable_log_correlation
 from ._pipeline import ExportPipeline
 from ._sampling import get_sampler
@@ -56,6 +58,7 @@ class Instrumentation:
         self.installed = False
         self.libraries: list[str] = []
         self._on_termination: Callable[..., None] | None = None
+        self._local_events: Callable[[], None] | None = None
 
     @property
     def exporter(self) -> Exporter:
@@ -94,6 +97,7 @@ class Instrumentation:
             )
         rpc.add_global_interceptor(self.client_interceptor, side="client")
         rpc.add_global_interceptor(self.server_interceptor, side="server")
+        self._local_events = add_local_event_sink(on_local_event)
         if self.settings.log_correlation:
             enable_log_correlation()
         self.libraries = instrument_libraries(self.provider, self.settings.libraries)
@@ -116,6 +120,9 @@ class Instrumentation:
         if self.installed:
             rpc.remove_global_interceptor(self.client_interceptor, side="client")
             rpc.remove_global_interceptor(self.server_interceptor, side="server")
+            if self._local_events is not None:
+                self._local_events()
+                self._local_events = None
             atexit.unregister(self.shutdown)
             restore_termination(self._on_termination)
             self.installed = False

@@ -27,6 +27,7 @@ from ._breaker import (
 )
 from ._fallback import MOCKS, answer
 from ._guarded import LOCAL, guarded
+from ._local_events import LocalEventSink, add_local_event_sink, local_event
 from ._mask import (
     MaskInterceptor,
     MaskRule,
@@ -56,15 +57,18 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "Fallback",
+    "LocalEventSink",
     "MaskInterceptor",
     "MaskRule",
     "MaskTable",
     "MaskWatch",
     "RollingWindow",
+    "add_local_event_sink",
     "answer",
     "breaker_states",
     "follow_masks",
     "guarded",
+    "local_event",
     "mask_key",
     "parse_mask",
     "with_mask",

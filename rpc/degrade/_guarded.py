@@ -6,7 +6,10 @@ async function with the same :class:`BreakerRules` as remote calls: its failures
 ``INTERNAL``) feed a breaker; while it is open the fallback answers -- a function
 called with the same arguments, or a fallback spec (``"null"``, ``{"action":
 "value", ...}``, ``{"action": "throw", ...}``). Its state is in
-:func:`rpc.degrade.breaker_states` under service ``local``.
+:func:`rpc.degrade.breaker_states` under service ``local``; each degraded answer
+(``guarded.degraded``) and change of state (``breaker.open``, ``breaker.half_open``,
+``breaker.closed``) is a :func:`~rpc.degrade.local_event`, with the guard's name as
+attribute ``guarded``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any, TypeVar
 from .._errors import RpcError
 from ._breaker import DENIED, BreakerBoard, CircuitBreaker
 from ._fallback import answer
+from ._local_events import local_event
 from ._rules import BreakerRules, Fallback
 
 __all__ = ["LOCAL", "guarded"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+DEGRADED = "guarded.degraded"
 LOCAL = BreakerBoard("local")
 """The breakers of guarded local functions (service ``local``, provider ``local``)."""
 
@@ -42,12 +47,14 @@ def guarded(name: str | None = None, *, fallback: Any = "throw", **rules: Any) -
     def wrap(fn: F) -> F:
         label = name or f"{fn.__module__}.{fn.__qualname__}"
         breaker = LOCAL.get("local", label, "local", parsed)
+        breaker.on_change = lambda b: local_event(f"breaker.{b.state}", guarded=label)
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 permit = breaker.acquire()
                 if permit == DENIED:
+                    local_event(DEGRADED, guarded=label, reason="open")
                     return await answer(spec, "local", label, args, kwargs, "degraded")
                 start = time.perf_counter()
                 try:
@@ -57,6 +64,7 @@ def guarded(name: str | None = None, *, fallback: Any = "throw", **rules: Any) -
                     raise
                 except Exception as exc:
                     if _failed(breaker, permit, exc, start) and parsed.on_error:
+                        local_event(DEGRADED, guarded=label, reason=_code(exc))
                         return await answer(spec, "local", label, args, kwargs, "degraded")
                     raise
                 breaker.record(permit, False, time.perf_counter() - start)
@@ -68,12 +76,14 @@ def guarded(name: str | None = None, *, fallback: Any = "throw", **rules: Any) -
         def run(*args: Any, **kwargs: Any) -> Any:
             permit = breaker.acquire()
             if permit == DENIED:
+                local_event(DEGRADED, guarded=label, reason="open")
                 return _sync_answer(spec, label, args, kwargs)
             start = time.perf_counter()
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 if _failed(breaker, permit, exc, start) and parsed.on_error:
+                    local_event(DEGRADED, guarded=label, reason=_code(exc))
                     return _sync_answer(spec, label, args, kwargs)
                 raise
             breaker.record(permit, False, time.perf_counter() - start)
@@ -86,10 +96,13 @@ def guarded(name: str | None = None, *, fallback: Any = "throw", **rules: Any) -
 
 def _failed(breaker: CircuitBreaker, permit: int, exc: Exception, start: float) -> bool:
     """Record a raised exception; whether it counts as a failure."""
-    code = exc.code if isinstance(exc, RpcError) else "INTERNAL"
-    counted = code in breaker.rules.errors
+    counted = _code(exc) in breaker.rules.errors
     breaker.record(permit, counted, time.perf_counter() - start)
     return counted
+
+
+def _code(exc: Exception) -> str:
+    return exc.code if isinstance(exc, RpcError) else "INTERNAL"
 
 
 def _sync_answer(spec: Fallback, label: str, args: Any, kwargs: Any) -> Any:
