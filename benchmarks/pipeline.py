@@ -2,14 +2,16 @@
 
     python benchmarks/pipeline.py --spans 1000000            # local[2]
 
-Spans are generated (a seeded walk of a known call graph: tests/pipeline/traces.py) and
-written as JSON lines, outside the timing. Then, timed: the batch job
+Spans are generated (a seeded walk of a known call graph: tests/pipeline/traces.py) in
+chunks of whole traces and written as JSON lines, outside the timing (10M spans would not
+fit in memory as records; as JSON they take ~3.9 GB of /tmp). Then, timed: the batch job
 (``pipeline.run_batch``: dependency graph at three levels, top callers, latency rollups,
-one-minute windows; results kept in memory, no store) on Spark ``local[2]``, and the
-named peer, the independent computation the tests hold the job to (plain CPython:
-calls derived and counted per service edge and window, no percentiles), over the same
-records already in memory. The ratio is Spark's time over plain Python's: Spark pays a JVM,
-JSON parsing and shuffles, and wins only when the spans outgrow one process.
+call paths and critical-path shares, one-minute windows; results kept in memory, no
+store) on Spark ``local[2]``, and the named peer, the independent computation the tests
+hold the job to (plain CPython: calls derived and counted per service edge and window, no
+percentiles), over the same records, chunk by chunk as they are generated (only its
+counting is timed). The ratio is Spark's time over plain Python's: Spark pays a JVM, JSON
+parsing and shuffles, and wins only when the spans outgrow one process.
 The last line is JSON: ``spans``, ``batch_seconds``, ``spans_per_s``, ``python_seconds``,
 ``ratio_batch_to_python``, ``edges``.
 
@@ -42,17 +44,28 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import run_batch, spark_session  # noqa: E402
-from tests.pipeline.traces import W_US, generate, plain_calls  # noqa: E402
+from tests.pipeline.traces import W_US, generate_chunks, json_lines, plain_calls  # noqa: E402
 
 BASE_US = 1_764_150_000_000_000 - 1_764_150_000_000_000 % W_US
 SPANS_PER_TRACE = 7.75  # the generator's mean, to size the trace count
 
 
-def write_json_lines(spans: list, folder: Path, files: int = 4) -> None:
-    per = -(-len(spans) // files)
-    for i in range(files):
-        with (folder / f"spans-{i}.jsonl").open("wb") as out:
-            out.write(b"\n".join(s.to_json() for s in spans[i * per : (i + 1) * per]))
+def write_spans(traces: int, minutes: int, folder: Path, files: int) -> tuple[int, Counter, float]:
+    """Generated spans as JSON lines in ``files`` files (chunks dealt round-robin); also
+    plain Python's service edges over each chunk: (spans, edges, seconds counting them)."""
+    outs = [(folder / f"spans-{i}.jsonl").open("wb") for i in range(files)]
+    spans, edges, python_s = 0, Counter(), 0.0
+    try:
+        for n, chunk in enumerate(generate_chunks(traces, BASE_US, minutes * W_US)):
+            outs[n % files].write(json_lines(chunk))
+            spans += len(chunk)
+            began = time.perf_counter()
+            edges.update((c[5], c[0], c[2]) for c in plain_calls(chunk))
+            python_s += time.perf_counter() - began
+    finally:
+        for out in outs:
+            out.close()
+    return spans, edges, python_s
 
 
 def closed_loop():  # type: ignore[no-untyped-def]
@@ -76,17 +89,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--minutes", type=int, default=10, help="time the spans spread over")
     parser.add_argument("--loop", action="store_true", help="also run the closed loop (Kafka)")
+    parser.add_argument("--files", type=int, default=4, help="JSON-lines files to write")
+    parser.add_argument(
+        "--driver-memory",
+        default="8g",
+        help="the Spark driver's heap (local mode: the executors' too), if this run starts Spark",
+    )
     args = parser.parse_args(argv)
-    if args.spans < 100 or args.minutes < 1:
-        parser.error("--spans >= 100 and --minutes >= 1")
+    if args.spans < 100 or args.minutes < 1 or args.files < 1:
+        parser.error("--spans >= 100, --minutes >= 1 and --files >= 1")
     traces = max(1, int(args.spans / SPANS_PER_TRACE))
-    began = time.monotonic()
-    spans = generate(traces, BASE_US, args.minutes * W_US)
-    print(f"generated {len(spans)} spans ({traces} traces) in {time.monotonic() - began:.1f} s")
     with tempfile.TemporaryDirectory(prefix="callscope-bench-") as folder:
-        write_json_lines(spans, Path(folder))
+        began = time.monotonic()
+        spans, edges, python_s = write_spans(traces, args.minutes, Path(folder), args.files)
+        print(f"generated and wrote {spans} spans ({traces} traces) "
+              f"in {time.monotonic() - began:.1f} s", flush=True)  # fmt: skip
         spark = spark_session(args.master, app_name="callscope-bench",
-                              conf={"spark.driver.memory": "2g"})  # fmt: skip
+                              conf={"spark.driver.memory": args.driver_memory})  # fmt: skip
         spark.sparkContext.setLogLevel("ERROR")
         end = BASE_US + (args.minutes + 1) * W_US
         began = time.monotonic()
@@ -98,17 +117,14 @@ def main(argv: list[str] | None = None) -> dict:
             spark, f"file://{folder}", BASE_US, end, window_s=W_US // 10**6, report=report
         )
         batch_s = time.monotonic() - began
-    began = time.monotonic()
-    edges = Counter((c[5], c[0], c[2]) for c in plain_calls(spans))
-    python_s = time.monotonic() - began
     service_edges = {(e.window_start_us, e.caller, e.callee): e.calls for e in result.edges
                      if e.level == "service"}  # fmt: skip
     if service_edges != dict(edges):
         raise SystemExit("the batch job and plain Python disagree on the edges' counts")
     summary = {
-        "spans": len(spans),
+        "spans": spans,
         "batch_seconds": round(batch_s, 2),
-        "spans_per_s": round(len(spans) / batch_s),
+        "spans_per_s": round(spans / batch_s),
         "python_seconds": round(python_s, 2),
         "ratio_batch_to_python": round(batch_s / python_s, 2),
         "edges": len(service_edges),

@@ -25,3 +25,14 @@ def test_the_benchmark_prints_a_json_summary_last(
     assert summary["spans"] >= 500 and summary["edges"] > 0
     assert summary["batch_seconds"] > 0 and summary["ratio_batch_to_python"] > 0
     assert summary["freshness_s"] is None and summary["loop_windows_to_shift"] is None  # no --loop
+
+
+def test_chunks_are_the_same_spans_in_whole_traces_and_json_lines_are_to_json() -> None:
+    from .traces import generate, generate_chunks, json_lines
+
+    spans = generate(50, 0, 60_000_000)
+    chunks = list(generate_chunks(50, 0, 60_000_000, chunk_spans=40))
+    assert [s for chunk in chunks for s in chunk] == spans and len(chunks) > 3
+    traces = [{s.trace_id for s in chunk} for chunk in chunks]
+    assert sum(map(len, traces)) == len(set().union(*traces))  # no trace in two chunks
+    assert json_lines(spans).splitlines() == [s.to_json() for s in spans]
