@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--source", required=True, help="kafka://HOST:PORT[/TOPIC]")
     st.add_argument("--window", type=int, default=60, metavar="S", help="window length (>= 5 s)")
     st.add_argument("--watermark", type=int, default=None, metavar="S",
-                    help="how late a span may arrive (default: half a window)")  # fmt: skip
+                    help="how late a span may reach Kafka (default: half a window, "
+                    "at most 10 s)")  # fmt: skip
     st.add_argument("--checkpoint", default=str(Path.home() / ".local/state/callscope/stream"),
                     help="checkpoint directory (offsets and open windows)")  # fmt: skip
     st.add_argument("--store", action="append", default=None, metavar="URL",

@@ -2,7 +2,8 @@
 instance's health, fed back.
 
 Structured Streaming over the spans topic (Spark's own Kafka source): spans by event time
-(``start_us``), a watermark for late spans, tumbling windows (60 s by default, down to 5 s
+(``start_us``), a watermark for late spans (half a window, at most
+:data:`MAX_DEFAULT_WATERMARK_S`), tumbling windows (60 s by default, down to 5 s
 for tests). Each trace's spans are held per window and emitted once, when the watermark
 passes the window's end (append mode; ``pipeline/_stream_windows.py``); the checkpoint
 keeps offsets and window state, so a restarted job neither loses a window nor counts one
@@ -33,9 +34,26 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-__all__ = ["run_stream"]
+__all__ = ["MAX_DEFAULT_WATERMARK_S", "default_watermark_s", "run_stream"]
 
 MIN_WINDOW_S = 5
+MAX_DEFAULT_WATERMARK_S = 10
+"""The default watermark: half a window, at most this. A window's first span waits a window
+plus the watermark (plus a micro-batch or two) for its edges, so the watermark is kept
+short rather than proportional to the window: 70 s rather than 90 s for a first span at
+60 s windows. It is how late a span may reach Kafka behind the newest one the job has
+seen: spans are sent when they end (the exporter flushes every 0.2 s), so calls longer
+than 10 s, or a process replaying its spool after a Kafka outage longer than that, miss
+their window once other processes' spans have moved the watermark on -- Spark drops them
+(``numRowsDroppedByWatermark`` in the query's progress), and the emitted window stays
+without them. The collector still stores them: re-running ``pipeline batch`` over the
+window rewrites its edges exactly. ``watermark_s`` (``--watermark``) trades the other way."""
+
+
+def default_watermark_s(window_s: int) -> int:
+    """The watermark of ``window_s`` windows unless one is given (see
+    :data:`MAX_DEFAULT_WATERMARK_S`): 2 s at 5 s windows, 10 s at 60 s."""
+    return min(window_s // 2, MAX_DEFAULT_WATERMARK_S)
 
 
 def run_stream(
@@ -61,7 +79,7 @@ def run_stream(
 
     if type(window_s) is not int or window_s < MIN_WINDOW_S:
         raise PipelineError("BAD_OPTION", f"window_s must be a whole number >= {MIN_WINDOW_S}")
-    watermark_s = window_s // 2 if watermark_s is None else watermark_s
+    watermark_s = default_watermark_s(window_s) if watermark_s is None else watermark_s
     if type(watermark_s) is not int or watermark_s < 0:
         raise PipelineError("BAD_OPTION", "watermark_s must be a whole number >= 0")
     if not source.startswith("kafka://"):

@@ -116,7 +116,7 @@ def run_closed_loop(
         environment.CALLSCOPE_SPANS_TOPIC: topic,
         environment.CALLSCOPE_KPIS_TOPIC: f"{run}.kpis",
     })  # fmt: skip
-    _create_topics(kafka_bootstrap, [topic, f"{run}.kpis"])
+    create_topics(kafka_bootstrap, [topic, f"{run}.kpis"])
     children = Children(workdir / "logs")
     result = LoopResult(window_s, qps)
     try:
@@ -135,7 +135,8 @@ def run_closed_loop(
         addresses = [_wait_for_file(children, workdir / "run" / f"provider{n}.addr")
                      for n in range(1, PROVIDERS + 1)]  # fmt: skip
         result.slow_address = addresses[SLOW - 1]
-        _wait(children, lambda: "streaming kafka://" in stream.tail(200), "the streaming job")
+        wait_until(children, lambda: "streaming kafka://" in stream.tail(200),
+                   "the streaming job")  # fmt: skip
         report(f"providers {', '.join(addresses)}; streaming job up")
         children.start("consumer", ["demo-loop-consumer", "--registry", registry_url,
                        "--workdir", str(workdir), "--qps", f"{qps:g}"],
@@ -150,7 +151,7 @@ def run_closed_loop(
         result.freshness_s = watch.freshness_s()
     finally:
         children.stop_all(grace_s=15)
-        _delete_topics(kafka_bootstrap, [topic, f"{run}.kpis"])
+        delete_topics(kafka_bootstrap, [topic, f"{run}.kpis"])
     return result
 
 
@@ -167,7 +168,7 @@ def _measure(children: Children, stream: Any, calls: _Calls, watch: _WeightsWatc
         newest, now = watch.newest_window_s(), time.time()
         return newest is not None and now >= load_began + 3 * w and newest + w >= now - 2 * w
 
-    _wait(children, keeping_up, "the stream keeping up with the load")
+    wait_until(children, keeping_up, "the stream keeping up with the load")
     t0 = _next_window_start(w)
     _sleep_until(t0)
     result.share_before, n = calls.share(slow, t0 - 2 * w, t0)
@@ -286,17 +287,19 @@ def children_alive(children: Children) -> None:
                          f"({child.log}):\n{child.tail()}")  # fmt: skip
 
 
-def _wait(children: Children, ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + START_S
+def wait_until(children: Children, ready: Callable[[], bool], what: str,
+               timeout_s: float = START_S) -> None:  # fmt: skip
+    """Until ``ready()``, while every child lives, for ``timeout_s`` at most."""
+    deadline = time.monotonic() + timeout_s
     while not ready():
         children_alive(children)
         if time.monotonic() > deadline:
-            raise LoopFailed(f"{what}: not ready in {START_S:.0f} s")
+            raise LoopFailed(f"{what}: not ready in {timeout_s:.0f} s")
         time.sleep(0.3)
 
 
 def _wait_for_file(children: Children, path: Path) -> str:
-    _wait(children, path.is_file, path.name)
+    wait_until(children, path.is_file, path.name)
     return path.read_text()
 
 
@@ -304,7 +307,7 @@ def _start_registry(children: Children, workdir: Path, env: dict[str, str]) -> s
     child = children.start("registry", ["registry", "--db", str(workdir / "registry.db"),
                            "--port", "0", "--summary-interval", "0"], env)  # fmt: skip
     prefix = "callscope registry on "
-    _wait(children, lambda: prefix in child.tail(50), "the registry")
+    wait_until(children, lambda: prefix in child.tail(50), "the registry")
     line = next(x for x in child.tail(50).splitlines() if prefix in x)
     return "callscope://" + line.split(prefix, 1)[1].split()[0].rstrip(",")
 
@@ -318,7 +321,7 @@ def _sleep_until(when: float) -> None:
     time.sleep(max(0.0, when - time.time()))
 
 
-def _create_topics(bootstrap: str, topics: list[str]) -> None:
+def create_topics(bootstrap: str, topics: list[str]) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -328,7 +331,7 @@ def _create_topics(bootstrap: str, topics: list[str]) -> None:
         admin.close()
 
 
-def _delete_topics(bootstrap: str, topics: list[str]) -> None:
+def delete_topics(bootstrap: str, topics: list[str]) -> None:
     from kafka.admin import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
