@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _registry_process import registry_process  # noqa: E402
 
 SERVICE = "bench.Quota"
 RATES = (5.0, 10.0, 40.0, 80.0, 160.0)
@@ -94,64 +94,45 @@ def worker(url: str, first: int, count: int, share: float, warmup: float, second
         registry.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     from rpc.flow import quota_key
     from rpc.registry import connect
 
     n = args.processes * args.instances
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        registry_process = subprocess.Popen(
-            [sys.executable, "-m", "callscope", "registry", "--db", f"{tmp}/registry.db",
-             "--port", str(port)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-        )  # fmt: skip
-        try:
-            assert registry_process.stdout is not None
-            registry_process.stdout.readline()  # "callscope registry on ..."
-            url = f"callscope://127.0.0.1:{port}"
-            admin = connect(url)
-            admin.put_config(quota_key(SERVICE), {"qps": args.cap, "period_s": args.period})
-            print(
-                f"quota_pool: cap {args.cap:g}/s over {n} instances ({args.processes} processes),"
-                f" period {args.period:g} s, offered {RATES} calls/s in turn;"
-                f" peer: a static split of {args.cap / n:.1f}/s each",
-                flush=True,
+    with registry_process() as (url, _):
+        admin = connect(url)
+        admin.put_config(quota_key(SERVICE), {"qps": args.cap, "period_s": args.period})
+        print(
+            f"quota_pool: cap {args.cap:g}/s over {n} instances ({args.processes} processes),"
+            f" period {args.period:g} s, offered {RATES} calls/s in turn;"
+            f" peer: a static split of {args.cap / n:.1f}/s each",
+            flush=True,
+        )
+        share, window = str(args.cap / n), [str(args.warmup), str(args.seconds)]
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    url,
+                    str(p * args.instances),
+                    str(args.instances),
+                    share,
+                    *window,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
             )
-            share, window = str(args.cap / n), [str(args.warmup), str(args.seconds)]
-            workers = [
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--worker",
-                        url,
-                        str(p * args.instances),
-                        str(args.instances),
-                        share,
-                        *window,
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=ROOT,
-                )
-                for p in range(args.processes)
-            ]
-            results = []
-            for process in workers:
-                assert process.stdout is not None
-                results.append(json.loads(process.stdout.readline()))
-                process.wait(timeout=60)
-            admin.close()
-        finally:
-            registry_process.terminate()
-            registry_process.wait(timeout=30)
+            for p in range(args.processes)
+        ]
+        results = []
+        for process in workers:
+            assert process.stdout is not None
+            results.append(json.loads(process.stdout.readline()))
+            process.wait(timeout=60)
+        admin.close()
     leased = sum(r["leased"] for r in results)
     static = sum(r["static"] for r in results)
     offered = sum(r["offered"] for r in results)

@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,13 +26,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _registry_process import registry_process  # noqa: E402
+
 from rpc.registry import ServiceInstance, connect  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def measure(url: str, samples: int, instances: int) -> dict[str, float]:
@@ -78,22 +72,8 @@ def measure(url: str, samples: int, instances: int) -> dict[str, float]:
 
 
 def embedded(samples: int, instances: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        argv = [sys.executable, "-m", "callscope", "registry", "--db", f"{tmp}/r.db",
-                "--port", str(port)]  # fmt: skip
-        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True)  # fmt: skip
-        try:
-            assert server.stdout is not None
-            if "callscope registry on" not in server.stdout.readline():
-                raise RuntimeError("the embedded registry did not start")
-            return measure(f"callscope://127.0.0.1:{port}", samples, instances)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-            server.stdout.close()  # type: ignore[union-attr]
+    with registry_process() as (url, _):
+        return measure(url, samples, instances)
 
 
 def zookeeper(samples: int, instances: int) -> dict[str, float]:

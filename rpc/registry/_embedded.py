@@ -22,7 +22,14 @@ from typing import Any
 
 from .._channel import Backoff
 from .._client import CallOptions
-from .._errors import NotFoundError, ProtocolError, RpcError, TimeoutError, UnavailableError
+from .._errors import (
+    BadRequestError,
+    NotFoundError,
+    ProtocolError,
+    RpcError,
+    TimeoutError,
+    UnavailableError,
+)
 from .._sync import Client
 from ._api import ConfigListener, InstancesListener
 from ._errors import lift
@@ -39,6 +46,7 @@ from ._service import MAX_WAIT, SERVICE_NAME
 from ._sessions import MAX_INTERVAL, MIN_INTERVAL
 from ._state import validate_document
 from ._validate import check_number
+from ._waiters import MAX_WATCH_NAMES
 
 log = logging.getLogger("callscope.registry")
 
@@ -97,7 +105,9 @@ class EmbeddedRegistry:
         self._revision = 0
         self._stale: set[str] = set()  # "s:<service>" / "c:<key>" whose fetch failed
         self._closed = False
-        self._watch_wanted = asyncio.Event()
+        self._watch_wanted = asyncio.Event()  # set when a name is newly listened to
+        self._watcher = f"{self._owner}:{id(self):x}"  # this client's id for its polls
+        self._filtering = True  # the registry wakes a poll only for the names it watches
         self._tasks = [
             self._rpc.submit(self._keepalive_loop()),
             self._rpc.submit(self._watch_loop()),
@@ -182,21 +192,65 @@ class EmbeddedRegistry:
     async def _watch_loop(self) -> None:
         failures = 0
         while not self._closed:
-            if not (self._services.names() or self._config.names()):
+            names = self._watched()
+            if not names:
                 self._watch_wanted.clear()
                 await self._watch_wanted.wait()
                 continue
             try:
-                wait = min(self._poll_wait, 0.5) if self._stale else self._poll_wait
-                feed = await self._call(
-                    "watch", self._epoch, self._revision, wait, timeout=wait + self._timeout
-                )
-                await self._apply(feed)
+                await self._apply(await self._poll(names))
                 failures = 0
             except RpcError as err:
                 failures += 1
                 log.debug("watching %s failed (%s); retrying", self.address, err)
                 await asyncio.sleep(min(0.05 * 2**failures, 0.5))
+
+    def _watched(self) -> list[str]:
+        """What this client listens to, as the registry's poll names it."""
+        return [
+            *("s:" + s for s in self._services.names()),
+            *("c:" + k for k in self._config.names()),
+        ]
+
+    async def _poll(self, names: list[str]) -> dict[str, Any]:
+        """One long poll, woken only by a change to ``names`` (when the registry can
+        filter); a name added meanwhile answers it at once, so it is never waited on with
+        a stale list."""
+        self._watch_wanted.clear()
+        wait = min(self._poll_wait, 0.5) if self._stale else self._poll_wait
+        if not self._filtering or len(names) > MAX_WATCH_NAMES:
+            return await self._call(  # type: ignore[no-any-return]
+                "watch", self._epoch, self._revision, wait, timeout=wait + self._timeout
+            )
+        args = (self._epoch, self._revision, wait, names, self._watcher)
+        poll = asyncio.ensure_future(self._call("watch", *args, timeout=wait + self._timeout))
+        wanted = asyncio.ensure_future(self._watch_wanted.wait())
+        try:
+            while True:
+                await asyncio.wait({poll, wanted}, return_when=asyncio.FIRST_COMPLETED)
+                if poll.done():
+                    return await self._polled(poll)
+                self._watch_wanted.clear()
+                wanted = asyncio.ensure_future(self._watch_wanted.wait())
+                with contextlib.suppress(RpcError):  # same watcher, no wait: answers `poll`
+                    await self._call("watch", self._epoch, self._revision, 0.0, [], self._watcher)
+        finally:
+            wanted.cancel()
+            poll.cancel()
+
+    async def _polled(self, poll: asyncio.Future[Any]) -> dict[str, Any]:
+        """A filtered poll's answer; a registry too old to filter is polled unfiltered
+        from then on (it refuses the extra arguments as a bad request)."""
+        try:
+            return poll.result()  # type: ignore[no-any-return]
+        except BadRequestError as err:
+            if "positional argument" not in str(err):
+                raise
+            log.info(
+                "registry %s does not filter polls (%s); polling unfiltered", self.address, err
+            )
+            self._filtering = False
+            return await self._poll([])
 
     async def _apply(self, feed: dict[str, Any]) -> None:
         services, keys = self._services.names(), self._config.names()

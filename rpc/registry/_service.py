@@ -3,7 +3,8 @@
 State lives in memory (:class:`RegistryState`) and in SQLite (:class:`Store`);
 every write reaches SQLite first, then memory, before it is acknowledged.
 Consumers learn about changes by long-polling :meth:`RegistryService.watch` with
-the last revision they saw, which returns as soon as anything newer exists.
+the last revision they saw, which returns as soon as anything newer exists (of what
+the poll names, when it names what it watches: see ``_waiters``).
 
 Every method checks its arguments (``BAD_REQUEST``) and the caller's rights on
 what it touches (``PERMISSION_DENIED``); a session belongs to the principal that
@@ -21,7 +22,13 @@ import logging
 from collections import Counter
 from typing import Any
 
-from .._errors import BusyError, NotFoundError, PermissionDeniedError, ResourceExhaustedError
+from .._errors import (
+    BadRequestError,
+    BusyError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+)
 from .._service import service
 from ._auth import ADMIN, Principal
 from ._model import (
@@ -39,6 +46,7 @@ from ._shares import DocumentShares
 from ._state import RegistryState, validate_document
 from ._store import Store
 from ._validate import check_int, check_number, check_text
+from ._waiters import MAX_WATCH_NAMES, Waiters, WatcherKey
 
 log = logging.getLogger("callscope.registry")
 
@@ -76,13 +84,13 @@ class RegistryService:
         for doc in self._state.config.values():
             self._shares.restore(doc.key, _size(doc.value))
         self._sessions = Sessions(self._expired, self._quotas.sessions_per_credential)
-        self._changed = asyncio.Event()
+        self._waiters = Waiters()
+        self._woken_at = self._state.revision  # the revision the last wake-up covered
         self._watchers: Counter[str] = Counter()
         self._closing = False
 
     async def _start(self) -> None:
         """Restore sessions with a fresh lease (twice the TTL) so live clients can renew them."""
-        self._changed = asyncio.Event()
         restored = self._store.sessions()
         for session_id, ttl, owner, principal in restored:
             self._sessions.restore(session_id, ttl, owner, principal, grace=2 * ttl)
@@ -102,8 +110,13 @@ class RegistryService:
         await self._sessions.stop()
 
     def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """After a write (or at stop): wake the polls it concerns."""
+        changes = None if self._closing else self._state.changes_since(self._woken_at)
+        self._woken_at = self._state.revision
+        if changes is None:
+            self._waiters.wake_all()
+        else:
+            self._waiters.wake(*changes)
 
     def _expired(self, session: Session) -> None:
         try:
@@ -278,16 +291,29 @@ class RegistryService:
         return {"documents": page, "next": None}
 
     # -- the change feed ----------------------------------------------------
-    async def watch(self, epoch: str, since: int, wait: float = 10.0) -> dict[str, Any]:
+    async def watch(
+        self,
+        epoch: str,
+        since: int,
+        wait: float = 10.0,
+        names: list[str] | None = None,
+        watcher: str = "",
+    ) -> dict[str, Any]:
         """What changed after revision ``since``; waits up to ``wait`` s for a change.
 
-        ``reset`` means the caller's revision is from another registry life (or fell
-        off the change log): reload everything watched.
+        ``names`` (``s:<service>``, ``c:<key>``, at most ``MAX_WATCH_NAMES``): wait
+        only for a change to one of those; the answer still lists every change since
+        ``since``. ``watcher``: the caller's id for its polls; a newer poll with the same
+        id answers a waiting older one at once. ``reset`` means the caller's revision
+        is from another registry life (or fell off the change log): reload everything.
         """
         check_text(epoch, "epoch")
         check_int(since, "since")
         wait = min(check_number(wait, "wait", 0.0, 1e9), MAX_WAIT)
         who = caller.get()
+        wanted = None if names is None else _watched(names, who)
+        key: WatcherKey | None = (who.name, check_text(watcher, "watcher")) if watcher else None
+        self._waiters.supersede(key)
         if sum(self._watchers.values()) >= MAX_WATCHERS:
             raise BusyError(f"{MAX_WATCHERS} watchers already wait on this registry")
         if self._watchers[who.name] >= self._quotas.watches_per_credential:
@@ -296,10 +322,11 @@ class RegistryService:
                 "already (the per-credential limit)"
             )
         changes = self._state.changes_since(since) if epoch == self._store.epoch else None
-        if changes is not None and not any(changes) and not self._closing:
+        if changes is not None and not _touches(changes, wanted) and not self._closing:
             self._watchers[who.name] += 1
             try:
-                await asyncio.wait_for(self._changed.wait(), wait)
+                with self._waiters.waiting(wanted, key) as changed:
+                    await asyncio.wait_for(changed.wait(), wait)
             except TimeoutError:
                 pass
             finally:
@@ -315,6 +342,34 @@ class RegistryService:
             "services": sorted(s for s in services if who.can(instance_namespace(s), False)),
             "config": sorted(k for k in keys if who.can(config_namespace(k), False)),
         }
+
+
+def _watched(names: Any, who: Principal) -> frozenset[str]:
+    """The names a poll may wait on: checked, and only those ``who`` may read (so a poll
+    learns nothing, not even timing, of what it may not see)."""
+    if not isinstance(names, list) or len(names) > MAX_WATCH_NAMES:
+        raise BadRequestError(f"names must be a list of at most {MAX_WATCH_NAMES} names")
+    wanted = set()
+    for name in names:
+        check_text(name, "a watched name", limit=2 + MAX_KEY_LENGTH)
+        kind, _, rest = name.partition(":")
+        if kind == "s":
+            check_name(rest, "service")
+            if who.can(instance_namespace(rest), False):
+                wanted.add(name)
+        elif kind == "c":
+            if who.can(config_namespace(check_key(rest)), False):
+                wanted.add(name)
+        else:
+            raise BadRequestError(f"a watched name is s:<service> or c:<key>, not {name!r}")
+    return frozenset(wanted)
+
+
+def _touches(changes: tuple[set[str], set[str]], wanted: frozenset[str] | None) -> bool:
+    services, keys = changes
+    if wanted is None:
+        return bool(services or keys)
+    return any("s:" + s in wanted for s in services) or any("c:" + k in wanted for k in keys)
 
 
 def _size(value: Any) -> int:
