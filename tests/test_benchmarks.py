@@ -101,3 +101,12 @@ def test_quota_pool_benchmark_beats_a_static_split_and_holds_the_cap() -> None:
     assert summary["ratio_goodput_leased_vs_static"] > 1.2
     assert summary["leased_per_s"] <= 1.2 * summary["cap"]
     assert summary["states"] == ["leased"]
+
+
+def test_registry_wakeups_benchmark_shows_named_polls_sleeping_through_others_writes() -> None:
+    summary = run_benchmark(
+        "registry_wakeups.py", "--watchers", "20", "--writes", "20", "--rate", "100",
+        "--rounds", "1",
+    )  # fmt: skip
+    assert summary["answers_per_write_named"] == 0  # and each heard its own write
+    assert summary["answers_per_write_unnamed"] > 10
