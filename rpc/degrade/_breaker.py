@@ -13,6 +13,7 @@ dashboard.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -49,10 +50,10 @@ class CircuitBreaker:
     :meth:`record` after it with that permit, :meth:`release` if it never ran."""
 
     def __init__(self, rules: BreakerRules, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rules = rules
         self._clock = clock
         self._lock = threading.Lock()
         self._window = RollingWindow(rules.window, rules.buckets, clock)
+        self.rules = rules
         self.state = CLOSED
         self.epoch = 0
         self.since = time.time()  # wall clock of the last change, for people
@@ -61,6 +62,23 @@ class CircuitBreaker:
         self._changed_at = clock()
         self._admitted = self._succeeded = self._failed = 0
         self.on_change: Callable[[CircuitBreaker], None] | None = None  # told under the lock
+
+    @property
+    def rules(self) -> BreakerRules:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: BreakerRules) -> None:
+        self._rules = rules
+        # What :meth:`passed` compares, read off the rules once.
+        self._min_calls = rules.min_calls
+        self._slow_call = rules.slow_call if rules.slow_ratio is not None else math.inf
+        self._quick = False  # the window was checked against other rules: check it again
+
+    @property
+    def timed(self) -> bool:
+        """Does a call's duration matter (a slow-call rule)? If not, callers need not time it."""
+        return self._rules.slow_ratio is not None
 
     def allows(self) -> bool:
         """Would :meth:`acquire` admit a call now? (does not take a permit)"""
@@ -100,20 +118,13 @@ class CircuitBreaker:
         what :meth:`acquire` gave, or :data:`WHILE_CLOSED` for a call admitted unasked
         while the breaker was closed (counted only if it still is); ``now``: the
         breaker's clock at the end of the call, when the caller read it."""
-        rules = self.rules
-        slow = rules.slow_ratio is not None and seconds >= rules.slow_call
+        rules = self._rules
+        slow = seconds >= self._slow_call
         if self.state is CLOSED and (permit == WHILE_CLOSED or permit == self.epoch):
             # The common case, without the lock (counts are best-effort across threads;
             # a change of state is decided under it).
-            window = self._window
-            window.add(failed, slow, now)
-            if not self._trips(window):
-                return None
-            with self._lock:
-                if self.state is not CLOSED:
-                    return None
-                self._change(OPEN, self._clock())
-                return OPEN
+            self._window.add(failed, slow, now)
+            return self._checked()
         with self._lock:
             if permit != self.epoch and (permit != WHILE_CLOSED or self.state is not CLOSED):
                 return None  # admitted before the last change: it says nothing about now
@@ -136,6 +147,33 @@ class CircuitBreaker:
                         self._change(CLOSED, self._clock())
                         return CLOSED
             return None
+
+    def passed(self, seconds: float, now: float) -> str | None:
+        """``record(WHILE_CLOSED, False, seconds, now)``, quicker: the closed state's success.
+
+        A success cannot open a breaker whose window was checked after its last failure,
+        unless the window now reaches ``min_calls`` (the ratios start to count), the
+        window slid (old successes left it) or the rules changed; only those go the long
+        way. Otherwise counting it is one integer increment (``seconds``: 0 if the rules
+        have no slow-call rule, see :attr:`timed`)."""
+        window = self._window
+        if self._quick and now < window.edge and seconds < self._slow_call:
+            window.total_calls += 1
+            if window.total_calls - window.base_calls != self._min_calls:
+                return None
+            return self._checked()
+        return self.record(WHILE_CLOSED, False, seconds, now)
+
+    def _checked(self) -> str | None:
+        """After counting a call while closed: open if the window says so (under the lock)."""
+        if not self._trips(self._window):
+            self._quick = self.state is CLOSED
+            return None
+        with self._lock:
+            if self.state is not CLOSED:
+                return None
+            self._change(OPEN, self._clock())
+            return OPEN
 
     def release(self, permit: int) -> None:
         """A permitted call that never ran (cancelled): give its place back."""
@@ -161,6 +199,7 @@ class CircuitBreaker:
         self._changed_at = now
         self.since = time.time()
         self._admitted = self._succeeded = self._failed = 0
+        self._quick = False  # closed again: the first call's check sets it
         if state is CLOSED:
             self._window.reset()
         if self.on_change is not None:
