@@ -2,8 +2,10 @@
 
 With ``breaker`` rules for a (service, method), the cluster keeps a :class:`Guard`: one
 breaker per provider, and which of them are not closed (``tripped``). While none is,
-a call pays a dictionary lookup and a recorded outcome: the attempt runs through a
-chain built once, whose terminal counts the outcome in the provider's window. Once one
+a call pays a dictionary lookup and a recorded outcome: the attempt runs through the
+provider's :class:`Lane`, a chain built once around that breaker, whose terminal counts
+the outcome (a success: one clock read and an integer increment, see
+:meth:`~rpc.degrade.CircuitBreaker.passed`). Once one
 trips, :func:`closed_circuits` drops the providers whose breaker refuses from the
 candidates (so failover picks others), an attempt takes a permit
 (:func:`guarded_attempt`), and :class:`Degrading` answers with the rules' fallback when
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._directory import Provider
@@ -41,6 +44,7 @@ __all__ = [
     "DEGRADED",
     "Degrading",
     "Guard",
+    "Lane",
     "closed_circuits",
     "degraded",
     "guarded_attempt",
@@ -50,38 +54,65 @@ __all__ = [
 DEGRADED = "degraded"  # the peer of a call answered by a fallback
 
 
+class Lane:
+    """One provider's breaker, and the chain its attempts take while it is closed."""
+
+    __slots__ = ("breaker", "closed")
+
+    def __init__(self, breaker: CircuitBreaker, closed: CallNext) -> None:
+        self.breaker = breaker
+        self.closed = closed
+
+
 class Guard:
     """The breakers of one (service, method) under one set of rules."""
 
-    __slots__ = ("board", "breakers", "degrading", "method", "rules", "service", "tripped")
+    __slots__ = ("board", "breakers", "cluster", "degrading", "lanes", "method", "rules",
+                 "service", "tripped")  # fmt: skip
 
     def __init__(
-        self, board: BreakerBoard, service: str, method: str, rules: BreakerRules, strategy: Any
+        self,
+        cluster: ClusterInvoker,
+        service: str,
+        method: str,
+        rules: BreakerRules,
+        strategy: Any,
     ) -> None:
-        self.board = board
+        self.cluster = cluster
+        self.board: BreakerBoard = cluster.breakers
         self.service = service
         self.method = method
         self.rules = rules
         self.degrading = Degrading(strategy, self)  # the strategy while one is not closed
         self.breakers: dict[str, CircuitBreaker] = {}
+        self.lanes: dict[str, Lane] = {}
         self.tripped: set[str] = set()  # providers whose breaker is not closed
-        for address in board.of(service, method):  # kept across a change of settings
+        for address in self.board.of(service, method):  # kept across a change of settings
             self.breaker(address)
 
     def breaker(self, address: str) -> CircuitBreaker:
-        breaker = self.breakers.get(address)
-        if breaker is None:
+        return self.lane(address).breaker
+
+    def lane(self, address: str) -> Lane:
+        lane = self.lanes.get(address)
+        if lane is None:
             breaker = self.board.get(self.service, self.method, address, self.rules)
             self.breakers[address] = breaker
+            closed = self.cluster.chain(recording(self.cluster, breaker))
+            lane = self.lanes[address] = Lane(breaker, closed)
             breaker.on_change = lambda b: self._changed(address, b)
             self._changed(address, breaker)
-        return breaker
+        return lane
 
     def _changed(self, address: str, breaker: CircuitBreaker) -> None:
         if breaker.state is CLOSED:
             self.tripped.discard(address)
         else:
             self.tripped.add(address)
+        if self.tripped:  # the cluster filters candidates only while some guard has one
+            self.cluster.tripped.add(self)
+        else:
+            self.cluster.tripped.discard(self)
 
 
 class Degrading:
@@ -131,10 +162,11 @@ def guarded_attempt(
 ) -> Awaitable[Any]:
     """One attempt under ``provider``'s breaker (refused: :class:`CircuitOpenError`)."""
     address = provider.address
-    breaker = guard.breakers.get(address) or guard.breaker(address)
+    lane = guard.lanes.get(address) or guard.lane(address)
     inv.on_failure = on_failure
+    breaker = lane.breaker
     if breaker.state is CLOSED:
-        return cluster.recorded(inv)  # the outcome is counted by the chain's terminal
+        return lane.closed(inv)  # the outcome is counted by the chain's terminal
     before = breaker.state
     permit = breaker.acquire()
     if permit == DENIED:
@@ -147,31 +179,29 @@ def guarded_attempt(
 
 
 def recording(
-    cluster: ClusterInvoker, breaker: CircuitBreaker | None = None, permit: int = WHILE_CLOSED
+    cluster: ClusterInvoker, breaker: CircuitBreaker, permit: int = WHILE_CLOSED
 ) -> CallNext:
-    """The terminal of an attempt under a breaker: invoke, then count the outcome (the
-    breaker of ``inv``'s peer in its guard when none is given)."""
-    invoke = cluster.invoker.invoke
-    clock = time.monotonic  # the breakers' clock: read once at each end of the call
+    """The terminal of an attempt under ``breaker``: invoke, then count the outcome.
 
-    guards = cluster.guards
+    The attempt's own frame does the counting (no coroutine around it); the clock is
+    read once at the end, and also at the start only if a slow-call rule needs the
+    duration."""
+    invoke = cluster.invoker.invoke
+    clock = time.monotonic  # the breakers' clock
+    timed = breaker.timed
+    record = breaker.record
+    finished = breaker.passed if permit == WHILE_CLOSED else partial(record, permit, False)
 
     async def terminal(inv: Invocation) -> Any:
         if inv.pending_events is not None:
             land_pending(inv)
-        counted = breaker
-        if counted is None:
-            guard = guards().get((inv.service, inv.method))
-            counted = None if guard is None else guard.breakers.get(inv.peer)
-            if counted is None:  # the settings changed meanwhile: nothing to count in
-                return await _hooked_invoke(invoke, inv)
-        start = clock()
+        start = clock() if timed else 0.0
         try:
             result = await invoke(inv)
         except RpcError as err:
             end = clock()
-            failed = err.code in counted.rules.errors
-            changed = counted.record(permit, failed, end - start, end)
+            failed = err.code in breaker.rules.errors
+            changed = record(permit, failed, end - start if timed else 0.0, end)
             if changed is not None:
                 cluster.decided(inv, f"breaker.{changed}", **{"error.code": err.code})
             hook = inv.on_failure
@@ -179,24 +209,15 @@ def recording(
                 hook(inv, err)
             raise
         except BaseException:
-            counted.release(permit)
+            breaker.release(permit)
             raise
         end = clock()
-        changed = counted.record(permit, False, end - start, end)
+        changed = finished(end - start if timed else 0.0, end)
         if changed is not None:
             cluster.decided(inv, f"breaker.{changed}")
         return result
 
     return terminal
-
-
-async def _hooked_invoke(invoke: Callable[[Invocation], Awaitable[Any]], inv: Invocation) -> Any:
-    try:
-        return await invoke(inv)
-    except RpcError as err:
-        if inv.on_failure is not None:
-            inv.on_failure(inv, err)
-        raise
 
 
 def degraded(

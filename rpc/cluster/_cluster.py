@@ -28,7 +28,7 @@ from ..balance import WeightTable
 from ..config import LayeredConfig, Settings
 from ..degrade import BreakerBoard, BreakerRules, MaskTable
 from ..routing import RouterChain
-from ._breaking import Guard, closed_circuits, degraded, guarded_attempt, recording
+from ._breaking import Guard, closed_circuits, degraded, guarded_attempt
 from ._budget import RetryBudget
 from ._feed import GovernanceFeed
 from ._invoker import Invoker
@@ -72,7 +72,7 @@ class ClusterInvoker:
         # The in-process provider: its own invoker, told apart by identity, never by name.
         self.in_process = Provider(_injvm.PEER, metadata={"in_process": True})
         self._interceptors = list(interceptors)
-        self._strategies: dict[tuple[str, str], Any] = {}
+        self._plans: dict[tuple[str, str], _Plan] = {}  # what invoke needs, per pair
         self._balancers: dict[str, Balancer] = {}
         self._warmups: dict[str, float] = {}
         self._routes: dict[tuple[str, str], RouterChain] = {}
@@ -80,12 +80,12 @@ class ClusterInvoker:
         self.breakers = BreakerBoard()  # per (service, method, provider), for rules that ask
         self.masks = MaskTable()  # governance/<service>/mask, followed by the feed
         self._guarded: dict[tuple[str, str], Guard] = {}
+        self.tripped: set[Guard] = set()  # guards with a breaker not closed (kept by each)
         self.feed = GovernanceFeed(directory, registry, config, self.weights, self.counters)
         self.feed.masks = self.masks
         self.feed.on_weights = self._reweighed.add
         self._budgets: dict[str, RetryBudget] = {}
-        self._caps: dict[str, int] = {}  # service → its max_inflight (0: none)
-        self._inflight: Counter[str] = Counter()  # service → calls in flight, when capped
+        self._inflight: dict[str, InFlight] = {}  # service → its calls in flight, when capped
         self._failcaches: dict[str, Any] = {}  # file → its Deliverer
         self._build_chains()
         config.subscribe(self._config_changed)
@@ -98,6 +98,7 @@ class ClusterInvoker:
         """Append an interceptor (innermost); the chains are rebuilt once, here."""
         self._interceptors.append(interceptor)
         self._build_chains()
+        self._config_changed()  # the guards' chains too
 
     def _build_chains(self) -> None:
         chain = self._interceptors
@@ -106,15 +107,14 @@ class ClusterInvoker:
         injvm = self.injvm
         self._local = build_chain(chain, injvm.invoke) if injvm else self._remote
         self._local_hooked = build_chain(chain, _hooked(injvm.invoke)) if injvm else self._remote
-        self.recorded: CallNext = build_chain(chain, recording(self))  # under a closed breaker
 
     def _config_changed(self) -> None:
-        self._strategies = {}
+        self._plans = {}
         self._guarded = {}
+        self.tripped = set()
         self._balancers = {}
         self._warmups = {}
         self._routes = {}
-        self._caps = {}
 
     # -- the call -------------------------------------------------------------
     def invoke(self, inv: Invocation) -> Awaitable[Any]:
@@ -123,57 +123,74 @@ class ClusterInvoker:
             fallback = self.masks.fallback(inv.service, inv.method)
             if fallback is not None:
                 return degraded(self, inv, fallback, "mask.degraded", side="consumer")
-        key = (inv.service, inv.method)
-        strategy = self._strategies.get(key) or self._strategy(key)
-        if self._guarded:
-            guard = self._guarded.get(key)
-            if guard is not None and (guard.tripped or guard.rules.on_error):
-                strategy = guard.degrading  # a breaker may refuse: the fallback answers
-        cap = self._caps.get(inv.service)
-        if cap is None:
-            cap = self._caps[inv.service] = self.settings(inv.service).max_inflight or 0
-        if cap:
-            return self._capped(strategy, inv, cap)
+        plan = self._plans.get((inv.service, inv.method)) or self._plan(inv)
+        strategy = plan.strategy
+        guard = plan.guard
+        if guard is not None and (guard.tripped or guard.rules.on_error):
+            strategy = guard.degrading  # a breaker may refuse: the fallback answers
+        inflight = plan.inflight
+        if inflight is not None:
+            return self._capped(strategy, inv, inflight)
         return strategy.invoke(inv, self)
 
-    async def _capped(self, strategy: Any, inv: Invocation, cap: int) -> Any:
+    async def _capped(self, strategy: Any, inv: Invocation, inflight: InFlight) -> Any:
         """The consumer's cap on a service's calls in flight (setting ``max_inflight``)."""
-        service = inv.service
-        inflight = self._inflight[service]
-        if inflight >= cap:  # refused through the client chain (peer "rejected"), so
-            # the refusal has a CLIENT span with its event, and a KPI sample with its counter
-            inv.peer = REJECTED
-            inv.on_failure = None
-            inv.add_pending_event("flow.rejected", limit=cap, side="consumer")
-            self.counters[(service, "flow.rejected")] += 1
-            error = ResourceExhaustedError(
-                f"this consumer already has {inflight} calls of {service!r} in flight"
-                f" (setting max_inflight = {cap})"
-            )
-
-            async def refuse(inv: Invocation) -> Any:
-                land_pending(inv)
-                raise error
-
-            return await self.chain(refuse)(inv)
-        self._inflight[service] = inflight + 1
+        if inflight.count >= inflight.limit:
+            return await self._refused(inv, inflight)
+        inflight.count += 1
         try:
             return await strategy.invoke(inv, self)
         finally:
-            self._inflight[service] -= 1
+            inflight.count -= 1
+
+    def _refused(self, inv: Invocation, inflight: InFlight) -> Awaitable[Any]:
+        """A call over the cap, refused through the client chain (peer "rejected"), so the
+        refusal has a CLIENT span with its event, and a KPI sample with its counter."""
+        service, cap = inv.service, inflight.limit
+        inv.peer = REJECTED
+        inv.on_failure = None
+        inv.add_pending_event("flow.rejected", limit=cap, side="consumer")
+        self.counters[(service, "flow.rejected")] += 1
+        error = ResourceExhaustedError(
+            f"this consumer already has {inflight.count} calls of {service!r} in flight"
+            f" (setting max_inflight = {cap})"
+        )
+
+        async def refuse(inv: Invocation) -> Any:
+            land_pending(inv)
+            raise error
+
+        return self.chain(refuse)(inv)
 
     def settings(self, service: str, method: str = "") -> Settings:
         return self.config.effective(service, method)
 
-    def _strategy(self, key: tuple[str, str]) -> Any:
-        self.feed.follow(key[0])
+    def _plan(self, inv: Invocation) -> _Plan:
+        """What every call of (service, method) needs, read from the settings once."""
+        service = inv.service
+        key = (service, inv.method)
+        self.feed.follow(service)
         settings = self.config.effective(*key)
         strategy = CLUSTERS.get(settings.cluster)(settings)
+        guard = None
         if settings.breaker is not None:
             rules = BreakerRules.parse(settings.breaker)
-            self._guarded[key] = Guard(self.breakers, *key, rules, strategy)
-        self._strategies[key] = strategy
-        return strategy
+            guard = self._guarded[key] = Guard(self, *key, rules, strategy)
+        # The cap is the service's (max_inflight is read at the service level); its count
+        # outlives a change of settings, so calls in flight across it stay counted.
+        cap = self.settings(service).max_inflight or 0
+        inflight = self._inflight.get(service)
+        if cap and inflight is None:
+            inflight = self._inflight[service] = InFlight()
+        if inflight is not None:
+            inflight.limit = cap
+        plan = self._plans[key] = _Plan(strategy, guard, inflight if cap else None)
+        return plan
+
+    def inflight(self, service: str) -> int:
+        """Calls of ``service`` in flight now, as its cap counts them (0 when uncapped)."""
+        inflight = self._inflight.get(service)
+        return 0 if inflight is None else inflight.count
 
     # -- the steps of a strategy ----------------------------------------------
     def providers(self, inv: Invocation, *, in_process: bool = True) -> Sequence[Provider]:
@@ -190,7 +207,7 @@ class ClusterInvoker:
                 usable = [p for p in providers if p.address not in down]
                 if usable and len(usable) < len(providers):
                     providers = usable
-        if self._guarded and providers:
+        if self.tripped and providers:
             guard = self._guarded.get((inv.service, inv.method))
             if guard is not None and guard.tripped:
                 providers = closed_circuits(guard, inv, providers)
@@ -331,6 +348,27 @@ async def _observed(call: Awaitable[Any], balancer: Any, address: str) -> Any:
         return result
     finally:
         balancer.finished(address, time.perf_counter() - start, failed)
+
+
+class InFlight:
+    """A consumer's calls of one service in flight, and its cap (``max_inflight``)."""
+
+    __slots__ = ("count", "limit")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.limit = 0
+
+
+class _Plan:
+    """The strategy, breakers and cap of one (service, method): one lookup a call."""
+
+    __slots__ = ("guard", "inflight", "strategy")
+
+    def __init__(self, strategy: Any, guard: Guard | None, inflight: InFlight | None) -> None:
+        self.strategy = strategy
+        self.guard = guard
+        self.inflight = inflight
 
 
 def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:

@@ -175,3 +175,41 @@ async def test_a_waiter_cancelled_as_a_slot_frees_gives_its_place_back_once():
     assert (head.running, head.queued) == (1, 0)
     head.leave()
     assert (head.running, head.queued) == (0, 0)
+
+
+async def test_the_consumer_caps_count_returns_to_zero_after_failed_cancelled_and_refused_calls():
+    from rpc.cluster import MockInvoker
+
+    gate = asyncio.Event()
+
+    async def answer(inv: rpc.Invocation) -> object:
+        if inv.args[0] == "fail":
+            raise rpc.BusyError("no")
+        if inv.args[0] == "hang":
+            await gate.wait()
+        return inv.args[0]
+
+    client = rpc.AsyncClient(["10.0.0.1:1"], invoker=MockInvoker(answer), injvm=False)
+    client.configure("test.Echo", max_inflight=2, breaker={"min_calls": 100})
+    echo = client.proxy("test.Echo").echo
+    assert await echo("ok") == "ok" and client.cluster.inflight("test.Echo") == 0
+    with pytest.raises(rpc.BusyError):
+        await echo("fail")
+    assert client.cluster.inflight("test.Echo") == 0
+    hung = [asyncio.ensure_future(echo("hang")) for _ in range(2)]
+    await _until(lambda: client.cluster.inflight("test.Echo") == 2)
+    with pytest.raises(rpc.ResourceExhaustedError, match="max_inflight = 2"):
+        await echo("ok")
+    client.configure("test.Echo", max_inflight=3)  # new settings: the calls in flight still count
+    third = asyncio.ensure_future(echo("hang"))
+    await _until(lambda: client.cluster.inflight("test.Echo") == 3)
+    with pytest.raises(rpc.ResourceExhaustedError, match="max_inflight = 3"):
+        await echo("ok")
+    hung[0].cancel()
+    await asyncio.gather(hung[0], return_exceptions=True)
+    assert client.cluster.inflight("test.Echo") == 2
+    gate.set()
+    assert await asyncio.gather(hung[1], third) == ["hang", "hang"]
+    assert client.cluster.inflight("test.Echo") == 0
+    assert client.cluster.counters[("test.Echo", "flow.rejected")] == 2
+    await client.close()
