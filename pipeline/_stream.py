@@ -5,7 +5,8 @@ Structured Streaming over the spans topic (Spark's own Kafka source): spans by e
 (``start_us``), a watermark for late spans (half a window, at most
 :data:`MAX_DEFAULT_WATERMARK_S`), tumbling windows (60 s by default, down to 5 s
 for tests). Each trace's spans are held per window and emitted once, when the watermark
-passes the window's end (append mode; ``pipeline/_stream_windows.py``); the checkpoint
+passes the window's end (append mode; ``pipeline/_stream_windows.py``) -- when no span
+comes, the job's own ticks move it (``pipeline/_stream_ticks.py``); the checkpoint
 keeps offsets and window state, so a restarted job neither loses a window nor counts one
 twice (a re-executed micro-batch writes the same keys again, which overwrite). Per closed
 window: the batch job's dependency edges (service, instance and method level) and, per
@@ -27,6 +28,7 @@ from ._alarm_job import AlarmJob
 from ._batch import PIPELINE_APP
 from ._errors import PipelineError
 from ._feedback import feed_back
+from ._stream_ticks import Ticker, ensure_ticks_topic, ticks_topic
 from ._stream_windows import closed_windows, window_traces
 from ._weights import InstanceHealth, WeightPolicy
 
@@ -85,10 +87,13 @@ def run_stream(
     if not source.startswith("kafka://"):
         raise PipelineError("BAD_SOURCE", f"a stream reads kafka://HOST:PORT/TOPIC: {source!r}")
     bootstrap, _, topic = source.split("://", 1)[1].partition("/")
+    topic = topic or SPANS_TOPIC
+    ticks = ticks_topic(topic)  # the job's clock, when spans stop (_stream_ticks.py)
+    ticking = ensure_ticks_topic(bootstrap, ticks, report)
     raw = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
-        .option("subscribe", topic or SPANS_TOPIC)
+        .option("subscribe", f"{topic},{ticks}")
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "false")
         .load()
@@ -104,7 +109,30 @@ def run_stream(
     )
     writer = writer.trigger(availableNow=True) if available_now else writer
     report(f"streaming {source}: {window_s} s windows, {watermark_s} s watermark")
-    return writer.start()
+    query = writer.start()
+    if ticking and not available_now:
+        _start_ticks(bootstrap, ticks, window_s, query, report)
+    return query
+
+
+def _start_ticks(
+    bootstrap: str, topic: str, window_s: int, query: StreamingQuery,
+    report: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Ticks a window behind the clock, ten a window (at least one a second), while the
+    query runs (``pipeline/_stream_ticks.py``)."""
+    from kafka.errors import KafkaError
+
+    def alive() -> bool:
+        try:
+            return bool(query.isActive)
+        except Exception:  # the session is gone
+            return False
+
+    try:
+        Ticker(bootstrap, topic, window_s, max(1.0, window_s / 10), alive, report)
+    except KafkaError as err:
+        report(f"ticks: cannot write {topic} ({err}); a quiet topic's last window waits")
 
 
 class _WindowSink:

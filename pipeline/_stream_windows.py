@@ -47,11 +47,16 @@ def window_traces(spans: DataFrame, window_s: int, watermark_s: int) -> DataFram
         F.array(F.col("start_us"))
     )
     copies = spans.select(*SPAN_COLUMNS, F.explode(times).alias("event_us"))
+    # A clock tick (``pipeline/_stream_ticks.py``: a time and no span) moves the watermark
+    # and is no span: collect_list skips its null, and its group, spans none, is dropped
+    # after the aggregate (a filter before the watermark would be pushed under it).
+    span = F.when(F.col("span_id").isNotNull(), F.struct(*SPAN_COLUMNS))
     return (
         copies.select("*", F.timestamp_micros("event_us").alias("event_time"))
         .withWatermark("event_time", f"{watermark_s} seconds")
         .groupBy(F.window("event_time", f"{window_s} seconds"), "trace_id")
-        .agg(F.collect_list(F.struct(*SPAN_COLUMNS)).alias("spans"))
+        .agg(F.collect_list(span).alias("spans"))
+        .where(F.size("spans") > 0)
         .select(F.unix_micros(F.col("window.start")).alias("window_start_us"), "spans")
     )
 

@@ -3,7 +3,9 @@ double-count, and a slow provider's weight pushed down in the registry."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 import rpc.registry
 from callscope_contract import SpanRecord, weights_key
 from pipeline import MAX_DEFAULT_WATERMARK_S, PipelineError, default_watermark_s, run_stream
-from storage import open_analytics_store
+from storage import StorageError, open_analytics_store
 
 WINDOW_S = 10
 W_US = WINDOW_S * 1_000_000
@@ -116,3 +118,31 @@ def test_the_default_watermark_is_half_a_window_but_never_more_than_10_s() -> No
     assert MAX_DEFAULT_WATERMARK_S == 10
     assert [default_watermark_s(w) for w in (5, 10, 20, 21, 60, 3600)] == [2, 5, 10, 10, 10, 10]
 
+
+def test_the_last_window_before_the_topic_goes_quiet_is_still_emitted(
+    spark: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # No span comes after these: only the job's clock ticks can move the watermark past
+    # their window (5 s windows, 2 s watermark, ticks 5 s behind: 12 s after it began).
+    topic = new_topic(kafka_bootstrap, "quiet")
+    store = f"sqlite://{tmp_path / 'analytics.db'}"
+    now_us = int(time.time() * 1e6)
+    start_us = now_us - now_us % 5_000_000
+    spans = [SpanRecord(trace_id=f"{n:032x}", span_id=f"{n:016x}", name=f"{SERVICE}/create",
+                        kind="SERVER", service="orders", instance="10.0.0.1:7001",
+                        start_us=start_us + n, duration_us=1_000)
+             for n in range(1, 21)]  # fmt: skip
+    send(kafka_bootstrap, topic, spans)
+    query = run_stream(spark, f"kafka://{kafka_bootstrap}/{topic}", str(tmp_path / "checkpoint"),
+                       stores=[store], window_s=5)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 150  # a busy 2-core box; due 12 s after the window
+        found: list = []
+        while not found and time.monotonic() < deadline and query.isActive:
+            time.sleep(1)
+            with contextlib.suppress(StorageError), open_analytics_store(store) as analytics:
+                found = analytics.kpis(SERVICE, start_us, start_us + 5_000_000)
+        assert query.exception() is None
+        assert [(s.window_start_us, s.count) for s in found] == [(start_us, 20)]
+    finally:
+        query.stop()
