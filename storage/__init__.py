@@ -22,6 +22,7 @@ from ._backends import (
     register_backend,
 )
 from ._codec import span_from_json, span_to_json
+from ._critical import children_by_id, critical_stretches
 from ._errors import BadQuery, NoStore, RejectedSpans, StorageError, StorageUnavailable
 from ._model import (
     CallerStat,
@@ -63,8 +64,10 @@ __all__ = [
     "TraceQuery",
     "TraceSummary",
     "WeightChange",
+    "children_by_id",
     "compare_traces",
     "critical_path",
+    "critical_stretches",
     "open_analytics_store",
     "open_span_store",
     "parse_url",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from callscope_contract import SpanRecord
 
+from ._critical import children_by_id, critical_stretches
 from ._model import Trace, TraceSummary
 
 __all__ = ["PathSegment", "SpanNode", "critical_path", "span_tree", "summary_line", "tree_lines"]
@@ -39,18 +40,17 @@ def _end(span: SpanRecord) -> int:
     return span.start_us + span.duration_us
 
 
+def _oldest_first(trace: Trace) -> list[SpanRecord]:
+    return sorted(trace.spans, key=lambda s: (s.start_us, s.span_id))
+
+
 def _children(trace: Trace) -> tuple[list[SpanRecord], dict[str, list[SpanRecord]]]:
     """Roots (no stored parent) and each span's children, all oldest first."""
-    ids = {s.span_id for s in trace.spans}
-    roots: list[SpanRecord] = []
-    kids: dict[str, list[SpanRecord]] = {}
-    for span in sorted(trace.spans, key=lambda s: (s.start_us, s.span_id)):
-        parent = span.parent_span_id
-        if parent and parent in ids and parent != span.span_id:
-            kids.setdefault(parent, []).append(span)
-        else:
-            roots.append(span)
-    return roots, kids
+    spans = _oldest_first(trace)
+    kids = children_by_id([s.span_id for s in spans], [s.parent_span_id for s in spans])
+    placed = {i for indices in kids.values() for i in indices}
+    roots = [s for i, s in enumerate(spans) if i not in placed]
+    return roots, {parent: [spans[i] for i in indices] for parent, indices in kids.items()}
 
 
 def span_tree(trace: Trace) -> list[SpanNode]:
@@ -58,71 +58,35 @@ def span_tree(trace: Trace) -> list[SpanNode]:
     roots, kids = _children(trace)
     nodes: list[SpanNode] = []
     seen: set[str] = set()
-    pending = sorted(trace.spans, key=lambda s: (s.start_us, s.span_id))
-    for top in [*roots, *pending]:  # spans caught in a parent loop are reached as roots
+    # spans caught in a parent loop are reached as roots
+    for top in [*roots, *_oldest_first(trace)]:
         stack = [(top, 0)]
         while stack:
             span, depth = stack.pop()
             if span.span_id in seen:
                 continue
             seen.add(span.span_id)
-            children = kids.get(span.span_id, [])
-            nodes.append(SpanNode(span, depth, tuple(c.span_id for c in children)))
-            stack.extend((c, depth + 1) for c in reversed(children))
+            below = kids.get(span.span_id, [])
+            nodes.append(SpanNode(span, depth, tuple(c.span_id for c in below)))
+            stack.extend((c, depth + 1) for c in reversed(below))
     return nodes
 
 
 def critical_path(trace: Trace) -> list[PathSegment]:
-    """The spans the root waited on, as Jaeger computes it, in time order.
-
-    From the root's end, walk back: the last child to finish (clipped to its parent's end)
-    is on the path back to its own start; before that, the latest child that had finished
-    by then; the gaps belong to the parent itself.
-    """
+    """The spans the root waited on, as Jaeger computes it, in time order
+    (``storage._critical``: the rule, shared with the batch job)."""
     if not trace.spans:
         return []
-    _, kids = _children(trace)
-    segments: list[PathSegment] = []
+    spans = _oldest_first(trace)
+    ids = [s.span_id for s in spans]
+    kids = children_by_id(ids, [s.parent_span_id for s in spans])
     root = trace.root
-    # (span, end of the stretch still to explain, children not looked at, first look?)
-    stack = [(root, _end(root), _latest_first(kids, root), True)]
-    visited = {root.span_id}
-    while stack:
-        span, cursor, pending, first = stack.pop()
-        child = _next_on_path(pending, cursor, span.start_us, first, visited)
-        if child is None:
-            if cursor > span.start_us:
-                segments.append(PathSegment(span.span_id, span.start_us, cursor))
-            continue
-        visited.add(child.span_id)
-        child_end = min(_end(child), cursor)
-        if child_end < cursor:
-            segments.append(PathSegment(span.span_id, child_end, cursor))
-        stack.append((span, max(child.start_us, span.start_us), pending, False))
-        stack.append((child, child_end, _latest_first(kids, child), True))
+    at = next(i for i, s in enumerate(spans) if s is root)
+    stretches = critical_stretches(
+        [s.start_us for s in spans], [_end(s) for s in spans], ids, kids, at
+    )
+    segments = [PathSegment(ids[i], start, end) for i, start, end in stretches]
     return sorted(segments, key=lambda g: (g.start_us, g.end_us))
-
-
-def _latest_first(kids: dict[str, list[SpanRecord]], span: SpanRecord) -> list[SpanRecord]:
-    return sorted(kids.get(span.span_id, []), key=_end, reverse=True)
-
-
-def _next_on_path(
-    pending: list[SpanRecord], cursor: int, floor_us: int, first: bool, visited: set[str]
-) -> SpanRecord | None:
-    """Take from ``pending`` (latest end first) the next child the parent waited on.
-
-    The first look takes the last child to finish, even one outliving the stretch (it is
-    clipped); later looks only a child that had finished by ``cursor``, when the child
-    after it started.
-    """
-    while pending:
-        child = pending.pop(0)
-        if child.span_id in visited or child.start_us >= cursor or _end(child) <= floor_us:
-            continue
-        if first or _end(child) <= cursor:
-            return child
-    return None
 
 
 def tree_lines(trace: Trace) -> list[str]:
