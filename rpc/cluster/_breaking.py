@@ -46,6 +46,7 @@ __all__ = [
     "Guard",
     "Lane",
     "closed_circuits",
+    "count_failure",
     "degraded",
     "guarded_attempt",
     "recording",
@@ -189,8 +190,7 @@ def recording(
     invoke = cluster.invoker.invoke
     clock = time.monotonic  # the breakers' clock
     timed = breaker.timed
-    record = breaker.record
-    finished = breaker.passed if permit == WHILE_CLOSED else partial(record, permit, False)
+    finished = breaker.passed if permit == WHILE_CLOSED else partial(breaker.record, permit, False)
 
     async def terminal(inv: Invocation) -> Any:
         if inv.pending_events is not None:
@@ -200,13 +200,7 @@ def recording(
             result = await invoke(inv)
         except RpcError as err:
             end = clock()
-            failed = err.code in breaker.rules.errors
-            changed = record(permit, failed, end - start if timed else 0.0, end)
-            if changed is not None:
-                cluster.decided(inv, f"breaker.{changed}", **{"error.code": err.code})
-            hook = inv.on_failure
-            if hook is not None:
-                hook(inv, err)
+            count_failure(cluster, inv, err, breaker, permit, end - start if timed else 0.0, end)
             raise
         except BaseException:
             breaker.release(permit)
@@ -218,6 +212,25 @@ def recording(
         return result
 
     return terminal
+
+
+def count_failure(
+    cluster: ClusterInvoker,
+    inv: Invocation,
+    err: RpcError,
+    breaker: CircuitBreaker,
+    permit: int,
+    seconds: float,
+    end: float,
+) -> None:
+    """A failed attempt, inside it: counted by ``breaker`` (a failure if its rules count
+    the code), its change of state said on the attempt, then the strategy's hook."""
+    changed = breaker.record(permit, err.code in breaker.rules.errors, seconds, end)
+    if changed is not None:
+        cluster.decided(inv, f"breaker.{changed}", **{"error.code": err.code})
+    hook = inv.on_failure
+    if hook is not None:
+        hook(inv, err)
 
 
 def degraded(

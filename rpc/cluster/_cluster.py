@@ -30,6 +30,7 @@ from ..degrade import BreakerBoard, BreakerRules, MaskTable
 from ..routing import RouterChain
 from ._breaking import Guard, closed_circuits, degraded, guarded_attempt
 from ._budget import RetryBudget
+from ._direct import one_attempt
 from ._feed import GovernanceFeed
 from ._invoker import Invoker
 from ._tally import DECISIONS, land_pending
@@ -124,10 +125,13 @@ class ClusterInvoker:
             if fallback is not None:
                 return degraded(self, inv, fallback, "mask.degraded", side="consumer")
         plan = self._plans.get((inv.service, inv.method)) or self._plan(inv)
-        strategy = plan.strategy
         guard = plan.guard
         if guard is not None and (guard.tripped or guard.rules.on_error):
             strategy = guard.degrading  # a breaker may refuse: the fallback answers
+        elif plan.direct:
+            return one_attempt(self, inv, plan.inflight, guard)
+        else:
+            strategy = plan.strategy
         inflight = plan.inflight
         if inflight is not None:
             return self._capped(strategy, inv, inflight)
@@ -136,14 +140,14 @@ class ClusterInvoker:
     async def _capped(self, strategy: Any, inv: Invocation, inflight: InFlight) -> Any:
         """The consumer's cap on a service's calls in flight (setting ``max_inflight``)."""
         if inflight.count >= inflight.limit:
-            return await self._refused(inv, inflight)
+            return await self.refused(inv, inflight)
         inflight.count += 1
         try:
             return await strategy.invoke(inv, self)
         finally:
             inflight.count -= 1
 
-    def _refused(self, inv: Invocation, inflight: InFlight) -> Awaitable[Any]:
+    def refused(self, inv: Invocation, inflight: InFlight) -> Awaitable[Any]:
         """A call over the cap, refused through the client chain (peer "rejected"), so the
         refusal has a CLIENT span with its event, and a KPI sample with its counter."""
         service, cap = inv.service, inflight.limit
@@ -170,6 +174,8 @@ class ClusterInvoker:
         service = inv.service
         key = (service, inv.method)
         self.feed.follow(service)
+        from ._strategies import Failfast  # it imports this module
+
         settings = self.config.effective(*key)
         strategy = CLUSTERS.get(settings.cluster)(settings)
         guard = None
@@ -185,6 +191,13 @@ class ClusterInvoker:
         if inflight is not None:
             inflight.limit = cap
         plan = self._plans[key] = _Plan(strategy, guard, inflight if cap else None)
+        # A failfast call with no interceptor between it and the invoker: cap and breaker
+        # count around the invoker's await in the call's own frame (see _direct).
+        plan.direct = (
+            type(strategy) is Failfast
+            and not self._interceptors
+            and (plan.inflight is not None or guard is not None)
+        )
         return plan
 
     def inflight(self, service: str) -> int:
@@ -281,10 +294,14 @@ class ClusterInvoker:
         return self._observe(inv, provider, call)
 
     def _observe(self, inv: Invocation, provider: Provider, call: Awaitable[Any]) -> Awaitable[Any]:
-        balancer = self._balancers.get(inv.service)
-        if balancer is not None and getattr(balancer, "observes", False):
-            return _observed(call, balancer, provider.address)
+        if self.observes(inv):
+            return _observed(call, self._balancers[inv.service], provider.address)
         return call
+
+    def observes(self, inv: Invocation) -> bool:
+        """Does the balancer of ``inv``'s service watch every attempt (an adaptive one)?"""
+        balancer = self._balancers.get(inv.service)
+        return balancer is not None and getattr(balancer, "observes", False)
 
     def guard(self, service: str, method: str) -> Guard | None:
         """The breakers of (service, method), if its settings have ``breaker`` rules."""
@@ -363,12 +380,13 @@ class InFlight:
 class _Plan:
     """The strategy, breakers and cap of one (service, method): one lookup a call."""
 
-    __slots__ = ("guard", "inflight", "strategy")
+    __slots__ = ("direct", "guard", "inflight", "strategy")
 
     def __init__(self, strategy: Any, guard: Guard | None, inflight: InFlight | None) -> None:
         self.strategy = strategy
         self.guard = guard
         self.inflight = inflight
+        self.direct = False  # run by rpc.cluster._direct.one_attempt
 
 
 def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:

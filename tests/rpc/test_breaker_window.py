@@ -1,12 +1,16 @@
-"""The breaker's counting on a manual clock: the rolling window against a plain model, and
-the closed state's quick success path (it must open exactly when the full check would)."""
+"""The breaker's counting: the rolling window against a plain model and the closed state's
+quick success path on a manual clock (it must open exactly when the full check would), and
+a failfast call counted in one frame exactly as through the general path."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import deque
 from typing import Any
 
+import rpc
+from rpc.cluster import MockInvoker
 from rpc.degrade import CLOSED, OPEN, WHILE_CLOSED, BreakerRules, CircuitBreaker, RollingWindow
 
 
@@ -116,3 +120,63 @@ def test_the_quick_path_and_the_full_record_agree_on_random_outcomes():
                 break
             got = closed_call(quick, clocks[0], failed)
             assert got == full.record(WHILE_CLOSED, failed, 0.0, clocks[1].now), (trial, rules)
+
+
+async def passthrough(inv: rpc.Invocation, call_next: rpc.CallNext) -> Any:
+    return await call_next(inv)
+
+
+async def governed_run(interceptors: list[Any]) -> tuple[list[str], dict[str, int], list[Any]]:
+    """Failfast calls under a cap and a breaker; with no interceptor the call runs in one
+    frame (rpc.cluster._direct), with one through the general path: the same outcomes."""
+    gate = asyncio.Event()
+    failing = {"on": False}
+
+    async def answer(inv: rpc.Invocation) -> object:
+        if inv.args[0] == "hang":
+            await gate.wait()
+        if failing["on"]:
+            raise rpc.BusyError("down")
+        return inv.args[0]
+
+    client = rpc.AsyncClient(
+        ["10.0.0.1:1"], invoker=MockInvoker(answer), injvm=False, interceptors=interceptors
+    )
+    rules = {"min_calls": 4, "error_ratio": 0.5, "open_for": 60}
+    client.configure("t.Svc", max_inflight=2, breaker=rules)
+    echo = client.proxy("t.Svc").echo
+    outcomes: list[str] = []
+
+    async def call(arg: str) -> None:
+        try:
+            outcomes.append(str(await echo(arg)))
+        except rpc.RpcError as err:
+            outcomes.append(err.code)
+
+    for _ in range(3):
+        await call("ok")
+    hung = [asyncio.ensure_future(call("hang")) for _ in range(2)]
+    while client.cluster.inflight("t.Svc") < 2:
+        await asyncio.sleep(0.001)
+    await call("ok")  # over the cap
+    gate.set()
+    await asyncio.gather(*hung)
+    failing["on"] = True
+    for _ in range(6):  # the 5th failure makes 5 of 10: open; the 6th call is refused
+        await call("ok")
+    counters = {d: n for (s, d), n in client.cluster.counters.items() if s == "t.Svc"}
+    states = [row["state"] for row in client.cluster.breakers.snapshot()]
+    assert client.cluster.inflight("t.Svc") == 0
+    await client.close()
+    return outcomes, counters, states
+
+
+async def test_one_frame_calls_count_as_the_general_path_does():
+    direct = await governed_run([])
+    general = await governed_run([passthrough])
+    assert direct == general
+    outcomes, counters, states = direct
+    assert outcomes[:6] == ["ok"] * 3 + ["RESOURCE_EXHAUSTED", "hang", "hang"]
+    assert outcomes[6:] == ["BUSY"] * 5 + ["UNAVAILABLE"]  # 5 of 10 failed: open, refused
+    assert counters == {"flow.rejected": 1, "breaker.open": 1, "breaker.degraded": 1}
+    assert states == [OPEN]
