@@ -32,8 +32,11 @@ CLI with its default watermark, ``--freshness-watermark`` to set one) on Kafka w
 are produced steadily, for ``--freshness-windows`` whole windows of W s, and reports
 ``freshness_s`` as the worst case -- a window's first span until its edges are readable in
 the store -- as the median over the windows (``freshness_max_s`` the largest,
-``freshness_span_median_s`` the median over every span, ``freshness_watermark_s``); it
-takes the place of the loop's.
+``freshness_span_median_s`` the median over every span, ``freshness_watermark_s``;
+``freshness_quiet_s``: the same for the window in progress when production then stops,
+closed by the job's clock ticks alone; ``freshness_trigger_s``, ``--freshness-trigger``
+to set it; ``freshness_job_cpu_cores``: the job's CPU seconds a second over the measured
+windows); it takes the place of the loop's.
 """
 
 from __future__ import annotations
@@ -98,19 +101,23 @@ def closed_loop():  # type: ignore[no-untyped-def]
         )
 
 
-def freshness(window_s: int, windows: int, watermark_s: int | None) -> dict:
+def freshness(window_s: int, windows: int, watermark_s: int | None,
+              trigger_s: float | None) -> dict:  # fmt: skip
     """The streaming job's freshness in ``window_s`` windows, on the stack's Kafka."""
     from callscope.demo.freshness import measure_freshness
 
     with tempfile.TemporaryDirectory(prefix="callscope-fresh-") as folder:
         out = measure_freshness(stack_kafka(), Path(folder), window_s=window_s,
                                 windows=windows, watermark_s=watermark_s,
+                                trigger_s=trigger_s,
                                 report=lambda line: print(f"  freshness: {line}"))  # fmt: skip
     print(f"  freshness: per window {out.worst_s} s (first span → edges readable)")
     return {"freshness_s": out.freshness_s, "freshness_window_s": out.window_s,
             "freshness_max_s": out.freshness_max_s,
             "freshness_span_median_s": out.span_median_s,
-            "freshness_watermark_s": out.watermark_s}  # fmt: skip
+            "freshness_watermark_s": out.watermark_s,
+            "freshness_trigger_s": out.trigger_s, "freshness_quiet_s": out.quiet_s,
+            "freshness_job_cpu_cores": out.job_cpu_cores}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="whole windows measured (default 3)")  # fmt: skip
     parser.add_argument("--freshness-watermark", type=int, default=None, metavar="S",
                         help="the job's --watermark (default: its own)")  # fmt: skip
+    parser.add_argument("--freshness-trigger", type=float, default=None, metavar="S",
+                        help="the job's --trigger (default: its own)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.spans < 100 or args.minutes < 1 or args.files < 1:
         parser.error("--spans >= 100, --minutes >= 1 and --files >= 1")
@@ -180,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
                        freshness_window_s=loop.window_s)  # fmt: skip
     if args.freshness_window is not None:
         summary.update(freshness(args.freshness_window, args.freshness_windows,
-                                 args.freshness_watermark))  # fmt: skip
+                                 args.freshness_watermark, args.freshness_trigger))  # fmt: skip
     print(json.dumps(summary))
     return summary
 

@@ -73,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--watermark", type=int, default=None, metavar="S",
                     help="how late a span may reach Kafka (default: half a window, "
                     "at most 10 s)")  # fmt: skip
+    st.add_argument("--trigger", type=_seconds, default=None, metavar="S",
+                    help="seconds between micro-batches, 0: one after the other (default: "
+                    "a twentieth of the window, within 1 and 5)")  # fmt: skip
     st.add_argument("--checkpoint", default=str(Path.home() / ".local/state/callscope/stream"),
                     help="checkpoint directory (offsets and open windows)")  # fmt: skip
     st.add_argument("--store", action="append", default=None, metavar="URL",
@@ -170,8 +173,8 @@ def stream(args: argparse.Namespace) -> int:
     try:
         query = run_stream(spark, args.source, args.checkpoint, stores=stores,
                            registry=registry, window_s=args.window, watermark_s=args.watermark,
-                           available_now=args.available_now, alarms=alarms,
-                           report=say)  # fmt: skip
+                           available_now=args.available_now, trigger_s=args.trigger,
+                           alarms=alarms, report=say)  # fmt: skip
         query.awaitTermination()
     except PipelineError as err:
         print(f"callscope pipeline: {err.code}: {err.message}", file=sys.stderr)
@@ -193,6 +196,13 @@ def _alarm_job(path: str | None, registry: object = None) -> AlarmJob | None:
     if path is None and registry is None:
         return None
     return AlarmJob(load_rules(path) if path else [], registry)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 86_400:  # NaN too
+        raise argparse.ArgumentTypeError(f"seconds within 0..86400, not {text}")
+    return value
 
 
 def _partition_count(text: str) -> int:

@@ -28,7 +28,7 @@ from ._errors import PipelineError
 from ._feedback import WEIGHTS_SOURCE, feed_back, weights_document
 from ._read import read_spans
 from ._session import DEFAULT_MASTER, KAFKA_PACKAGE, spark_session
-from ._stream import MAX_DEFAULT_WATERMARK_S, default_watermark_s, run_stream
+from ._stream import MAX_DEFAULT_WATERMARK_S, default_trigger_s, default_watermark_s, run_stream
 from ._stream_windows import instance_health
 from ._weights import NEUTRAL, InstanceHealth, WeightDecision, WeightPolicy, compute_weights
 from ._window import Window, window
@@ -56,6 +56,7 @@ __all__ = [
     "Window",
     "calls",
     "compute_weights",
+    "default_trigger_s",
     "default_watermark_s",
     "feed_back",
     "instance_health",

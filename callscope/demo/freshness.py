@@ -11,17 +11,21 @@ polled every 0.5 s), and the median over all spans too.
 
 Only whole windows count (production began before their start), ``windows`` of them;
 production goes on until the last one's edges are readable, since a window closes only
-when later spans move the watermark past it.
+when later spans move the watermark past it. Then (``quiet``) production stops, and the
+window in progress is timed too: only the job's own clock ticks
+(``pipeline/_stream_ticks.py``) can close it now.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import secrets
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +38,9 @@ from .processes import Children
 
 __all__ = ["FreshnessResult", "measure_freshness"]
 
-_WATERMARK = re.compile(r"streaming kafka://\S+: (\d+) s windows, (\d+) s watermark")
+_WATERMARK = re.compile(
+    r"streaming kafka://\S+: (\d+) s windows, (\d+) s watermark, a micro-batch every (\S+) s"
+)
 _POLL_S = 0.5
 
 
@@ -42,11 +48,15 @@ _POLL_S = 0.5
 class FreshnessResult:
     window_s: int
     watermark_s: int | None = None  # as the job reported it
+    trigger_s: float | None = None  # ditto
     rate: float = 0.0  # calls a second (two spans each)
     worst_s: list[float] = field(default_factory=list)  # per window: first span → readable
     freshness_s: float | None = None  # median over the windows of ``worst_s``
     freshness_max_s: float | None = None
     span_median_s: float | None = None  # median over every span of the measured windows
+    job_cpu_cores: float | None = None  # the job's CPU seconds a second over the windows
+    quiet_s: float | None = None  # the window in progress when the spans stopped: first
+    # span → readable (moved on by the job's clock ticks alone)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +70,8 @@ def measure_freshness(
     windows: int = 3,
     rate: float = 100.0,
     watermark_s: int | None = None,
+    trigger_s: float | None = None,
+    quiet: bool = True,
     report: Callable[[str], None] = lambda line: None,
 ) -> FreshnessResult:
     """Run the measurement once (module docstring); the job is stopped on return."""
@@ -77,16 +89,20 @@ def measure_freshness(
             "--master", "local[2]", "--partitions", "2", "--store", store]  # fmt: skip
     if watermark_s is not None:
         argv += ["--watermark", str(watermark_s)]
+    if trigger_s is not None:
+        argv += ["--trigger", f"{trigger_s:g}"]
     result = FreshnessResult(window_s, rate=rate)
     try:
         job = children.start("stream", argv, env)
         wait_until(children, lambda: _WATERMARK.search(job.tail(200)) is not None,
                    "the streaming job", START_S)  # fmt: skip
         found = _WATERMARK.search(job.tail(200))
-        result.watermark_s = int(found.group(2)) if found else None
-        report(f"streaming job up: {window_s} s windows, {result.watermark_s} s watermark")
+        if found:
+            result.watermark_s, result.trigger_s = int(found.group(2)), float(found.group(3))
+        report(f"streaming job up: {window_s} s windows, {result.watermark_s} s watermark, "
+               f"a micro-batch every {result.trigger_s} s")  # fmt: skip
         _produce_and_watch(children, job, kafka_bootstrap, topic, store, result, windows,
-                           report)  # fmt: skip
+                           quiet, report)  # fmt: skip
     finally:
         children.stop_all(grace_s=15)
         delete_topics(kafka_bootstrap, [topic])
@@ -94,7 +110,7 @@ def measure_freshness(
 
 
 def _produce_and_watch(children: Children, job: Any, bootstrap: str, topic: str, store: str,
-                       result: FreshnessResult, windows: int,
+                       result: FreshnessResult, windows: int, quiet: bool,
                        report: Callable[[str], None]) -> None:  # fmt: skip
     from kafka import KafkaProducer
 
@@ -102,36 +118,53 @@ def _produce_and_watch(children: Children, job: Any, bootstrap: str, topic: str,
     began = time.time()
     first = int(began // w + 1) * w  # the first whole window's start (s)
     measured = [first + i * w for i in range(windows)]
-    sent: dict[int, list[float]] = {start: [] for start in measured}  # span starts (s)
+    sent: dict[int, list[float]] = defaultdict(list)  # window start (s) → span starts (s)
     seen: dict[int, float] = {}  # window start (s) → its edges first readable (s)
-    deadline = measured[-1] + w + 5 * w + 120  # generous: a loaded 2-core box
     calls = _Calls()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1)
     next_poll = 0.0
-    try:
-        while len(seen) < windows:
-            now = time.time()
-            if now > deadline:
-                raise LoopFailed(f"edges of windows {sorted(set(measured) - set(seen))} not "
-                                 f"readable by {deadline - began:.0f} s; the job's log:\n"
-                                 f"{job.tail(20)}")  # fmt: skip
+
+    cpu: dict[str, tuple[float, float]] = {}  # the job's CPU seconds over the windows
+
+    def step(producing: bool) -> None:
+        nonlocal next_poll
+        now = time.time()
+        for mark, mark_s in (("from", measured[0]), ("to", measured[-1] + w)):
+            if now >= mark_s and mark not in cpu:
+                cpu[mark] = (now, _cpu_s(job.pid))
+        if producing:
             for at in calls.due(began, now, result.rate):
                 for span in calls.spans(at):
                     producer.send(topic, span.to_json(), key=span.trace_id.encode())
-                start = int(at // w) * w
-                if start in sent:
-                    sent[start].append(at)
+                sent[int(at // w) * w].append(at)
             producer.flush(10)
-            if now >= next_poll:
-                next_poll = now + _POLL_S
-                children_alive(children)
-                for start in _readable(store, measured[0], now):
-                    if start in sent and start not in seen:
-                        seen[start] = time.time()
-                        report(f"window {time.strftime('%H:%M:%S', time.gmtime(start))}: "
-                               f"edges readable {seen[start] - sent[start][0]:.1f} s after "
-                               f"its first span")  # fmt: skip
-            time.sleep(0.05)
+        if now >= next_poll:
+            next_poll = now + _POLL_S
+            children_alive(children)
+            for start in _readable(store, first, now):
+                if start in sent and start not in seen:
+                    seen[start] = time.time()
+                    report(f"window {time.strftime('%H:%M:%S', time.gmtime(start))}: edges "
+                           f"readable {seen[start] - sent[start][0]:.1f} s after its first "
+                           f"span")  # fmt: skip
+        time.sleep(0.05)
+
+    def until(done: Callable[[], bool], deadline: float, producing: bool) -> None:
+        while not done():
+            if time.time() > deadline:
+                raise LoopFailed(f"edges of windows {sorted(set(sent) - set(seen))} not "
+                                 f"readable by {deadline - began:.0f} s; the job's log:\n"
+                                 f"{job.tail(20)}")  # fmt: skip
+            step(producing)
+
+    try:  # generous deadlines: a loaded 2-core box
+        until(lambda: all(s in seen for s in measured), measured[-1] + 6 * w + 120, True)
+        if quiet:  # no span from now on: the window in progress waits for the job's clock
+            last = max(sent)
+            report(f"quiet from now: window {time.strftime('%H:%M:%S', time.gmtime(last))} "
+                   f"holds {len(sent[last])} calls")  # fmt: skip
+            until(lambda: last in seen, time.time() + 3 * w + 120, False)
+            result.quiet_s = round(seen[last] - sent[last][0], 1)
     finally:
         producer.close(10)
     result.worst_s = [round(seen[s] - sent[s][0], 1) for s in measured]
@@ -139,6 +172,25 @@ def _produce_and_watch(children: Children, job: Any, bootstrap: str, topic: str,
     result.freshness_max_s = max(result.worst_s)
     ages = [seen[s] - at for s in measured for at in sent[s]]
     result.span_median_s = round(statistics.median(ages), 1)
+    if "to" in cpu:
+        result.job_cpu_cores = round((cpu["to"][1] - cpu["from"][1])
+                                     / (cpu["to"][0] - cpu["from"][0]), 2)  # fmt: skip
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the process and all its descendants (the JVM, Python workers) used."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
 
 
 class _Calls:

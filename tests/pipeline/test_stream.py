@@ -16,7 +16,13 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 import rpc.registry
 from callscope_contract import SpanRecord, weights_key
-from pipeline import MAX_DEFAULT_WATERMARK_S, PipelineError, default_watermark_s, run_stream
+from pipeline import (
+    MAX_DEFAULT_WATERMARK_S,
+    PipelineError,
+    default_trigger_s,
+    default_watermark_s,
+    run_stream,
+)
 from storage import StorageError, open_analytics_store
 
 WINDOW_S = 10
@@ -111,12 +117,18 @@ def test_a_stream_needs_kafka_and_a_sane_window(spark: Any, tmp_path: Path) -> N
     with pytest.raises(PipelineError) as caught:
         run_stream(spark, "kafka://127.0.0.1:9092/t", str(tmp_path), window_s=1)
     assert caught.value.code == "BAD_OPTION"
+    for trigger in (-1, float("nan"), 61):
+        with pytest.raises(PipelineError) as caught:
+            run_stream(spark, "kafka://127.0.0.1:9092/t", str(tmp_path), trigger_s=trigger)
+        assert caught.value.code == "BAD_OPTION"
 
 
-def test_the_default_watermark_is_half_a_window_but_never_more_than_10_s() -> None:
+def test_the_default_watermark_is_half_a_window_at_most_10_s_and_the_trigger_a_twentieth() -> None:
     # a window's first span waits a window plus the watermark: at 60 s, 70 s (not 90 s)
     assert MAX_DEFAULT_WATERMARK_S == 10
     assert [default_watermark_s(w) for w in (5, 10, 20, 21, 60, 3600)] == [2, 5, 10, 10, 10, 10]
+    # and a micro-batch every twentieth of a window, within 1 and 5 s (not back to back)
+    assert [default_trigger_s(w) for w in (5, 20, 60, 100, 3600)] == [1, 1, 3, 5, 5]
 
 
 def test_the_last_window_before_the_topic_goes_quiet_is_still_emitted(
