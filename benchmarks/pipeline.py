@@ -64,13 +64,16 @@ SPANS_PER_TRACE = 7.75  # the generator's mean, to size the trace count
 
 
 def write_spans(traces: int, minutes: int, folder: Path, files: int) -> tuple[int, Counter, float]:
-    """Generated spans as JSON lines in ``files`` files (chunks dealt round-robin); also
-    plain Python's service edges over each chunk: (spans, edges, seconds counting them)."""
+    """Generated spans as JSON lines in ``files`` files of equal size (each chunk's spans
+    dealt round-robin: a trace's spans spread over the files, as they arrive at a
+    collector), and plain Python's service edges over each chunk: (spans, edges, seconds
+    counting them)."""
     outs = [(folder / f"spans-{i}.jsonl").open("wb") for i in range(files)]
     spans, edges, python_s = 0, Counter(), 0.0
     try:
-        for n, chunk in enumerate(generate_chunks(traces, BASE_US, minutes * W_US)):
-            outs[n % files].write(json_lines(chunk))
+        for chunk in generate_chunks(traces, BASE_US, minutes * W_US):
+            for i, out in enumerate(outs):
+                out.write(json_lines(chunk[i::files]))
             spans += len(chunk)
             began = time.perf_counter()
             edges.update((c[5], c[0], c[2]) for c in plain_calls(chunk))

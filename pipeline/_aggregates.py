@@ -13,12 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = [
-    "PERCENTILE_ACCURACY",
-    "dependency_edges",
-    "latency_rollups",
-    "top_callers",
-]
+__all__ = ["PERCENTILE_ACCURACY", "dependency_edges", "latency_rollups"]
 
 PERCENTILE_ACCURACY = 10_000
 """``percentile_approx``'s accuracy: a reported pXX is within 0.01% of ranks of the true one."""
@@ -83,30 +78,17 @@ def _grouping_of(unused: list[str], columns: tuple[str, ...]) -> Column:
     return F.col("gid") == F.lit(bits)
 
 
-def top_callers(calls: DataFrame, window_us: int, top_n: int) -> DataFrame:
-    """Per callee service and window, its ``top_n`` callers by calls (ties by name)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    per_caller = calls.groupBy(_window(window_us), "callee", "caller").agg(*_latency())
-    rank = F.row_number().over(
-        Window.partitionBy("window_start_us", "callee").orderBy(F.desc("calls"), "caller")
-    )
-    return per_caller.withColumn("rank", rank).where(F.col("rank") <= top_n).drop("rank")
-
-
 def latency_rollups(spans: DataFrame, window_us: int) -> DataFrame:
-    """Per service and window, the SERVER spans' latency: per method, and ``*`` for all."""
+    """Per service and window, the SERVER spans' latency: per method, and ``*`` for all
+    (one pass: grouping sets)."""
     from pyspark.sql import functions as F
 
     served = spans.where(F.col("kind") == "SERVER").select(
-        "service", F.col("name").alias("method"), "start_us", "duration_us",
+        _window(window_us), "service", F.col("name").alias("method"), "duration_us",
         (F.col("status") == "ERROR").alias("error"),
     )  # fmt: skip
-    per_method = served.groupBy(_window(window_us), "service", "method").agg(*_latency())
-    per_service = (
-        served.groupBy(_window(window_us), "service")
-        .agg(*_latency())
-        .withColumn("method", F.lit("*"))
-    )
-    return per_method.unionByName(per_service)
+    keys = ("window_start_us", "service")
+    sets = [[*map(F.col, keys), F.col("method")], list(map(F.col, keys))]
+    grouped = served.groupingSets(sets, *keys, "method").agg(*_latency())
+    # A span's name is never null (read_spans drops such rows): null here is the "all" set.
+    return grouped.fillna("*", ["method"])

@@ -4,13 +4,21 @@ through each store's ``AnalyticsStore``.
 
 Windows are aligned on the epoch, so the range is widened to whole windows; re-running a
 window writes the same keys, which overwrite what the last run wrote (idempotent).
+
+The spans are read once: the columns the job needs (``SPAN_COLUMNS``), shuffled by trace
+and deduplicated (``read_spans``), cached. Calls pair within those partitions (no second
+shuffle: see ``_BY_TRACE``); the edges of the three levels come from one
+grouping-sets aggregate, the top callers from its service-level rows, the latency
+rollups from one more over the SERVER spans; the trace-level results group the cached
+spans by trace.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +32,8 @@ from storage import (
     open_analytics_store,
 )
 
-from ._aggregates import LEVELS, dependency_edges, latency_rollups, top_callers
+from ._aggregates import LEVELS, dependency_edges, latency_rollups
+from ._calls import SPAN_COLUMNS
 from ._calls import calls as calls_of
 from ._errors import PipelineError
 from ._paths import trace_results
@@ -102,25 +111,25 @@ def run_batch(
     ui = spark.sparkContext.uiWebUrl
     report(f"Spark UI: {ui}" if ui else "Spark UI: off (spark.ui.enabled=false)")
     report(f"reading spans from {source}")
-    spans = read_spans(spark, source, span.start_us, span.end_us, partitions=partitions).cache()
-    calls = calls_of(spans).cache()
     result = BatchResult(span, window_s)
-    try:
-        result.spans, result.calls = spans.count(), calls.count()
-        report(f"{result.spans} spans, {result.calls} calls; computing the dependency graph")
-        rows = dependency_edges(calls, window_us).collect()
-        result.edges = [_edge(row.asDict(), window_s) for row in rows]
-        report("top callers")
-        rows = top_callers(calls, window_us, top_n).collect()
-        result.callers = [_caller(row.asDict(), window_s) for row in rows]
-        report("latency per service and method")
-        rows = latency_rollups(spans, window_us).collect()
-        result.latency = [_rollup(row.asDict(), window_s) for row in rows]
-        report("call paths and critical-path shares")
-        result.paths, result.critical = trace_results(spans, window_s)
-    finally:
-        calls.unpersist()
-        spans.unpersist()
+    with _planned_by_trace(spark):
+        spans = read_spans(
+            spark, source, span.start_us, span.end_us, partitions=partitions, columns=SPAN_COLUMNS
+        ).cache()
+        try:
+            result.spans = spans.count()  # the one pass over the source
+            report(f"{result.spans} spans; pairing calls, computing the dependency graph")
+            edges = [r.asDict() for r in dependency_edges(calls_of(spans), window_us).collect()]
+            result.edges = [_edge(row, window_s) for row in edges]
+            result.calls = sum(e.calls for e in result.edges if e.level == "service")
+            result.callers = _top_callers(edges, window_s, top_n)
+            report(f"{result.calls} calls; latency per service and method")
+            rows = latency_rollups(spans, window_us).collect()
+            result.latency = [_rollup(row.asDict(), window_s) for row in rows]
+            report("call paths and critical-path shares")
+            result.paths, result.critical = trace_results(spans, window_s)
+        finally:
+            spans.unpersist()
     for url in stores:
         report(f"writing to {url}")
         with open_analytics_store(url) as analytics:
@@ -135,6 +144,48 @@ def run_batch(
     result.seconds = time.monotonic() - began
     report(result.summary())
     return result
+
+
+_BY_TRACE = {
+    # A cached frame keeps the partitioning it was built with (by trace), so Spark knows
+    # that what groups by trace and more (the calls' window) needs no shuffle.
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "false",
+    # percentile_approx's sketches per group stay in a hash map up to this many groups
+    # per task (Spark's 128 is passed by the edges of a few windows; past it, the rows
+    # are sorted instead: twice the aggregate's time).
+    "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "8192",
+}
+
+
+@contextmanager
+def _planned_by_trace(spark: SparkSession) -> Iterator[None]:
+    """Within: what is partitioned by trace is paired and grouped by trace without another
+    shuffle (the session's own settings are restored after: a user's session is theirs)."""
+    before = {key: spark.conf.get(key, None) for key in _BY_TRACE}
+    for key, value in _BY_TRACE.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def _top_callers(edges: list[dict[str, Any]], window_s: int, top_n: int) -> list[CallerStat]:
+    """Per callee service and window, its ``top_n`` callers by calls (ties by name): the
+    service-level edges already hold each caller's calls, errors and latency."""
+    ranked: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for row in edges:
+        if row["level"] == "service":
+            ranked.setdefault((row["window_start_us"], row["callee"]), []).append(row)
+    return [
+        _caller(row, window_s)
+        for group in ranked.values()
+        for row in sorted(group, key=lambda row: (-row["calls"], row["caller"]))[:top_n]
+    ]
 
 
 def _ms(value: Any) -> float:

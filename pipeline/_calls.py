@@ -34,48 +34,53 @@ CALL_COLUMNS = (
 
 
 def calls(spans: DataFrame) -> DataFrame:
-    """Every call the spans record, once (see the module docstring)."""
+    """Every call the spans record, once (see the module docstring).
+
+    No join: each CLIENT span and the SERVER spans it is the parent of share a link key
+    (the client's ``span_id``, the servers' ``parent_span_id``), so one window over
+    (``trace_id``, link) -- one sort, and no shuffle when the spans are partitioned by
+    trace, as ``read_spans`` leaves them -- hands every span its partners."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    client = spans.where(F.col("kind") == "CLIENT").alias("c")
-    server = spans.where(F.col("kind") == "SERVER")
+    kind, parent = F.col("kind"), F.col("parent_span_id")
+    is_client, is_server = kind == "CLIENT", kind == "SERVER"
+    link = Window.partitionBy("trace_id", "link")
     # At most one traced callee per CLIENT span (a duplicate SERVER span must not double it).
-    callee = (
-        server.where(F.col("parent_span_id") != "")
-        .groupBy("trace_id", "parent_span_id")
-        .agg(F.first("service").alias("service"), F.first("instance").alias("instance"))
-        .alias("s")
+    child = F.first(
+        F.when(is_server & (parent != ""), F.struct("service", "instance")), ignorenulls=True
     )
-    on_client = (F.col("c.trace_id") == F.col("s.trace_id")) & (
-        F.col("s.parent_span_id") == F.col("c.span_id")
-    )
-    from_clients = client.join(callee, on_client, "left").select(
-        F.col("c.service").alias("caller"),
-        F.col("c.instance").alias("caller_instance"),
-        F.coalesce(F.col("s.service"), F.col("c.peer_service")).alias("callee"),
-        F.coalesce(F.col("s.instance"), F.col("c.peer_instance")).alias("callee_instance"),
-        F.col("c.name").alias("method"),
-        F.col("c.start_us"),
-        F.col("c.duration_us"),
-        (F.col("c.status") == "ERROR").alias("error"),
-    )
-    parents = client.select(F.col("trace_id").alias("p_trace"), F.col("span_id").alias("p_span"))
-    orphan = (F.col("trace_id") == F.col("p_trace")) & (F.col("parent_span_id") == F.col("p_span"))
-    from_servers = (
-        server.where(F.coalesce(F.col("peer_service"), F.lit("")) != "")
-        .join(parents, orphan, "left_anti")
+    paired = (
+        spans.where(is_client | is_server)
         .select(
-            F.col("peer_service").alias("caller"),
-            F.col("peer_instance").alias("caller_instance"),
-            F.col("service").alias("callee"),
-            F.col("instance").alias("callee_instance"),
-            F.col("name").alias("method"),
-            "start_us",
-            "duration_us",
-            (F.col("status") == "ERROR").alias("error"),
+            "kind", "service", "instance", "peer_service", "peer_instance", "name",
+            "start_us", "duration_us", "status", "trace_id", "parent_span_id",
+            F.when(is_client, F.col("span_id")).otherwise(parent).alias("link"),
         )
+        .select(
+            "*",
+            child.over(link).alias("child"),
+            F.max(is_client).over(link).alias("client_parent"),
+        )
+    )  # fmt: skip
+    from_outside = is_server & (F.coalesce(F.col("peer_service"), F.lit("")) != "")
+    from_outside = from_outside & ~F.col("client_parent")
+    both = paired.where(is_client | from_outside).select(
+        F.when(is_client, F.col("service")).otherwise(F.col("peer_service")).alias("caller"),
+        F.when(is_client, F.col("instance"))
+        .otherwise(F.col("peer_instance"))
+        .alias("caller_instance"),
+        F.when(is_client, F.coalesce(F.col("child.service"), F.col("peer_service")))
+        .otherwise(F.col("service"))
+        .alias("callee"),
+        F.when(is_client, F.coalesce(F.col("child.instance"), F.col("peer_instance")))
+        .otherwise(F.col("instance"))
+        .alias("callee_instance"),
+        F.col("name").alias("method"),
+        "start_us",
+        "duration_us",
+        (F.col("status") == "ERROR").alias("error"),
     )
-    both = from_clients.unionByName(from_servers)
     return both.where(F.coalesce(F.col("callee"), F.lit("")) != "").fillna(
         "", ["caller_instance", "callee_instance"]
     )

@@ -9,10 +9,18 @@ so a job -- ours or a user's notebook -- does not care where the spans were kept
     ``storage`` backend), scanned in time slices by the executors
 ``file://PATH``  JSON-lines span files (the archive; a file, a folder or a glob, gzip read
     as such), as the collector's dead letters and exports are written
+
+A span delivered twice (Kafka and the archive are at-least-once) counts once: the rows
+are shuffled by ``trace_id`` and deduplicated on (``trace_id``, ``span_id``), so each
+trace's spans end in one partition -- a job that then works per trace (pairs a CLIENT
+span with its SERVER child, walks a trace) needs no further shuffle. ``columns=`` keeps
+only the columns a job reads: JSON is then parsed for those alone, which is most of the
+reading's cost (Jackson still walks each line, but builds no maps or lists).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -23,6 +31,7 @@ from ._window import TimeLike, Window, window
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 __all__ = ["read_spans"]
 
@@ -40,15 +49,19 @@ def read_spans(
     *,
     partitions: int | None = None,
     lateness_s: float = 600.0,
+    columns: Sequence[str] | None = None,
 ) -> DataFrame:
-    """Spans that started in ``[start, end)`` (µs since the epoch, or datetimes).
+    """Spans that started in ``[start, end)`` (µs since the epoch, or datetimes), each
+    once, partitioned by ``trace_id``.
 
     ``partitions``: how many slices a store scan is cut into (default: the session's
     parallelism). ``lateness_s``: on Kafka, how long after ``end`` a span may still have
     been sent (the spool replays spans held back while Kafka was away); later ones are
-    not read.
+    not read. ``columns``: only these of the contract's columns, in the contract's order
+    (default: all of them).
     """
     span = window(start, end)
+    schema = _narrowed(columns)
     scheme = urlsplit(source).scheme if "://" in source else ""
     if not scheme:
         raise PipelineError(
@@ -57,12 +70,43 @@ def read_spans(
             f"file://), not {source!r}",
         )
     if scheme == "kafka":
-        frame = _from_kafka(spark, source, span, lateness_s)
+        frame = _from_kafka(spark, source, span, lateness_s, schema)
     elif scheme == "file":
-        frame = _from_files(spark, source.split("://", 1)[1])
+        frame = _from_files(spark, source.split("://", 1)[1], schema)
     else:
-        frame = _from_store(spark, source, span, partitions)
-    return _in_window(frame, span)
+        frame = _from_store(spark, source, span, partitions).select(*schema.fieldNames())
+    frame = _once(_in_window(_with_optional_lists(frame), span))
+    return frame.select(*(c for c in schema.fieldNames() if columns is None or c in columns))
+
+
+def _once(frame: DataFrame) -> DataFrame:
+    """Each (``trace_id``, ``span_id``) once, partitioned by ``trace_id``: one shuffle
+    serves the deduplication and every later step done per trace. The first row of each
+    key in a sort, not ``dropDuplicates``: its aggregate keeps every other column in a
+    buffer and costs twice as much."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key = Window.partitionBy("trace_id", "span_id").orderBy("span_id")
+    ranked = frame.repartition("trace_id").withColumn("_n", F.row_number().over(key))
+    return ranked.where(F.col("_n") == 1).drop("_n")
+
+
+def _narrowed(columns: Sequence[str] | None) -> StructType:
+    """The contract's schema, cut to ``columns`` and what reading needs (the required
+    fields, checked on every row)."""
+    from pyspark.sql.types import StructType
+
+    full = span_schema()
+    if columns is None:
+        return full
+    unknown = sorted(set(columns) - set(full.fieldNames()))
+    if unknown or not columns:
+        raise PipelineError(
+            "BAD_OPTION", f"columns must be some of {full.fieldNames()}, not {unknown or '[]'}"
+        )
+    kept = {*columns, *REQUIRED}
+    return StructType([f for f in full.fields if f.name in kept])
 
 
 def _in_window(frame: DataFrame, span: Window) -> DataFrame:
@@ -76,7 +120,9 @@ def _in_window(frame: DataFrame, span: Window) -> DataFrame:
 
 
 # -- Kafka ----------------------------------------------------------------------------------
-def _from_kafka(spark: SparkSession, source: str, span: Window, lateness_s: float) -> DataFrame:
+def _from_kafka(
+    spark: SparkSession, source: str, span: Window, lateness_s: float, schema: StructType
+) -> DataFrame:
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
 
@@ -108,8 +154,8 @@ def _from_kafka(spark: SparkSession, source: str, span: Window, lateness_s: floa
                 "in CALLSCOPE_SPARK_JARS (callscope pipeline fetches them itself)",
             ) from None
         raise
-    parsed = raw.select(F.from_json(F.col("value").cast("string"), span_schema()).alias("s"))
-    return _with_optional_lists(parsed.select("s.*")).dropDuplicates(["trace_id", "span_id"])
+    parsed = raw.select(F.from_json(F.col("value").cast("string"), schema).alias("s"))
+    return parsed.select("s.*")
 
 
 def _with_optional_lists(frame: DataFrame) -> DataFrame:
@@ -119,6 +165,8 @@ def _with_optional_lists(frame: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     for name in ("events", "links"):
+        if name not in frame.columns:
+            continue
         column, kind = F.col(name), frame.schema[name].dataType
         # when/otherwise, not coalesce: the column stays nullable, as the contract's schema says
         frame = frame.withColumn(
@@ -128,11 +176,10 @@ def _with_optional_lists(frame: DataFrame) -> DataFrame:
 
 
 # -- archive files --------------------------------------------------------------------------
-def _from_files(spark: SparkSession, path: str) -> DataFrame:
+def _from_files(spark: SparkSession, path: str, schema: StructType) -> DataFrame:
     if not path:
         raise PipelineError("BAD_SOURCE", "file://PATH needs a path")
-    frame = spark.read.schema(span_schema()).option("mode", "PERMISSIVE").json(path)
-    return _with_optional_lists(frame).dropDuplicates(["trace_id", "span_id"])
+    return spark.read.schema(schema).option("mode", "PERMISSIVE").json(path)
 
 
 # -- span stores ----------------------------------------------------------------------------

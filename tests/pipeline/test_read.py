@@ -64,6 +64,18 @@ def test_json_lines_archive_files(spark: Any, tmp_path: Path) -> None:
     assert got[(some.trace_id, some.span_id)] == span_row(some)
 
 
+def test_only_the_columns_asked_for(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(s.to_json() for s in SPANS + SPANS[:5]))
+    got = read_spans(spark, f"file://{tmp_path}", *WINDOW, columns=["kind", "span_id", "trace_id"])
+    assert got.columns == ["trace_id", "span_id", "kind"]  # the contract's order
+    assert sorted(map(tuple, got.collect())) == sorted(
+        (s.trace_id, s.span_id, s.kind) for s in SPANS
+    )
+    with pytest.raises(PipelineError) as caught:
+        read_spans(spark, f"file://{tmp_path}", *WINDOW, columns=["kind", "nosuch"])
+    assert caught.value.code == "BAD_OPTION"
+
+
 def test_a_kafka_topic_within_the_window(spark: Any, kafka_bootstrap: str) -> None:
     topic = f"callscope.spans.pipeline-{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
