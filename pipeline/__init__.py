@@ -29,6 +29,7 @@ from ._feedback import WEIGHTS_SOURCE, feed_back, weights_document
 from ._read import read_spans
 from ._session import DEFAULT_MASTER, KAFKA_PACKAGE, spark_session
 from ._stream import MAX_DEFAULT_WATERMARK_S, default_trigger_s, default_watermark_s, run_stream
+from ._stream_ticks import ticks_topic
 from ._stream_windows import instance_health
 from ._weights import NEUTRAL, InstanceHealth, WeightDecision, WeightPolicy, compute_weights
 from ._window import Window, window
@@ -68,6 +69,7 @@ __all__ = [
     "run_batch",
     "run_stream",
     "spark_session",
+    "ticks_topic",
     "weights_document",
     "window",
 ]

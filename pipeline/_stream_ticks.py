@@ -28,6 +28,7 @@ __all__ = ["Ticker", "ensure_ticks_topic", "ticks_topic"]
 
 
 def ticks_topic(spans_topic: str) -> str:
+    """Where the streaming job over ``spans_topic`` writes and reads its clock ticks."""
     return f"{spans_topic}.ticks"
 
 

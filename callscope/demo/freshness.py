@@ -105,7 +105,9 @@ def measure_freshness(
                            quiet, report)  # fmt: skip
     finally:
         children.stop_all(grace_s=15)
-        delete_topics(kafka_bootstrap, [topic])
+        from pipeline import ticks_topic  # the job's clock topic
+
+        delete_topics(kafka_bootstrap, [topic, ticks_topic(topic)])
     return result
 
 

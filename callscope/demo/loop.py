@@ -151,7 +151,9 @@ def run_closed_loop(
         result.freshness_s = watch.freshness_s()
     finally:
         children.stop_all(grace_s=15)
-        delete_topics(kafka_bootstrap, [topic, f"{run}.kpis"])
+        from pipeline import ticks_topic  # the job's clock topic
+
+        delete_topics(kafka_bootstrap, [topic, ticks_topic(topic), f"{run}.kpis"])
     return result
 
 
