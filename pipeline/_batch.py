@@ -7,7 +7,7 @@ window writes the same keys, which overwrite what the last run wrote (idempotent
 
 The spans are read once: the columns the job needs (``SPAN_COLUMNS``), shuffled by trace
 and deduplicated (``read_spans``), cached. Calls pair within those partitions (no second
-shuffle: see ``_BY_TRACE``); the edges of the three levels come from one
+shuffle: see ``_BATCH_CONF``); the edges of the three levels come from one
 grouping-sets aggregate, the top callers from its service-level rows, the latency
 rollups from one more over the SERVER spans; the trace-level results group the cached
 spans by trace.
@@ -112,7 +112,7 @@ def run_batch(
     report(f"Spark UI: {ui}" if ui else "Spark UI: off (spark.ui.enabled=false)")
     report(f"reading spans from {source}")
     result = BatchResult(span, window_s)
-    with _planned_by_trace(spark):
+    with _tuned(spark):
         spans = read_spans(
             spark, source, span.start_us, span.end_us, partitions=partitions, columns=SPAN_COLUMNS
         ).cache()
@@ -146,7 +146,7 @@ def run_batch(
     return result
 
 
-_BY_TRACE = {
+_BATCH_CONF = {
     # A cached frame keeps the partitioning it was built with (by trace), so Spark knows
     # that what groups by trace and more (the calls' window) needs no shuffle.
     "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "false",
@@ -154,15 +154,19 @@ _BY_TRACE = {
     # per task (Spark's 128 is passed by the edges of a few windows; past it, the rows
     # are sorted instead: twice the aggregate's time).
     "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "8192",
+    # The cached spans are read three times, then dropped: compressing them cost more
+    # CPU (2 s a million spans) than the scans saved; the price is memory (~170 MB a
+    # million spans, spilled to disk if it does not fit).
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
 
 @contextmanager
-def _planned_by_trace(spark: SparkSession) -> Iterator[None]:
-    """Within: what is partitioned by trace is paired and grouped by trace without another
-    shuffle (the session's own settings are restored after: a user's session is theirs)."""
-    before = {key: spark.conf.get(key, None) for key in _BY_TRACE}
-    for key, value in _BY_TRACE.items():
+def _tuned(spark: SparkSession) -> Iterator[None]:
+    """Within: ``_BATCH_CONF`` (the session's own settings are restored after: a user's
+    session is theirs)."""
+    before = {key: spark.conf.get(key, None) for key in _BATCH_CONF}
+    for key, value in _BATCH_CONF.items():
         spark.conf.set(key, value)
     try:
         yield
