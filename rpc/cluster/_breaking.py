@@ -58,11 +58,12 @@ DEGRADED = "degraded"  # the peer of a call answered by a fallback
 class Lane:
     """One provider's breaker, and the chain its attempts take while it is closed."""
 
-    __slots__ = ("breaker", "closed")
+    __slots__ = ("breaker", "closed", "timed")
 
     def __init__(self, breaker: CircuitBreaker, closed: CallNext) -> None:
         self.breaker = breaker
         self.closed = closed
+        self.timed = breaker.timed  # the guard's rules are the breaker's while the lane lives
 
 
 class Guard:

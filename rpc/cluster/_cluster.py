@@ -129,7 +129,7 @@ class ClusterInvoker:
         if guard is not None and (guard.tripped or guard.rules.on_error):
             strategy = guard.degrading  # a breaker may refuse: the fallback answers
         elif plan.direct:
-            return one_attempt(self, inv, plan.inflight, guard)
+            return one_attempt(self, inv, plan)
         else:
             strategy = plan.strategy
         inflight = plan.inflight
@@ -198,6 +198,9 @@ class ClusterInvoker:
             and not self._interceptors
             and (plan.inflight is not None or guard is not None)
         )
+        if plan.direct:  # an adaptive balancer watches attempts: they go the general way
+            balancer = self._balancers.get(service) or self._balancer(service)
+            plan.observes = bool(getattr(balancer, "observes", False))
         return plan
 
     def inflight(self, service: str) -> int:
@@ -380,13 +383,14 @@ class InFlight:
 class _Plan:
     """The strategy, breakers and cap of one (service, method): one lookup a call."""
 
-    __slots__ = ("direct", "guard", "inflight", "strategy")
+    __slots__ = ("direct", "guard", "inflight", "observes", "strategy")
 
     def __init__(self, strategy: Any, guard: Guard | None, inflight: InFlight | None) -> None:
         self.strategy = strategy
         self.guard = guard
         self.inflight = inflight
         self.direct = False  # run by rpc.cluster._direct.one_attempt
+        self.observes = False  # the service's balancer watches every attempt
 
 
 def _hooked(invoke: Callable[[Invocation], Awaitable[Any]]) -> CallNext:

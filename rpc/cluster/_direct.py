@@ -21,41 +21,42 @@ from ._breaking import count_failure
 from ._tally import land_pending
 
 if TYPE_CHECKING:
-    from ._breaking import Guard
-    from ._cluster import ClusterInvoker, InFlight
+    from ._cluster import ClusterInvoker, _Plan
 
 __all__ = ["one_attempt"]
 
+_clock = time.monotonic  # the breakers' clock
 
-async def one_attempt(
-    cluster: ClusterInvoker, inv: Invocation, inflight: InFlight | None, guard: Guard | None
-) -> Any:
-    """Run ``inv`` as a failfast call: under the cap ``inflight`` and ``guard``'s breaker."""
+
+async def one_attempt(cluster: ClusterInvoker, inv: Invocation, plan: _Plan) -> Any:
+    """Run ``inv`` as a failfast call: under ``plan``'s cap and its guard's breaker."""
+    inflight = plan.inflight
     if inflight is not None:
         if inflight.count >= inflight.limit:
             return await cluster.refused(inv, inflight)
         inflight.count += 1
     try:
         provider = cluster.select(inv, cluster.providers(inv))
+        guard = plan.guard
         lane = None
-        if guard is not None and provider is not cluster.in_process:
+        if guard is not None and provider is not cluster.in_process and not plan.observes:
             lane = guard.lanes.get(provider.address) or guard.lane(provider.address)
-        if lane is None or lane.breaker.state is not CLOSED or cluster.observes(inv):
+        if lane is None or lane.breaker.state is not CLOSED:
             return await cluster.attempt(inv, provider)  # no breaker, or not the common case
         breaker = lane.breaker
         inv.peer = provider.address
         if inv.pending_events is not None:
             land_pending(inv)
-        timed = breaker.timed
-        start = time.monotonic() if timed else 0.0
+        timed = lane.timed
+        start = _clock() if timed else 0.0
         try:
             result = await cluster.invoker.invoke(inv)
         except RpcError as err:
-            end = time.monotonic()
+            end = _clock()
             seconds = end - start if timed else 0.0
             count_failure(cluster, inv, err, breaker, WHILE_CLOSED, seconds, end)
             raise
-        end = time.monotonic()
+        end = _clock()
         changed = breaker.passed(end - start if timed else 0.0, end)
         if changed is not None:
             cluster.decided(inv, f"breaker.{changed}")
