@@ -55,9 +55,12 @@ async def slow_a(inv: rpc.Invocation) -> None:
 
 
 @pytest.mark.parametrize("name", ["least_active", "ewma", "p2c"])
-async def test_adaptive_balancers_send_less_to_a_slow_provider(name):
+@pytest.mark.parametrize("governed", [False, True], ids=["plain", "cap+breaker"])
+async def test_adaptive_balancers_send_less_to_a_slow_provider(name, governed):
     mock = MockInvoker(slow_a)
     client = rpc.AsyncClient([A, B], invoker=mock, balancer=name)
+    if governed:  # a failfast call with nothing in between would run in one frame: not these
+        client.configure("svc", max_inflight=100, breaker={"min_calls": 1000})
 
     async def worker() -> None:
         await calls(client, 40)
