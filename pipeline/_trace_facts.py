@@ -132,34 +132,30 @@ def trace_facts(
     """Add one trace's facts to ``totals`` (its spans oldest first, by start and span id)."""
     n = len(ids)
     first = dict(zip(reversed(ids), range(n - 1, -1, -1), strict=True))  # an id's first span
-    served: dict[str, int] = {}  # a CLIENT span's first SERVER child
-    root = -1
-    for i in range(n):
-        parent_id = parents[i]
-        if not parent_id or parent_id not in first:
-            if root < 0:
-                root = i
-        elif kinds[i] == SERVER and parent_id not in served:
-            served[parent_id] = i
+    kids = children_by_id(ids, parents)  # the trace view's tree: oldest first
     paths: list[tuple[str, ...]] = [()] * n
     depths = [0] * n  # of a path read whole (no loop, no cut): a child may extend it
-    for i in range(n):
-        kind = kinds[i]
-        parent = first.get(parents[i], -1) if parents[i] else -1
+    read = range(n if n > 1 else 0)  # a lone span makes no call three services deep
+    for i, kind, parent_id, service in zip(read, kinds, parents, services, strict=False):
         if depths[i]:
             path = paths[i]
-        elif parent < 0:
-            path = (peers[i], services[i]) if kind == SERVER and peers[i] else (services[i],)
-            paths[i], depths[i] = path, 1
-        elif 0 < depths[parent] < MAX_DEPTH:
-            path = (*paths[parent], services[i]) if kind == SERVER else paths[parent]
-            paths[i], depths[i] = path, depths[parent] + 1
         else:
-            path = _walk(i, first, parents, kinds, services, peers, paths, depths)
+            parent = first.get(parent_id, -1) if parent_id else -1
+            if parent < 0:
+                path = (peers[i], service) if kind == SERVER and peers[i] else (service,)
+                paths[i], depths[i] = path, 1
+            elif 0 < depths[parent] < MAX_DEPTH:
+                path = paths[parent] + (service,) if kind == SERVER else paths[parent]
+                paths[i], depths[i] = path, depths[parent] + 1
+            else:
+                path = _walk(i, first, parents, kinds, services, peers, paths, depths)
         if kind != CLIENT or len(path) < 2:
             continue  # (a call from an uninstrumented caller is two services long)
-        callee = served.get(ids[i])
-        name = services[callee] if callee is not None else peers[i]
+        name = peers[i]
+        for child in kids.get(ids[i], ()):
+            if kinds[child] == SERVER:
+                name = services[child]  # the callee is traced: its first SERVER span names it
+                break
         if not name:
             continue
         key = (PATH, starts[i] - starts[i] % window_us, (*path, name))
@@ -169,10 +165,10 @@ def trace_facts(
         else:
             counted[0] += 1
             counted[1] += errors[i]
+    root = next((i for i, p in enumerate(parents) if not p or p not in first), 0)
     window = starts[0] - starts[0] % window_us
     spent: dict[str, int] = {}
-    kids = children_by_id(ids, parents)
-    for span, begin, end in critical_stretches(starts, ends, ids, kids, max(root, 0)):
+    for span, begin, end in critical_stretches(starts, ends, ids, kids, root):
         spent[services[span]] = spent.get(services[span], 0) + end - begin
     for service, micros in spent.items():
         counted = totals.setdefault((SHARE, window, service), [0, 0])

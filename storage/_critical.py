@@ -46,11 +46,13 @@ def critical_stretches(
     stretches: list[tuple[int, int, int]] = []
     by_end = ends.__getitem__
     visited = {ids[root]}
-    # (span, end of the stretch still to explain, children latest end first, next to look
-    # at, first look?)
-    stack = [(root, ends[root], sorted(kids.get(ids[root], ()), key=by_end, reverse=True), 0, True)]
-    while stack:
-        span, cursor, pending, at, first = stack.pop()
+    # The span being explained: the end of the stretch still to explain, its children
+    # latest end first, the next to look at, and whether it is the first look. The spans
+    # above it wait on ``stack`` (a leaf child is explained in place: the walk's hot path).
+    span, cursor, at, first = root, ends[root], 0, True
+    pending: Sequence[int] = sorted(kids.get(ids[root], ()), key=by_end, reverse=True)
+    stack: list[tuple[int, int, Sequence[int], int, bool]] = []
+    while True:
         floor = starts[span]
         child = -1
         # The first look takes the last child to finish, even one outliving the stretch
@@ -67,12 +69,20 @@ def critical_stretches(
         if child < 0:
             if cursor > floor:
                 stretches.append((span, floor, cursor))
+            if not stack:
+                return stretches
+            span, cursor, pending, at, first = stack.pop()
             continue
         visited.add(ids[child])
         child_end = min(ends[child], cursor)
         if child_end < cursor:
             stretches.append((span, child_end, cursor))
-        stack.append((span, max(starts[child], floor), pending, at, False))
-        grandchildren = sorted(kids.get(ids[child], ()), key=by_end, reverse=True)
-        stack.append((child, child_end, grandchildren, 0, True))
-    return stretches
+        below = kids.get(ids[child])
+        if below:
+            stack.append((span, max(starts[child], floor), pending, at, False))
+            span, cursor, at, first = child, child_end, 0, True
+            pending = below if len(below) == 1 else sorted(below, key=by_end, reverse=True)
+        else:
+            if child_end > starts[child]:
+                stretches.append((child, starts[child], child_end))
+            cursor, first = max(starts[child], floor), False
