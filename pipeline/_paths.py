@@ -1,8 +1,9 @@
 """Trace-level results of the batch job: indirect dependencies by path, and the share of
 the critical path each service holds.
 
-Both need a whole trace at hand. Spark shuffles the few columns they read by trace and
-sorts each partition by trace, start and span id; Python reads the partitions as Arrow
+Both need a whole trace at hand. Spark brings the few columns they read together by trace
+(a window by trace: no shuffle when the spans are partitioned by trace already, as the
+batch job's are) and sorts each trace by start and span id; Python reads the partitions as Arrow
 batches (``mapInArrow``), one trace at a time over plain lists (``pipeline._trace_facts``
 holds the rules), and sums per partition; the driver adds the partitions' sums up:
 
@@ -52,11 +53,18 @@ def trace_results(
     spans: DataFrame, window_s: int
 ) -> tuple[list[DependencyPath], list[CriticalShare]]:
     """The paths (three services or more) and critical-path shares of ``spans``' windows."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     window_us = window_s * 1_000_000
+    # A window by trace: spans already partitioned by trace (the batch job's cache) are
+    # not shuffled again; it sorts each trace oldest first and marks its first span.
+    by_trace = Window.partitionBy("trace_id").orderBy(*TRACE_ORDER)
     facts = (
         _trace_columns(spans)
-        .repartition("trace_id")
-        .sortWithinPartitions(*TRACE_ORDER)
+        .withColumn("first", F.row_number().over(by_trace) == 1)
+        .sortWithinPartitions("trace_id", *TRACE_ORDER)  # as the window left them: no cost
+        .select(*TRACE_COLUMNS)
         .mapInArrow(partial(partition_facts, window_us=window_us), FACT_SCHEMA)
         .collect()
     )
@@ -87,18 +95,18 @@ def trace_results(
 
 
 def _trace_columns(spans: DataFrame) -> DataFrame:
-    """``TRACE_COLUMNS`` of ``spans``: nothing else crosses the shuffle."""
+    """What the trace-level results read of ``spans`` (``TRACE_COLUMNS`` but ``first``)."""
     from pyspark.sql import functions as F
 
     def text(name: str) -> Column:
         return F.coalesce(F.col(name), F.lit("")).alias(name)
 
     kind = F.when(F.col("kind") == "SERVER", SERVER).when(F.col("kind") == "CLIENT", CLIENT)
-    columns = spans.select(
-        text("trace_id"), text("span_id"), text("parent_span_id"),
+    return spans.select(
+        "trace_id",  # as it is: a frame partitioned by it stays so
+        text("span_id"), text("parent_span_id"),
         kind.otherwise(OTHER).cast("tinyint").alias("kind"),
         text("service"), text("peer_service"), "start_us",
         (F.col("start_us") + F.col("duration_us")).alias("end_us"),
         F.coalesce(F.col("status") == "ERROR", F.lit(False)).alias("error"),
     )  # fmt: skip
-    return columns.select(*TRACE_COLUMNS)  # the order partition_facts reads them in

@@ -1,8 +1,9 @@
 """One partition's trace-level facts, summed: the Python side of ``pipeline._paths``.
 
-Spark hands over Arrow batches of spans sorted by trace (and within a trace by start
-and span id, the trace view's order); each batch's columns become Python lists once,
-and each trace is read as index ranges over them -- no Row or ``SpanRecord`` per span.
+Spark hands over Arrow batches of spans by trace (within a trace sorted by start and span
+id, the trace view's order; a flag marks each trace's first span); each batch's columns
+become Python lists once, and each trace is read as index ranges over them -- no Row or
+``SpanRecord`` per span.
 A trace cut by a batch boundary is held back and finished with the next batch.
 
 Per trace:
@@ -27,7 +28,7 @@ follows the id once, as the trace view does. Output: one small batch of sums per
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import groupby
+from itertools import compress, pairwise
 from typing import TYPE_CHECKING, Any
 
 from storage import children_by_id, critical_stretches
@@ -54,16 +55,17 @@ parent loops, stop there."""
 OTHER, SERVER, CLIENT = 0, 1, 2
 """The ``kind`` codes of ``TRACE_COLUMNS``."""
 TRACE_COLUMNS = (
-    "trace_id", "span_id", "parent_span_id", "kind", "service", "peer_service",
+    "first", "span_id", "parent_span_id", "kind", "service", "peer_service",
     "start_us", "end_us", "error",
 )  # fmt: skip
-"""What a partition's batches hold (strings never null; ``kind`` a code; ``error`` bool)."""
+"""What a partition's batches hold, by trace: ``first`` marks a trace's first span
+(strings never null; ``kind`` a code; ``error`` bool)."""
 TRACE_ORDER = (
-    "trace_id", "start_us", "span_id", "parent_span_id", "kind", "service", "peer_service",
-    "end_us", "error",
+    "start_us", "span_id", "parent_span_id", "kind", "service", "peer_service", "end_us",
+    "error",
 )  # fmt: skip
-"""How a partition's spans are sorted: by trace, then oldest first (the trace view's order;
-the rest only settles ties, so a run's result never depends on the shuffle's order)."""
+"""How a trace's spans are sorted: oldest first (the trace view's order; the rest only
+settles ties, so a run's result never depends on the shuffle's order)."""
 PATH, SHARE = "p", "s"
 FACT_SCHEMA = "fact string, window long, names array<string>, a long, b long"
 """A path's (``PATH``, window, services, calls, errors); a service's (``SHARE``, window,
@@ -84,9 +86,9 @@ def partition_facts(batches: Iterable[pa.RecordBatch], window_us: int) -> Iterat
             held[i] + batch.column(i).to_numpy(zero_copy_only=False).tolist()
             for i in range(len(TRACE_COLUMNS))
         ]
-        traces = columns[0]
-        cut = len(traces)
-        while cut and traces[cut - 1] == traces[-1]:
+        firsts = columns[0]
+        cut = len(firsts) - 1
+        while cut > 0 and not firsts[cut]:
             cut -= 1  # the last trace may go on in the next batch
         _traces(columns, cut, window_us, totals)
         held = [column[cut:] for column in columns]
@@ -105,16 +107,14 @@ def partition_facts(batches: Iterable[pa.RecordBatch], window_us: int) -> Iterat
 
 
 def _traces(columns: list[list[Any]], end: int, window_us: int, totals: Totals) -> None:
-    """Add up the traces of ``columns[*][:end]`` (whole traces, sorted by trace)."""
-    _, ids, parents, kinds, services, peers, starts, ends, errors = columns
-    lo = 0
-    for _, group in groupby(columns[0][:end]):
-        hi = lo + sum(1 for _ in group)
+    """Add up the traces of ``columns[*][:end]`` (whole traces, each from its first span)."""
+    firsts, ids, parents, kinds, services, peers, starts, ends, errors = columns
+    bounds = [*compress(range(end), firsts), end]
+    for lo, hi in pairwise(bounds):
         trace_facts(
             ids[lo:hi], parents[lo:hi], kinds[lo:hi], services[lo:hi], peers[lo:hi],
             starts[lo:hi], ends[lo:hi], errors[lo:hi], window_us, totals,
         )  # fmt: skip
-        lo = hi
 
 
 def trace_facts(

@@ -36,7 +36,7 @@ def columns(trace: list[SpanRecord]) -> list[list[Any]]:
     """``TRACE_COLUMNS`` of spans, as Spark hands them over (by trace, oldest first)."""
     ordered = sorted(trace, key=lambda s: (s.trace_id, s.start_us, s.span_id))
     return [
-        [s.trace_id for s in ordered],
+        [i == 0 or s.trace_id != ordered[i - 1].trace_id for i, s in enumerate(ordered)],
         [s.span_id for s in ordered],
         [s.parent_span_id for s in ordered],
         [KINDS.get(s.kind, OTHER) for s in ordered],
@@ -94,7 +94,8 @@ def test_paths_and_critical_time_equal_the_plain_computation() -> None:
 
 
 def test_traces_cut_by_batch_boundaries_are_read_whole() -> None:
-    types = [pa.string()] * 3 + [pa.int8()] + [pa.string()] * 2 + [pa.int64()] * 2 + [pa.bool_()]
+    text, number = [pa.string()] * 2, [pa.int64()] * 2
+    types = [pa.bool_(), *text, pa.int8(), *text, *number, pa.bool_()]
     arrays = [pa.array(c, t) for c, t in zip(columns(SPANS), types, strict=True)]
     table = pa.table(arrays, names=list(TRACE_COLUMNS))
     out = pa.Table.from_batches(list(partition_facts(table.to_batches(max_chunksize=7), W_US)))
