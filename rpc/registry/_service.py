@@ -53,6 +53,9 @@ log = logging.getLogger("callscope.registry")
 SERVICE_NAME = "callscope.Registry"
 MAX_WATCHERS = 10_000
 MAX_WAIT = 30.0
+NAMES_WAITING_PER_CREDENTIAL = 65_536
+"""Names one credential's waiting polls may watch in all (each costs an entry in the
+waiters' table); past it a poll waits for any change, as an unnamed one."""
 LIST_PAGE_BYTES = 4 << 20
 
 caller: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", default=ADMIN)
@@ -87,6 +90,7 @@ class RegistryService:
         self._waiters = Waiters()
         self._woken_at = self._state.revision  # the revision the last wake-up covered
         self._watchers: Counter[str] = Counter()
+        self._named: Counter[str] = Counter()  # names its waiting polls watch, per credential
         self._closing = False
 
     async def _start(self) -> None:
@@ -323,7 +327,11 @@ class RegistryService:
             )
         changes = self._state.changes_since(since) if epoch == self._store.epoch else None
         if changes is not None and not _touches(changes, wanted) and not self._closing:
+            named = 0 if wanted is None else len(wanted)
+            if self._named[who.name] + named > NAMES_WAITING_PER_CREDENTIAL:
+                wanted, named = None, 0  # memory stays bounded: woken by any change instead
             self._watchers[who.name] += 1
+            self._named[who.name] += named
             try:
                 with self._waiters.waiting(wanted, key) as changed:
                     await asyncio.wait_for(changed.wait(), wait)
@@ -331,8 +339,10 @@ class RegistryService:
                 pass
             finally:
                 self._watchers[who.name] -= 1
+                self._named[who.name] -= named
                 if self._watchers[who.name] <= 0:
                     del self._watchers[who.name]
+                    del self._named[who.name]
             changes = self._state.changes_since(since)
         services, keys = changes if changes is not None else (set(), set())
         return {

@@ -139,3 +139,26 @@ async def test_a_registry_that_cannot_filter_is_polled_as_before(
         assert "does not filter polls" in caplog.text
     finally:
         await asyncio.to_thread(consumer.close)
+
+
+async def test_past_its_names_budget_a_credentials_poll_waits_for_any_change(
+    inproc: InProcess, monkeypatch: Any
+) -> None:
+    from rpc.registry import _service
+
+    monkeypatch.setattr(_service, "NAMES_WAITING_PER_CREDENTIAL", 3)
+    admin, args = await admin_at_now(inproc)
+    within = asyncio.ensure_future(admin.call("watch", *args, 5.0, ["c:t/a", "c:t/b"]))
+    await asyncio.sleep(0.1)
+    past = asyncio.ensure_future(admin.call("watch", *args, 5.0, ["c:t/c", "c:t/d"]))
+    await asyncio.sleep(0.1)
+    await admin.call("put_config", "t/other", {"v": 1})
+    assert (await asyncio.wait_for(past, 2.0))["config"] == ["t/other"]  # as if unnamed
+    await asyncio.sleep(0.2)
+    assert not within.done()  # the first poll's names fit: it sleeps on
+    await admin.call("put_config", "t/a", {"v": 1})
+    await asyncio.wait_for(within, 2.0)
+    again = asyncio.ensure_future(admin.call("watch", *args, 5.0, ["c:t/c", "c:t/d"]))
+    await asyncio.sleep(0.1)
+    assert not again.done()  # the budget is back: named again, and t/c, t/d are unchanged
+    again.cancel()
